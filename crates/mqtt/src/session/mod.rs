@@ -1,0 +1,17 @@
+//! The per-client MQTT state machine: [`Connection`] for one network connection, holding the
+//! [`SessionState`] that outlives it.
+
+mod connection;
+mod settings;
+mod state;
+
+pub use connection::{
+    AllowAll, Authorizer, Connection, Ended, Event, PendingWill, Refused, Subscribed,
+};
+pub use settings::{BrokerSettings, KeepAlivePolicy};
+pub use state::{ClientId, DropCounts, OutgoingStage, SessionState, StoredSubscription};
+
+#[cfg(test)]
+mod harness;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! The part of a session that outlives its connection ([MQTT-4.1.0]): subscriptions, queued and
+//! in-flight messages, and QoS 2 packet identifiers awaiting PUBREL.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use roost_codec::{PacketId, QoS, RetainHandling};
+
+use crate::message::Delivery;
+use crate::topic::SubscriptionFilter;
+use crate::trie::SubscriptionEntry;
+
+/// A client identifier: non-empty, at most the configured length (checked at CONNECT).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(Arc<str>);
+
+impl ClientId {
+    /// Wraps an identifier; [`super::Connection::accept`] is where the length rules apply.
+    pub fn new(id: &str) -> Self {
+        Self(Arc::from(id))
+    }
+
+    /// The identifier as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A subscription as the session remembers it, to report on resume and to answer "did this
+/// subscription already exist" for Retain Handling 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredSubscription {
+    /// What the router needs.
+    pub entry: SubscriptionEntry,
+    /// Retain Handling as requested.
+    pub retain_handling: RetainHandling,
+}
+
+/// Where an outgoing QoS 1/2 delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutgoingStage {
+    /// QoS 1 PUBLISH sent, waiting for PUBACK.
+    AwaitingPubAck,
+    /// QoS 2 PUBLISH sent, waiting for PUBREC.
+    AwaitingPubRec,
+    /// PUBREL sent, waiting for PUBCOMP (the message itself is no longer needed).
+    AwaitingPubComp,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub(crate) delivery: Delivery,
+    pub(crate) stage: OutgoingStage,
+    /// Send order, so that a resumed session resends in the original order (§4.6).
+    pub(crate) seq: u64,
+}
+
+/// Why messages meant for this session were not delivered, counted since the session began.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DropCounts {
+    /// Dropped because the queue was full (QoS 0 first, then the new message).
+    pub queue_full: u64,
+    /// Expired while queued ([MQTT-3.3.2-5]).
+    pub expired: u64,
+    /// Larger than the client's Maximum Packet Size ([MQTT-3.1.2-25]).
+    pub too_large: u64,
+    /// QoS 0 while the client was away and QoS 0 is not queued then.
+    pub offline_qos0: u64,
+    /// Refused by the authorizer's receive check.
+    pub not_authorized: u64,
+}
+
+/// The state of a session that survives disconnection, to be resumed by the next connection with
+/// the same client identifier until it expires.
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    pub(crate) client_id: ClientId,
+    pub(crate) subscriptions: BTreeMap<SubscriptionFilter, StoredSubscription>,
+    pub(crate) queue: VecDeque<Delivery>,
+    pub(crate) outgoing: BTreeMap<PacketId, Outgoing>,
+    pub(crate) incoming_qos2: BTreeSet<PacketId>,
+    pub(crate) expiry_secs: u32,
+    pub(crate) next_packet_id: u16,
+    pub(crate) next_seq: u64,
+    pub(crate) dropped: DropCounts,
+}
+
+impl SessionState {
+    /// A new, empty session.
+    pub fn new(client_id: ClientId) -> Self {
+        Self {
+            client_id,
+            subscriptions: BTreeMap::new(),
+            queue: VecDeque::new(),
+            outgoing: BTreeMap::new(),
+            incoming_qos2: BTreeSet::new(),
+            expiry_secs: 0,
+            next_packet_id: 1,
+            next_seq: 0,
+            dropped: DropCounts::default(),
+        }
+    }
+
+    /// The session's client identifier.
+    pub fn client_id(&self) -> &ClientId {
+        &self.client_id
+    }
+
+    /// The session's subscriptions.
+    pub fn subscriptions(
+        &self,
+    ) -> impl Iterator<Item = (&SubscriptionFilter, &StoredSubscription)> {
+        self.subscriptions.iter()
+    }
+
+    /// Session Expiry Interval in seconds: 0 ends the session with the connection, `u32::MAX`
+    /// never expires.
+    pub fn expiry_secs(&self) -> u32 {
+        self.expiry_secs
+    }
+
+    /// When a session whose connection ended at `disconnected_at` expires; `None`: never.
+    pub fn expires_at(&self, disconnected_at: Instant) -> Option<Instant> {
+        (self.expiry_secs != u32::MAX)
+            .then(|| disconnected_at + Duration::from_secs(u64::from(self.expiry_secs)))
+    }
+
+    /// Whether the session outlives its connection at all.
+    pub fn is_persistent(&self) -> bool {
+        self.expiry_secs > 0
+    }
+
+    /// Messages waiting for an inflight slot or for the client to return.
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// QoS 1/2 deliveries sent and not yet fully acknowledged.
+    pub fn inflight_len(&self) -> usize {
+        self.outgoing.len()
+    }
+
+    /// Drop counters.
+    pub fn dropped(&self) -> DropCounts {
+        self.dropped
+    }
+
+    /// Queues a delivery for a session whose client is not connected; QoS 0 is dropped unless
+    /// `queue_qos0` (AWS IoT queues only QoS 1). Returns whether the message was kept.
+    pub fn enqueue_offline(
+        &mut self,
+        now: Instant,
+        delivery: Delivery,
+        limit: usize,
+        queue_qos0: bool,
+    ) -> bool {
+        if delivery.qos == QoS::AtMostOnce && !queue_qos0 {
+            self.dropped.offline_qos0 += 1;
+            return false;
+        }
+        self.enqueue(now, delivery, limit)
+    }
+
+    /// Appends to the bounded queue; when full, the oldest queued QoS 0 message makes room, or
+    /// else the new message is dropped. Expired messages are purged first.
+    pub(crate) fn enqueue(&mut self, now: Instant, delivery: Delivery, limit: usize) -> bool {
+        if delivery.message.is_expired(now) {
+            self.dropped.expired += 1;
+            return false;
+        }
+        if self.queue.len() >= limit {
+            self.purge_expired(now);
+        }
+        if self.queue.len() >= limit {
+            let oldest_qos0 = self.queue.iter().position(|d| d.qos == QoS::AtMostOnce);
+            match oldest_qos0 {
+                Some(i) if delivery.qos != QoS::AtMostOnce => {
+                    self.queue.remove(i);
+                    self.dropped.queue_full += 1;
+                }
+                _ => {
+                    self.dropped.queue_full += 1;
+                    return false;
+                }
+            }
+        }
+        self.queue.push_back(delivery);
+        true
+    }
+
+    fn purge_expired(&mut self, now: Instant) {
+        let before = self.queue.len();
+        self.queue.retain(|d| !d.message.is_expired(now));
+        self.dropped.expired += (before - self.queue.len()) as u64;
+    }
+
+    /// The next unexpired queued delivery, counting the expired ones it skips.
+    pub(crate) fn dequeue(&mut self, now: Instant) -> Option<Delivery> {
+        while let Some(d) = self.queue.pop_front() {
+            if !d.message.is_expired(now) {
+                return Some(d);
+            }
+            self.dropped.expired += 1;
+        }
+        None
+    }
+
+    /// A packet identifier not used by any outgoing flow ([MQTT-2.2.1-3]); `None` if all 65,535
+    /// are in use.
+    pub(crate) fn allocate_packet_id(&mut self) -> Option<PacketId> {
+        for _ in 0..u16::MAX {
+            let candidate = PacketId::new(self.next_packet_id);
+            self.next_packet_id = self.next_packet_id.checked_add(1).unwrap_or(1);
+            if let Some(id) = candidate.filter(|id| !self.outgoing.contains_key(id)) {
+                return Some(id);
+            }
+        }
+        None
+    }
+
+    /// Records an outgoing QoS 1/2 delivery under `id`.
+    pub(crate) fn start_outgoing(&mut self, id: PacketId, delivery: Delivery) {
+        let stage = match delivery.qos {
+            QoS::ExactlyOnce => OutgoingStage::AwaitingPubRec,
+            _ => OutgoingStage::AwaitingPubAck,
+        };
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.outgoing.insert(
+            id,
+            Outgoing {
+                delivery,
+                stage,
+                seq,
+            },
+        );
+    }
+
+    /// Outgoing flows in the order they were started.
+    pub(crate) fn outgoing_in_order(&self) -> Vec<(PacketId, Outgoing)> {
+        let mut flows: Vec<(PacketId, Outgoing)> = self
+            .outgoing
+            .iter()
+            .map(|(id, o)| (*id, o.clone()))
+            .collect();
+        flows.sort_by_key(|(_, o)| o.seq);
+        flows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use roost_codec::PublishProperties;
+
+    use super::*;
+    use crate::message::Message;
+    use crate::topic::{TopicLimits, topic_name};
+
+    fn delivery(qos: QoS, now: Instant, expiry: Option<u32>) -> Delivery {
+        let properties = PublishProperties {
+            message_expiry_interval: expiry,
+            ..PublishProperties::default()
+        };
+        let topic = topic_name("t", &TopicLimits::MQTT).unwrap();
+        let message = Message::new(topic, Bytes::from_static(b"x"), qos, false, properties, now);
+        Delivery {
+            qos,
+            retain: false,
+            subscription_ids: Vec::new(),
+            message,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_qos0_message_before_refusing_qos1() {
+        let now = Instant::now();
+        let mut s = SessionState::new(ClientId::new("c"));
+        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 2));
+        assert!(s.enqueue(now, delivery(QoS::AtMostOnce, now, None), 2));
+        assert!(!s.enqueue(now, delivery(QoS::AtMostOnce, now, None), 2));
+        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 2));
+        assert!(s.queue.iter().all(|d| d.qos == QoS::AtLeastOnce));
+        assert!(!s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 2));
+        assert_eq!(s.dropped().queue_full, 3);
+    }
+
+    #[test]
+    fn expired_messages_are_skipped_when_dequeued() {
+        let now = Instant::now();
+        let mut s = SessionState::new(ClientId::new("c"));
+        s.enqueue(now, delivery(QoS::AtLeastOnce, now, Some(1)), 10);
+        s.enqueue(now, delivery(QoS::AtLeastOnce, now, Some(10)), 10);
+        let later = now + Duration::from_secs(2);
+        let d = s.dequeue(later).unwrap();
+        assert_eq!(d.message.remaining_expiry(later), Some(8));
+        assert_eq!(s.dropped().expired, 1);
+    }
+
+    #[test]
+    fn packet_ids_skip_those_in_flight_and_wrap_past_65535() {
+        let now = Instant::now();
+        let mut s = SessionState::new(ClientId::new("c"));
+        s.next_packet_id = u16::MAX;
+        let a = s.allocate_packet_id().unwrap();
+        assert_eq!(a.get(), u16::MAX);
+        s.start_outgoing(a, delivery(QoS::AtLeastOnce, now, None));
+        let b = s.allocate_packet_id().unwrap();
+        assert_eq!(b.get(), 1);
+        s.start_outgoing(b, delivery(QoS::AtLeastOnce, now, None));
+        s.next_packet_id = u16::MAX;
+        assert_eq!(s.allocate_packet_id().unwrap().get(), 2);
+    }
+
+    #[test]
+    fn session_expiry_of_u32_max_never_ends() {
+        let now = Instant::now();
+        let mut s = SessionState::new(ClientId::new("c"));
+        assert!(!s.is_persistent());
+        s.expiry_secs = u32::MAX;
+        assert_eq!(s.expires_at(now), None);
+        s.expiry_secs = 60;
+        assert_eq!(s.expires_at(now), Some(now + Duration::from_secs(60)));
+    }
+}

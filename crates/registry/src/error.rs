@@ -1,0 +1,61 @@
+//! The registry's error taxonomy. Each variant corresponds to one AWS IoT error type, so the
+//! control plane can answer with the exception class the CLI and SDKs expect; the message is
+//! what the caller reads and says what to fix.
+
+/// A registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Input outside the API's constraints (a name, a field, a combination of flags).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The named resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A resource with that identity exists already.
+    #[error("{message}")]
+    AlreadyExists {
+        message: String,
+        resource_id: String,
+        resource_arn: String,
+    },
+    /// The resource is still referenced (attachments, versions, members).
+    #[error("{0}")]
+    DeleteConflict(String),
+    /// `expectedVersion` did not match.
+    #[error("{0}")]
+    VersionConflict(String),
+    /// The certificate's status forbids the operation.
+    #[error("{0}")]
+    CertificateState(String),
+    /// A certificate is malformed, expired, or not signed by the CA it claims.
+    #[error("{0}")]
+    CertificateValidation(String),
+    /// Several registered CAs could have signed the certificate.
+    #[error("{0}")]
+    CertificateConflict(String),
+    /// The verification certificate does not prove possession of the CA key.
+    #[error("{0}")]
+    RegistrationCodeValidation(String),
+    /// A policy document is not a valid IoT policy.
+    #[error("{0}")]
+    MalformedPolicy(String),
+    /// A policy already has the maximum number of versions.
+    #[error("{0}")]
+    VersionsLimitExceeded(String),
+    /// A quota (attachments, CAs per subject, groups per thing…) would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The database failed; the message is for logs, not for callers.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl RegistryError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidRequest(message.into())
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self::NotFound(message.into())
+    }
+}

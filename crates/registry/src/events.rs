@@ -1,0 +1,30 @@
+//! Change events: what a committed write changed, for the in-memory views (TLS verifier,
+//! per-connection policies) and for live enforcement (cutting revoked connections).
+
+/// One committed change. Listeners re-read what they cache; the event says what to re-read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistryEvent {
+    /// A CA certificate was registered, updated or deleted.
+    CaCertificateChanged { ca_id: String },
+    /// A device certificate was registered, changed status, or was deleted.
+    CertificateChanged { certificate_id: String },
+    /// A policy's default version changed, or the policy was created or deleted.
+    PolicyChanged { policy_name: String },
+    /// A policy was attached to or detached from a target ARN.
+    PolicyAttachmentChanged { policy_name: String, target: String },
+    /// A thing was created, updated or deleted.
+    ThingChanged { thing_name: String },
+    /// A principal was attached to or detached from a thing.
+    ThingPrincipalChanged {
+        thing_name: String,
+        principal: String,
+    },
+    /// A thing group was created, updated or deleted, or its membership changed.
+    ThingGroupChanged { group_name: String },
+}
+
+/// Receives the events of each commit, in commit order, on the writer task: keep it quick.
+pub trait ChangeListener: Send + Sync {
+    /// Called once per commit with every event of that commit.
+    fn on_commit(&self, events: &[RegistryEvent]);
+}

@@ -1,0 +1,63 @@
+//! The device registry: certificates and CAs, things and their types and groups, policies and
+//! their attachments, tags — stored in SQLite (embedded default) or PostgreSQL through one
+//! portable schema, with AWS IoT's rules enforced on every write, whoever makes it (the control
+//! plane, just-in-time provisioning, fleet provisioning).
+//!
+//! It does not speak HTTP or MQTT. Writes are committed by a group-commit writer ([`store`]);
+//! each commit announces its [`RegistryEvent`]s to [`ChangeListener`]s, which keep the broker's
+//! in-memory views current and cut connections whose certificate is revoked.
+//!
+//! Types that matter: [`Registry`], [`RegistryError`], [`Arns`], the records in [`model`].
+
+mod arn;
+mod error;
+mod events;
+pub mod model;
+pub mod names;
+mod ops;
+mod page;
+mod row;
+mod store;
+
+use std::sync::Arc;
+
+pub use arn::{Arns, ResourceArn};
+pub use error::RegistryError;
+pub use events::{ChangeListener, RegistryEvent};
+pub use ops::*;
+pub use page::{DEFAULT_MAX_RESULTS, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+pub use store::StoreOptions;
+
+use store::Store;
+
+/// A handle on the registry; cheap to clone and shared by every part of the server.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    store: Store,
+    arns: Arc<Arns>,
+}
+
+impl Registry {
+    /// Opens the database at `options.url`, migrating its schema to the current version.
+    pub async fn open(options: &StoreOptions, arns: Arns) -> Result<Self, RegistryError> {
+        Ok(Self {
+            store: Store::open(options).await?,
+            arns: Arc::new(arns),
+        })
+    }
+
+    /// The ARN scheme of this registry's region and account.
+    pub fn arns(&self) -> &Arns {
+        &self.arns
+    }
+
+    /// Calls `listener` after every commit with the events of that commit.
+    pub fn subscribe(&self, listener: Arc<dyn ChangeListener>) {
+        self.store.subscribe(listener);
+    }
+
+    /// Waits for pending writes to commit and closes the connections.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}

@@ -1,0 +1,22 @@
+//! Registry operations, one module per resource family.
+
+mod billing_groups;
+mod ca_certificates;
+mod certificates;
+mod identity;
+mod policies;
+mod principals;
+mod settings;
+mod tags;
+mod thing_groups;
+mod thing_types;
+mod things;
+
+pub use ca_certificates::*;
+pub use certificates::*;
+pub use identity::*;
+pub use policies::*;
+pub use tags::*;
+pub use thing_groups::*;
+pub use thing_types::*;
+pub use things::*;

@@ -1,0 +1,105 @@
+//! Tags, DescribeEndpoint, health and metrics.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use roost_registry::model::Tag;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{Body, QueryParams};
+use crate::routes::things::{token_page, with_token};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TagBody {
+    resource_arn: Option<String>,
+    tags: Option<Vec<Tag>>,
+    tag_keys: Option<Vec<String>>,
+}
+
+impl TagBody {
+    fn arn(&self) -> ApiResult<&str> {
+        self.resource_arn
+            .as_deref()
+            .ok_or_else(|| ApiError::invalid("resourceArn is required"))
+    }
+}
+
+pub(super) async fn tag_resource(
+    State(state): State<ApiState>,
+    Body(body): Body<TagBody>,
+) -> ApiResult<Json<Value>> {
+    let tags = body
+        .tags
+        .clone()
+        .ok_or_else(|| ApiError::invalid("tags is required"))?;
+    state.registry().tag_resource(body.arn()?, tags).await?;
+    Ok(Json(json!({})))
+}
+
+pub(super) async fn untag_resource(
+    State(state): State<ApiState>,
+    Body(body): Body<TagBody>,
+) -> ApiResult<Json<Value>> {
+    let keys = body
+        .tag_keys
+        .clone()
+        .ok_or_else(|| ApiError::invalid("tagKeys is required"))?;
+    state.registry().untag_resource(body.arn()?, keys).await?;
+    Ok(Json(json!({})))
+}
+
+pub(super) async fn list_tags_for_resource(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<Json<Value>> {
+    let arn = query.required("resourceArn")?;
+    let page = state
+        .registry()
+        .list_tags_for_resource(arn, &token_page(&query)?)
+        .await?;
+    Ok(with_token(json!({ "tags": page.items }), page.next))
+}
+
+/// Endpoint types DescribeEndpoint knows; Roost serves all of them on its one data host.
+const ENDPOINT_TYPES: &[&str] = &[
+    "iot:Data",
+    "iot:Data-ATS",
+    "iot:CredentialProvider",
+    "iot:Jobs",
+];
+
+pub(super) async fn describe_endpoint(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<Json<Value>> {
+    if let Some(kind) = query.text("endpointType")
+        && !ENDPOINT_TYPES.contains(&kind)
+    {
+        return Err(ApiError::invalid(format!(
+            "Unknown endpointType '{kind}'; expected one of {}",
+            ENDPOINT_TYPES.join(", ")
+        )));
+    }
+    Ok(Json(
+        json!({ "endpointAddress": state.settings().data_endpoint_host }),
+    ))
+}
+
+pub(super) async fn health() -> impl IntoResponse {
+    (StatusCode::OK, Json(json!({ "status": "ok" })))
+}
+
+pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    let text = state
+        .inner
+        .metrics
+        .as_ref()
+        .map(|m| m())
+        .unwrap_or_default();
+    ([("content-type", "text/plain; version=0.0.4")], text)
+}

@@ -1,0 +1,252 @@
+//! The route table: each AWS IoT operation on its model route (method + URI template).
+//!
+//! Routing matches the raw path, so percent-encoded labels (`%3A`, `%2F` in ARNs) stay within
+//! their segment; axum's `Path` decodes them afterwards.
+
+mod certificates;
+mod groups;
+mod misc;
+mod policies;
+mod principals;
+mod things;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use tracing::Instrument;
+
+use crate::ApiState;
+use crate::auth::require_signature;
+use crate::error::{ApiError, ErrorKind};
+
+/// The control plane's routes, authenticated, plus `/health` and `/metrics` (unauthenticated).
+pub fn router(state: ApiState) -> Router {
+    use certificates as c;
+    use groups as g;
+    use misc as m;
+    use policies as p;
+    use principals as pr;
+    use things as t;
+
+    let api = Router::new()
+        .route(
+            "/registrationcode",
+            get(c::get_registration_code).delete(c::delete_registration_code),
+        )
+        .route("/cacertificate", post(c::register_ca_certificate))
+        .route(
+            "/cacertificate/{caCertificateId}",
+            get(c::describe_ca_certificate)
+                .put(c::update_ca_certificate)
+                .delete(c::delete_ca_certificate),
+        )
+        .route("/cacertificates", get(c::list_ca_certificates))
+        .route(
+            "/certificates-by-ca/{caCertificateId}",
+            get(c::list_certificates_by_ca),
+        )
+        .route("/certificate/register", post(c::register_certificate))
+        .route(
+            "/certificate/register-no-ca",
+            post(c::register_certificate_without_ca),
+        )
+        .route(
+            "/keys-and-certificate",
+            post(c::create_keys_and_certificate),
+        )
+        .route(
+            "/certificates",
+            get(c::list_certificates).post(c::create_certificate_from_csr),
+        )
+        .route(
+            "/certificates/{certificateId}",
+            get(c::describe_certificate)
+                .put(c::update_certificate)
+                .delete(c::delete_certificate),
+        )
+        .route("/things", get(t::list_things))
+        .route(
+            "/things/{thingName}",
+            get(t::describe_thing)
+                .post(t::create_thing)
+                .patch(t::update_thing)
+                .delete(t::delete_thing),
+        )
+        .route(
+            "/things/{thingName}/principals",
+            get(pr::list_thing_principals)
+                .put(pr::attach_thing_principal)
+                .delete(pr::detach_thing_principal),
+        )
+        .route(
+            "/things/{thingName}/principals-v2",
+            get(pr::list_thing_principals_v2),
+        )
+        .route(
+            "/things/{thingName}/thing-groups",
+            get(g::list_thing_groups_for_thing),
+        )
+        .route("/principals/things", get(pr::list_principal_things))
+        .route("/principals/things-v2", get(pr::list_principal_things_v2))
+        .route("/thing-types", get(t::list_thing_types))
+        .route(
+            "/thing-types/{thingTypeName}",
+            get(t::describe_thing_type)
+                .post(t::create_thing_type)
+                .delete(t::delete_thing_type),
+        )
+        .route(
+            "/thing-types/{thingTypeName}/deprecate",
+            post(t::deprecate_thing_type),
+        )
+        .route("/thing-groups", get(g::list_thing_groups))
+        .route(
+            "/thing-groups/addThingToThingGroup",
+            put(g::add_thing_to_thing_group),
+        )
+        .route(
+            "/thing-groups/removeThingFromThingGroup",
+            put(g::remove_thing_from_thing_group),
+        )
+        .route(
+            "/thing-groups/{thingGroupName}",
+            get(g::describe_thing_group)
+                .post(g::create_thing_group)
+                .patch(g::update_thing_group)
+                .delete(g::delete_thing_group),
+        )
+        .route(
+            "/thing-groups/{thingGroupName}/things",
+            get(g::list_things_in_thing_group),
+        )
+        .route("/billing-groups", get(g::list_billing_groups))
+        .route(
+            "/billing-groups/addThingToBillingGroup",
+            put(g::add_thing_to_billing_group),
+        )
+        .route(
+            "/billing-groups/removeThingFromBillingGroup",
+            put(g::remove_thing_from_billing_group),
+        )
+        .route(
+            "/billing-groups/{billingGroupName}",
+            get(g::describe_billing_group)
+                .post(g::create_billing_group)
+                .patch(g::update_billing_group)
+                .delete(g::delete_billing_group),
+        )
+        .route(
+            "/billing-groups/{billingGroupName}/things",
+            get(g::list_things_in_billing_group),
+        )
+        .route("/policies", get(p::list_policies))
+        .route(
+            "/policies/{policyName}",
+            get(p::get_policy)
+                .post(p::create_policy)
+                .delete(p::delete_policy),
+        )
+        .route(
+            "/policies/{policyName}/version",
+            get(p::list_policy_versions).post(p::create_policy_version),
+        )
+        .route(
+            "/policies/{policyName}/version/{policyVersionId}",
+            get(p::get_policy_version)
+                .patch(p::set_default_policy_version)
+                .delete(p::delete_policy_version),
+        )
+        .route(
+            "/target-policies/{policyName}",
+            put(p::attach_policy).post(p::detach_policy),
+        )
+        .route(
+            "/attached-policies/{target}",
+            post(p::list_attached_policies),
+        )
+        .route(
+            "/policy-targets/{policyName}",
+            post(p::list_targets_for_policy),
+        )
+        .route(
+            "/principal-policies/{policyName}",
+            put(p::attach_principal_policy).delete(p::detach_principal_policy),
+        )
+        .route("/principal-policies", get(p::list_principal_policies))
+        .route("/policy-principals", get(p::list_policy_principals))
+        .route("/endpoint", get(m::describe_endpoint))
+        .route(
+            "/tags",
+            get(m::list_tags_for_resource).post(m::tag_resource),
+        )
+        .route("/untag", post(m::untag_resource))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(unknown_operation)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_signature,
+        ));
+
+    Router::new()
+        .route("/health", get(m::health))
+        .route("/metrics", get(m::metrics))
+        .merge(api)
+        .fallback(unknown_operation)
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+async fn unknown_operation(request: Request) -> Response {
+    ApiError::new(
+        ErrorKind::UnknownOperation,
+        format!(
+            "No operation matches {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    ApiError::new(
+        ErrorKind::MethodNotAllowed,
+        format!(
+            "{} is not an operation on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// One span per request, a request id on every response, and a request counter.
+async fn request_context(request: Request, next: Next) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!(
+        "api",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = %request_id,
+    );
+    async move {
+        let mut response = next.run(request).await;
+        let status = response.status();
+        metrics::counter!("roost_api_requests_total", "status" => status.as_u16().to_string())
+            .increment(1);
+        if status.is_server_error() {
+            tracing::warn!(%status, "request failed");
+        } else {
+            tracing::debug!(%status, "request done");
+        }
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-amzn-RequestId", value);
+        }
+        response
+    }
+    .instrument(span)
+    .await
+}

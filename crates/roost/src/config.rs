@@ -1,0 +1,188 @@
+//! The configuration tree: one TOML file plus `ROOST__…` environment overrides, validated at
+//! start-up. `roost config default` prints `default-config.toml`, which documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// The documented default configuration, printed by `roost config default`.
+pub(crate) const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Config {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) region: String,
+    pub(crate) account_id: String,
+    pub(crate) api: ApiConfig,
+    pub(crate) mqtt: MqttConfig,
+    pub(crate) tls: TlsConfig,
+    pub(crate) database: DatabaseConfig,
+    #[serde(default)]
+    pub(crate) credentials: Vec<CredentialConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) max_clock_skew_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MqttConfig {
+    pub(crate) listen: SocketAddr,
+    pub(crate) public_host: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsConfig {
+    pub(crate) server_names: Vec<String>,
+    pub(crate) cert_file: Option<PathBuf>,
+    pub(crate) key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DatabaseConfig {
+    pub(crate) url: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CredentialConfig {
+    pub(crate) access_key_id: String,
+    pub(crate) secret_access_key: String,
+}
+
+impl std::fmt::Debug for CredentialConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialConfig")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Command-line values that override the file and the environment.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Overrides {
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) api_listen: Option<SocketAddr>,
+    pub(crate) mqtt_listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then `ROOST__…` variables, then `overrides`.
+    pub(crate) fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_CONFIG,
+            config::FileFormat::Toml,
+        ));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("the configuration file {} does not exist", file.display());
+            }
+            builder = builder.add_source(config::File::from(file).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("ROOST")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        );
+        let mut config: Config = builder
+            .build()
+            .context("reading the configuration")?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = dir.clone();
+        }
+        if let Some(addr) = overrides.api_listen {
+            config.api.listen = addr;
+        }
+        if let Some(addr) = overrides.mqtt_listen {
+            config.mqtt.listen = addr;
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.account_id.len() != 12 || !self.account_id.chars().all(|c| c.is_ascii_digit()) {
+            bail!("account_id must be 12 digits, found {:?}", self.account_id);
+        }
+        if self.region.is_empty()
+            || !self
+                .region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            bail!("region must look like us-east-1, found {:?}", self.region);
+        }
+        if self.mqtt.public_host.is_empty() {
+            bail!("mqtt.public_host must not be empty");
+        }
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            bail!("tls.cert_file and tls.key_file must be given together");
+        }
+        for credential in &self.credentials {
+            if credential.access_key_id.is_empty() || credential.secret_access_key.is_empty() {
+                bail!("every [[credentials]] entry needs access_key_id and secret_access_key");
+            }
+        }
+        Ok(())
+    }
+
+    /// The registry URL: the configured one, or the SQLite file in the data directory.
+    pub(crate) fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("registry.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_defaults_parse_and_validate() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(config.region, "us-east-1");
+        assert_eq!(config.mqtt.listen.port(), 8883);
+        assert!(config.api.listen.ip().is_loopback());
+        assert!(config.database_url().ends_with("registry.db"));
+    }
+
+    #[test]
+    fn command_line_overrides_win() {
+        let overrides = Overrides {
+            data_dir: Some("/tmp/x".into()),
+            api_listen: Some("127.0.0.1:1".parse().unwrap()),
+            mqtt_listen: Some("127.0.0.1:2".parse().unwrap()),
+        };
+        let config = Config::load(None, &overrides).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(config.api.listen.port(), 1);
+        assert_eq!(config.mqtt.listen.port(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_in_a_file_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roost.toml");
+        std::fs::write(&file, "[mqtt]\nlisen = \"0.0.0.0:1\"\n").unwrap();
+        let err = format!(
+            "{:#}",
+            Config::load(Some(&file), &Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,193 @@
+//! `roost serve`: prepares the data directory, opens the registry and runs the control plane
+//! (and, as they land, the other planes) until SIGINT or SIGTERM.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use roost_api::{ApiSettings, ApiState};
+use roost_registry::{Arns, Registry, StoreOptions};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::data_dir::{DataDir, Endpoints};
+use crate::env_command::configured_endpoints;
+use crate::https::{HttpsListener, server_config};
+
+/// Reader connections of the registry pool.
+const REGISTRY_READERS: u32 = 8;
+
+pub(crate) async fn run(config: Config) -> Result<()> {
+    let data = DataDir::new(&config.data_dir);
+    data.prepare(&server_names(&config))?;
+
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+
+    let registry = Registry::open(
+        &StoreOptions {
+            url: config.database_url(),
+            max_readers: REGISTRY_READERS,
+        },
+        Arns::new(&config.region, &config.account_id),
+    )
+    .await
+    .context("opening the registry")?;
+
+    let mut credentials: HashMap<String, String> = config
+        .credentials
+        .iter()
+        .map(|c| (c.access_key_id.clone(), c.secret_access_key.clone()))
+        .collect();
+    let admin = data.admin_credentials()?;
+    credentials.insert(admin.access_key_id, admin.secret_access_key);
+
+    let state = ApiState::new(
+        registry.clone(),
+        data.device_issuer()?,
+        ApiSettings {
+            credentials,
+            region: config.region.clone(),
+            max_clock_skew: Duration::from_secs(config.api.max_clock_skew_secs),
+            data_endpoint_host: config.mqtt.public_host.clone(),
+        },
+        Some(Arc::new(move || metrics.render())),
+    );
+
+    let shutdown = CancellationToken::new();
+    let api_listener = TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("binding the control plane to {}", config.api.listen))?;
+    let api_addr = api_listener.local_addr()?;
+    let https = !api_addr.ip().is_loopback();
+    let api_task = {
+        let router = state.into_router();
+        let shutdown = shutdown.clone();
+        if https {
+            let tls = server_config(
+                &std::fs::read_to_string(server_cert_path(&config, &data))?,
+                &std::fs::read_to_string(server_key_path(&config, &data))?,
+            )?;
+            let listener = HttpsListener::new(api_listener, tls)?;
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            })
+        } else {
+            tokio::spawn(async move {
+                axum::serve(api_listener, router)
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+            })
+        }
+    };
+
+    let endpoints = Endpoints {
+        api_url: api_url(api_addr, https),
+        ..configured_endpoints(&config)
+    };
+    data.write_endpoints(&endpoints)?;
+    print_banner(&config, &data, &endpoints);
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    if let Err(error) = api_task.await? {
+        tracing::warn!(%error, "the control plane stopped with an error");
+    }
+    registry.close().await;
+    data.remove_endpoints();
+    Ok(())
+}
+
+/// The names the generated server certificate covers.
+fn server_names(config: &Config) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    names.push(config.mqtt.public_host.clone());
+    names.extend(config.tls.server_names.iter().cloned());
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| seen.insert(n.to_ascii_lowercase()));
+    names
+}
+
+fn server_cert_path(config: &Config, data: &DataDir) -> std::path::PathBuf {
+    config
+        .tls
+        .cert_file
+        .clone()
+        .unwrap_or_else(|| data.server_cert())
+}
+
+fn server_key_path(config: &Config, data: &DataDir) -> std::path::PathBuf {
+    config
+        .tls
+        .key_file
+        .clone()
+        .unwrap_or_else(|| data.server_key())
+}
+
+fn api_url(addr: SocketAddr, https: bool) -> String {
+    let scheme = if https { "https" } else { "http" };
+    if addr.ip().is_loopback() || addr.ip().is_unspecified() {
+        format!("{scheme}://localhost:{}", addr.port())
+    } else {
+        format!("{scheme}://{addr}")
+    }
+}
+
+fn print_banner(config: &Config, data: &DataDir, endpoints: &Endpoints) {
+    let root = std::path::absolute(data.root()).unwrap_or_else(|_| data.root().to_owned());
+    let ca = std::path::absolute(data.server_ca_cert()).unwrap_or_else(|_| data.server_ca_cert());
+    let dir_flag = if config.data_dir == std::path::Path::new("./roost-data") {
+        String::new()
+    } else {
+        format!(" --data-dir {}", root.display())
+    };
+    println!(
+        "Roost {version} is running.\n\
+         \n  Control plane (AWS IoT API):  {api}\
+         \n  MQTT over TLS (device certs): {host}:{port}\
+         \n  Server CA devices trust:      {ca}\
+         \n  Data directory:               {root}\
+         \n\nPoint the AWS CLI, boto3 and mosquitto at it from another shell:\
+         \n  eval \"$(roost env{dir_flag})\"\
+         \n  aws iot list-things\
+         \n  mosquitto_sub --cafile \"$ROOST_ROOT_CA\" -h \"$ROOST_MQTT_HOST\" -p \"$ROOST_MQTT_PORT\" --cert device.pem --key device.key -t '#'\
+         \nor print the commands that would add an AWS CLI profile instead:\
+         \n  roost env{dir_flag} --aws-profile roost\
+         \n\nStop with Ctrl-C.",
+        version = env!("CARGO_PKG_VERSION"),
+        api = endpoints.api_url,
+        host = endpoints.mqtt_host,
+        port = endpoints.mqtt_port,
+        ca = ca.display(),
+        root = root.display(),
+    );
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops Roost");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,1 +1,364 @@
-//! TODO
+//! The MQTT data plane: TLS listeners, device identity from the registry, the connection
+//! driver around the sans-IO session machine, the router, and live enforcement of registry
+//! changes (revoked certificates are cut off, policy changes apply at once).
+//!
+//! Not here: the MQTT protocol rules (`roost-mqtt`), the codec (`roost-codec`), policy
+//! evaluation (`roost-policy`), storage (`roost-registry`). Types that matter: [`Broker`],
+//! [`BrokerConfig`], [`identity::verifier::RegistryVerifier`], [`router::Router`].
+
+pub mod authorization;
+pub mod connection;
+mod enforcement;
+pub mod identity;
+pub mod index;
+pub mod lifecycle;
+mod provisioning;
+pub mod router;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use roost_codec::ReasonCode;
+use roost_mqtt::{BrokerSettings, MatchSet, PendingWill, SessionKey};
+use roost_policy::{PolicyDocument, PolicySet};
+use roost_registry::{Registry, RegistryError};
+use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::NoServerSessionStorage;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connection::PeerIdentity;
+use crate::identity::trust::TrustStore;
+use crate::identity::verifier::RegistryVerifier;
+use crate::index::ConnectionIndex;
+use crate::router::{Control, Router};
+
+pub use provisioning::ProvisioningMode;
+
+/// Errors starting the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("loading the registry's certificates failed: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("the TLS configuration is invalid: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// How the broker runs.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Region and account of the ARNs policies name.
+    pub region: String,
+    pub account: String,
+    /// MQTT limits and features.
+    pub mqtt: BrokerSettings,
+    /// Longest a client may take between connecting and sending CONNECT.
+    pub connect_timeout: Duration,
+    /// Longest a TLS handshake may take.
+    pub handshake_timeout: Duration,
+    /// Deliveries waiting for one connection before further ones are dropped.
+    pub mailbox_capacity: usize,
+    /// Most simultaneous connections; more are closed at once.
+    pub max_connections: usize,
+    /// What happens to an unregistered certificate under an auto-registering CA.
+    pub provisioning: ProvisioningMode,
+}
+
+impl BrokerConfig {
+    /// Defaults for `region` and `account`.
+    pub fn new(region: &str, account: &str) -> Self {
+        Self {
+            region: region.to_owned(),
+            account: account.to_owned(),
+            mqtt: BrokerSettings::default(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            mailbox_capacity: 1024,
+            max_connections: 100_000,
+            provisioning: ProvisioningMode::default(),
+        }
+    }
+}
+
+/// What every connection task shares.
+pub struct BrokerCore {
+    pub router: Router,
+    pub trust: Arc<TrustStore>,
+    pub registry: Registry,
+    pub index: ConnectionIndex,
+    pub settings: BrokerSettings,
+    pub config: BrokerConfig,
+    insecure_policy: Option<PolicySet>,
+    next_connection: AtomicU64,
+    provisioning: provisioning::Provisioner,
+}
+
+impl std::fmt::Debug for BrokerCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerCore").finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl BrokerCore {
+    fn next_connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn connections_gauge(&self, delta: i64) {
+        let gauge = metrics::gauge!("roost_mqtt_connections");
+        if delta > 0 {
+            gauge.increment(delta as f64);
+        } else {
+            gauge.decrement((-delta) as f64);
+        }
+    }
+
+    /// Publishes an event of Roost's own (lifecycle, registration) through the router.
+    pub fn publish_event(&self, (topic, body): (String, serde_json::Value)) {
+        if let Some(message) = connection::event_message(&topic, &body) {
+            self.router
+                .route(&message, None, &mut MatchSet::new(), Instant::now());
+        }
+    }
+
+    /// Publishes a will now, or after its delay unless the session is resumed first.
+    fn schedule_will(self: &Arc<Self>, client_id: String, key: SessionKey, will: PendingWill) {
+        if will.delay.is_zero() {
+            let message = connection::will_message(&will);
+            self.router
+                .route(&message, None, &mut MatchSet::new(), Instant::now());
+            return;
+        }
+        let core = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(will.delay).await;
+            if !core.router.is_resumed(&client_id, key) {
+                let message = connection::will_message(&will);
+                core.router
+                    .route(&message, None, &mut MatchSet::new(), Instant::now());
+            }
+        });
+    }
+}
+
+/// A running broker: its shared state and its listeners.
+#[derive(Debug)]
+pub struct Broker {
+    core: Arc<BrokerCore>,
+    shutdown: CancellationToken,
+    connections: TaskTracker,
+    permits: Arc<Semaphore>,
+}
+
+impl Broker {
+    /// Loads the trust view from `registry`, subscribes to its changes and starts the
+    /// background tasks (enforcement, session expiry). `insecure_policy` governs clients of the
+    /// insecure plaintext listener, if one is served.
+    pub async fn start(
+        registry: Registry,
+        config: BrokerConfig,
+        insecure_policy: Option<PolicyDocument>,
+    ) -> Result<Self, BrokerError> {
+        let trust = Arc::new(TrustStore::load(&registry).await?);
+        let core = Arc::new(BrokerCore {
+            router: Router::new(
+                config.mqtt.max_queued_messages,
+                config.mqtt.queue_qos0_while_offline,
+            ),
+            trust,
+            index: ConnectionIndex::default(),
+            settings: config.mqtt.clone(),
+            insecure_policy: insecure_policy.map(|document| {
+                PolicySet::new([("insecure-listener".to_owned(), Arc::new(document))])
+            }),
+            next_connection: AtomicU64::new(1),
+            provisioning: provisioning::Provisioner::new(config.provisioning),
+            registry: registry.clone(),
+            config: config.clone(),
+        });
+        let shutdown = CancellationToken::new();
+        enforcement::start(core.clone(), &registry, shutdown.clone());
+        tokio::spawn(sweep(core.clone(), shutdown.clone()));
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(config.max_connections)),
+            core,
+            shutdown,
+            connections: TaskTracker::new(),
+        })
+    }
+
+    /// The shared state (for metrics and tests).
+    pub fn core(&self) -> &Arc<BrokerCore> {
+        &self.core
+    }
+
+    /// A TLS configuration that requires client certificates known to the registry, with
+    /// the server's `chain` and `key`. `alpn` is empty on 8883 and `x-amzn-mqtt-ca` on 443.
+    pub fn tls_config(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Arc<ServerConfig>, BrokerError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = Arc::new(RegistryVerifier::new(
+            self.core.trust.clone(),
+            provider.signature_verification_algorithms,
+        ));
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)?;
+        // Resumption would skip the certificate check; the status check at CONNECT stays
+        // either way, but a full handshake keeps the verifier authoritative.
+        config.session_storage = Arc::new(NoServerSessionStorage {});
+        config.send_tls13_tickets = 0;
+        config.alpn_protocols = alpn;
+        Ok(Arc::new(config))
+    }
+
+    /// Serves MQTT over TLS on `listener` until shutdown.
+    pub fn serve_tls(
+        &self,
+        listener: TcpListener,
+        tls: Arc<ServerConfig>,
+    ) -> tokio::task::JoinHandle<()> {
+        let acceptor = TlsAcceptor::from(tls);
+        let core = self.core.clone();
+        let shutdown = self.shutdown.clone();
+        let tracker = self.connections.clone();
+        let permits = self.permits.clone();
+        tokio::spawn(async move {
+            while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    metrics::counter!("roost_mqtt_connections_refused_total", "reason" => "limit")
+                        .increment(1);
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let core = core.clone();
+                tracker.spawn(async move {
+                    let _permit = permit;
+                    let handshake =
+                        tokio::time::timeout(core.config.handshake_timeout, acceptor.accept(tcp))
+                            .await;
+                    match handshake {
+                        Ok(Ok(tls)) => {
+                            let chain: Vec<CertificateDer<'static>> = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                                .unwrap_or_default();
+                            connection::serve(core, tls, peer, PeerIdentity::Certificates(chain))
+                                .await;
+                        }
+                        Ok(Err(error)) => {
+                            metrics::counter!("roost_mqtt_tls_handshake_failures_total")
+                                .increment(1);
+                            tracing::debug!(%peer, %error, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                });
+            }
+        })
+    }
+
+    /// Serves plaintext MQTT on `listener`, every client governed by the insecure policy.
+    /// For local development and benchmarks only.
+    pub fn serve_insecure_tcp(&self, listener: TcpListener) -> tokio::task::JoinHandle<()> {
+        let core = self.core.clone();
+        let shutdown = self.shutdown.clone();
+        let tracker = self.connections.clone();
+        let permits = self.permits.clone();
+        tokio::spawn(async move {
+            while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    continue;
+                };
+                let core = core.clone();
+                tracker.spawn(async move {
+                    let _permit = permit;
+                    connection::serve(core, tcp, peer, PeerIdentity::Insecure).await;
+                });
+            }
+        })
+    }
+
+    /// Stops accepting, closes every connection (v5 clients get 0x8B) and waits up to
+    /// `grace` for them to finish.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown.cancel();
+        self.connections.close();
+        for control in self.core.router.online_controls() {
+            let _ = control.send(Control::Close {
+                reason: ReasonCode::ServerShuttingDown,
+                lifecycle: "SERVER_INITIATED_DISCONNECT",
+                done: None,
+            });
+        }
+        if tokio::time::timeout(grace, self.connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.connections.len(),
+                "connections still open after the shutdown grace period"
+            );
+        }
+    }
+}
+
+/// The next connection, or `None` at shutdown. Accept errors (out of file descriptors) are
+/// logged and retried after a pause instead of ending the listener.
+async fn accept(
+    listener: &TcpListener,
+    shutdown: &CancellationToken,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    return Some((tcp, peer));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+/// Expires offline sessions and retained messages, once a second.
+async fn sweep(core: Arc<BrokerCore>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                let now = Instant::now();
+                for client_id in core.router.expire_sessions(now) {
+                    tracing::debug!(client_id, "persistent session expired");
+                }
+                core.router.expire_retained(now);
+            }
+        }
+    }
+}

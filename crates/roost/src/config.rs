@@ -20,6 +20,7 @@ pub(crate) struct Config {
     pub(crate) mqtt: MqttConfig,
     pub(crate) tls: TlsConfig,
     pub(crate) database: DatabaseConfig,
+    pub(crate) provisioning: ProvisioningConfig,
     #[serde(default)]
     pub(crate) credentials: Vec<CredentialConfig>,
 }
@@ -36,6 +37,22 @@ pub(crate) struct ApiConfig {
 pub(crate) struct MqttConfig {
     pub(crate) listen: SocketAddr,
     pub(crate) public_host: String,
+    pub(crate) alpn_listen: Option<SocketAddr>,
+    pub(crate) insecure_tcp_listen: Option<SocketAddr>,
+    pub(crate) insecure_tcp_policy: Option<PathBuf>,
+    pub(crate) max_packet_size: u32,
+    pub(crate) max_connections: usize,
+    pub(crate) max_inflight: u16,
+    pub(crate) max_queued_messages: usize,
+    pub(crate) max_session_expiry_secs: u32,
+    pub(crate) persistent_session_expiry_secs: u32,
+    pub(crate) connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProvisioningConfig {
+    pub(crate) aws_compatible_first_connect: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +90,8 @@ pub(crate) struct Overrides {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) api_listen: Option<SocketAddr>,
     pub(crate) mqtt_listen: Option<SocketAddr>,
+    pub(crate) insecure_tcp_listen: Option<SocketAddr>,
+    pub(crate) insecure_tcp_policy: Option<PathBuf>,
 }
 
 impl Config {
@@ -108,6 +127,12 @@ impl Config {
         if let Some(addr) = overrides.mqtt_listen {
             config.mqtt.listen = addr;
         }
+        if let Some(addr) = overrides.insecure_tcp_listen {
+            config.mqtt.insecure_tcp_listen = Some(addr);
+        }
+        if let Some(path) = &overrides.insecure_tcp_policy {
+            config.mqtt.insecure_tcp_policy = Some(path.clone());
+        }
         config.validate()?;
         Ok(config)
     }
@@ -126,6 +151,15 @@ impl Config {
         }
         if self.mqtt.public_host.is_empty() {
             bail!("mqtt.public_host must not be empty");
+        }
+        if self.mqtt.insecure_tcp_listen.is_some() != self.mqtt.insecure_tcp_policy.is_some() {
+            bail!("mqtt.insecure_tcp_listen and mqtt.insecure_tcp_policy must be given together");
+        }
+        if self.mqtt.max_packet_size < 64 {
+            bail!("mqtt.max_packet_size must be at least 64 bytes");
+        }
+        if self.mqtt.max_inflight == 0 || self.mqtt.max_connections == 0 {
+            bail!("mqtt.max_inflight and mqtt.max_connections must be positive");
         }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             bail!("tls.cert_file and tls.key_file must be given together");
@@ -167,6 +201,7 @@ mod tests {
             data_dir: Some("/tmp/x".into()),
             api_listen: Some("127.0.0.1:1".parse().unwrap()),
             mqtt_listen: Some("127.0.0.1:2".parse().unwrap()),
+            ..Overrides::default()
         };
         let config = Config::load(None, &overrides).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));

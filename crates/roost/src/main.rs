@@ -58,6 +58,13 @@ struct ServeArgs {
     /// MQTT over TLS address (default 0.0.0.0:8883).
     #[arg(long, value_name = "ADDR")]
     mqtt_listen: Option<SocketAddr>,
+    /// INSECURE: also serve plaintext MQTT without client certificates on ADDR (local
+    /// development and benchmarks only); needs --insecure-tcp-policy.
+    #[arg(long, value_name = "ADDR", requires = "insecure_tcp_policy")]
+    insecure_tcp_listen: Option<SocketAddr>,
+    /// The IoT policy document (JSON file) that governs every insecure-listener client.
+    #[arg(long, value_name = "FILE", requires = "insecure_tcp_listen")]
+    insecure_tcp_policy: Option<PathBuf>,
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -89,6 +96,7 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -107,6 +115,8 @@ fn main() -> Result<()> {
                     data_dir: args.common.data_dir,
                     api_listen: args.api_listen,
                     mqtt_listen: args.mqtt_listen,
+                    insecure_tcp_listen: args.insecure_tcp_listen,
+                    insecure_tcp_policy: args.insecure_tcp_policy,
                 },
             )?;
             tokio::runtime::Builder::new_multi_thread()

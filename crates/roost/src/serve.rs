@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use roost_api::{ApiSettings, ApiState};
+use roost_broker::{Broker, BrokerConfig, ProvisioningMode};
 use roost_registry::{Arns, Registry, StoreOptions};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +61,47 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         Some(Arc::new(move || metrics.render())),
     );
 
+    let broker = Broker::start(
+        registry.clone(),
+        broker_config(&config),
+        insecure_policy(&config)?,
+    )
+    .await
+    .context("starting the MQTT broker")?;
+    let cert_pem = std::fs::read_to_string(server_cert_path(&config, &data))?;
+    let key_pem = std::fs::read_to_string(server_key_path(&config, &data))?;
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the server certificate chain")?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("reading the server key")?;
+    let mqtt_listener = TcpListener::bind(config.mqtt.listen)
+        .await
+        .with_context(|| format!("binding MQTT to {}", config.mqtt.listen))?;
+    let mqtt_addr = mqtt_listener.local_addr()?;
+    broker.serve_tls(
+        mqtt_listener,
+        broker.tls_config(chain.clone(), key.clone_key(), Vec::new())?,
+    );
+    if let Some(addr) = config.mqtt.alpn_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the ALPN MQTT listener to {addr}"))?;
+        let tls = broker.tls_config(
+            chain.clone(),
+            key.clone_key(),
+            vec![b"x-amzn-mqtt-ca".to_vec()],
+        )?;
+        broker.serve_tls(listener, tls);
+    }
+    if let Some(addr) = config.mqtt.insecure_tcp_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the insecure MQTT listener to {addr}"))?;
+        tracing::warn!(%addr, "INSECURE plaintext MQTT listener without client certificates is enabled");
+        broker.serve_insecure_tcp(listener);
+    }
+
     let shutdown = CancellationToken::new();
     let api_listener = TcpListener::bind(config.api.listen)
         .await
@@ -89,6 +133,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
 
     let endpoints = Endpoints {
         api_url: api_url(api_addr, https),
+        mqtt_port: mqtt_addr.port(),
         ..configured_endpoints(&config)
     };
     data.write_endpoints(&endpoints)?;
@@ -97,12 +142,51 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down");
     shutdown.cancel();
+    broker.shutdown(Duration::from_secs(5)).await;
     if let Err(error) = api_task.await? {
         tracing::warn!(%error, "the control plane stopped with an error");
     }
     registry.close().await;
     data.remove_endpoints();
     Ok(())
+}
+
+fn broker_config(config: &Config) -> BrokerConfig {
+    let mqtt = &config.mqtt;
+    let mut broker = BrokerConfig::new(&config.region, &config.account_id);
+    broker.mqtt.maximum_packet_size = mqtt.max_packet_size;
+    if let Some(inflight) = std::num::NonZeroU16::new(mqtt.max_inflight) {
+        broker.mqtt.max_inflight = inflight;
+        broker.mqtt.receive_maximum = inflight;
+    }
+    broker.mqtt.max_queued_messages = mqtt.max_queued_messages;
+    broker.mqtt.max_session_expiry_secs = mqtt.max_session_expiry_secs;
+    broker.mqtt.v3_session_expiry_secs = mqtt
+        .persistent_session_expiry_secs
+        .min(mqtt.max_session_expiry_secs);
+    broker.max_connections = mqtt.max_connections;
+    broker.connect_timeout = Duration::from_secs(mqtt.connect_timeout_secs);
+    broker.provisioning = if config.provisioning.aws_compatible_first_connect {
+        ProvisioningMode::AwsCompatible
+    } else {
+        ProvisioningMode::Inline
+    };
+    broker
+}
+
+fn insecure_policy(config: &Config) -> Result<Option<roost_policy::PolicyDocument>> {
+    let Some(path) = &config.mqtt.insecure_tcp_policy else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the insecure listener's policy {}", path.display()))?;
+    let document = roost_policy::PolicyDocument::parse(&text).with_context(|| {
+        format!(
+            "the insecure listener's policy {} is invalid",
+            path.display()
+        )
+    })?;
+    Ok(Some(document))
 }
 
 /// The names the generated server certificate covers.

@@ -1,0 +1,695 @@
+//! One client connection: a thin tokio driver around the sans-IO [`roost_mqtt::Connection`].
+//!
+//! The task reads and decodes packets, feeds them and the deliveries from its mailbox to the
+//! session machine, routes what the session publishes, writes what it transmits, and keeps its
+//! timers. Admission (certificate status), authorization (IoT policies), takeover, lifecycle
+//! events and the hand-back of persistent sessions happen here, around the machine.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use roost_codec::{
+    ConnAck, ConnAckProperties, Connect, DecodeError, Packet, ProtocolVersion, PublishProperties,
+    QoS, ReasonCode,
+};
+use roost_mqtt::{Connection, Delivery, Event, MatchSet, Message, PendingWill, SessionKey};
+use roost_policy::{Context, PolicyDocument, PolicySet};
+use roost_registry::ConnectionThing;
+use rustls::pki_types::CertificateDer;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::BrokerCore;
+use crate::authorization::{ConnectionAuthorizer, filter_text};
+use crate::identity::principal::{Admission, Principal, admit, policy_context};
+use crate::index::Dependencies;
+use crate::lifecycle::{self, EventSource};
+use crate::router::Control;
+
+/// Most deliveries taken from the mailbox before the socket is written.
+const DELIVERY_BATCH: usize = 64;
+/// How long the last packets (a DISCONNECT) may take to flush when a connection closes.
+const CLOSING_FLUSH: Duration = Duration::from_secs(2);
+
+/// How the peer authenticated.
+#[derive(Debug)]
+pub enum PeerIdentity {
+    /// The TLS client certificate chain, leaf first.
+    Certificates(Vec<CertificateDer<'static>>),
+    /// The insecure plaintext listener: no identity, its own policy.
+    Insecure,
+}
+
+/// Why a connection ended, as the lifecycle event's `disconnectReason` says it.
+fn lifecycle_reason(reason: ReasonCode) -> &'static str {
+    match reason {
+        ReasonCode::Success | ReasonCode::DisconnectWithWillMessage => {
+            "CLIENT_INITIATED_DISCONNECT"
+        }
+        ReasonCode::KeepAliveTimeout => "MQTT_KEEP_ALIVE_TIMEOUT",
+        ReasonCode::SessionTakenOver => "DUPLICATE_CLIENTID",
+        ReasonCode::NotAuthorized => "AUTH_ERROR",
+        ReasonCode::ServerShuttingDown => "SERVER_INITIATED_DISCONNECT",
+        ReasonCode::AdministrativeAction => "SERVER_INITIATED_DISCONNECT",
+        _ => "CLIENT_ERROR",
+    }
+}
+
+/// The authorizer and what it was built from.
+struct Grants {
+    authorizer: ConnectionAuthorizer,
+    thing: Option<ConnectionThing>,
+    dependencies: Dependencies,
+}
+
+/// Resolves the policies that apply to a connection and binds them to its context.
+async fn resolve_grants(
+    core: &BrokerCore,
+    principal: Option<&Principal>,
+    client_id: &str,
+    peer: SocketAddr,
+    connect_attributes: Vec<String>,
+) -> Result<Grants, roost_registry::RegistryError> {
+    let (set, thing, names) = match principal {
+        Some(principal) => {
+            let grants = core
+                .registry
+                .principal_grants(&principal.certificate_id, client_id)
+                .await?;
+            let mut names = Vec::with_capacity(grants.policies.len());
+            let mut documents = Vec::with_capacity(grants.policies.len());
+            for (name, text) in grants.policies {
+                match PolicyDocument::parse(&text) {
+                    Ok(document) => {
+                        names.push(name.clone());
+                        documents.push((name, Arc::new(document)));
+                    }
+                    // Stored documents were validated when written; one that no longer parses
+                    // (a validator change) grants nothing rather than failing the connection.
+                    Err(error) => {
+                        tracing::warn!(policy = %name, %error, "stored policy does not parse")
+                    }
+                }
+            }
+            (PolicySet::new(documents), grants.thing, names)
+        }
+        None => (
+            core.insecure_policy
+                .clone()
+                .unwrap_or_else(|| PolicySet::new([])),
+            None,
+            Vec::new(),
+        ),
+    };
+    let context: Context = policy_context(
+        &core.config.region,
+        &core.config.account,
+        client_id,
+        Some(peer.ip()),
+        principal,
+        thing.as_ref(),
+        connect_attributes,
+    );
+    Ok(Grants {
+        authorizer: ConnectionAuthorizer::new(set.bind(&context)),
+        dependencies: Dependencies {
+            certificate_id: principal.map(|p| p.certificate_id.clone()),
+            thing: thing.as_ref().map(|t| t.thing.name.clone()),
+            policies: names,
+        },
+        thing,
+    })
+}
+
+/// The connect attributes of a CONNECT (`iot:ConnectAttributes`).
+fn connect_attributes(connect: &Connect) -> Vec<String> {
+    let persistent = if connect.protocol_version.is_v5() {
+        connect.properties.session_expiry_interval.unwrap_or(0) > 0
+    } else {
+        !connect.clean_start
+    };
+    let mut attributes = Vec::new();
+    if persistent {
+        attributes.push("PersistentConnect".to_owned());
+    }
+    if connect.will.is_some() {
+        attributes.push("LastWill".to_owned());
+    }
+    attributes
+}
+
+/// Reads until a CONNECT is decoded; `None` on EOF or a malformed first packet.
+async fn read_connect<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut BytesMut,
+    max_packet_size: u32,
+) -> Result<Option<Connect>, DecodeError> {
+    loop {
+        if let Some(connect) = roost_codec::decode_connect(buf, max_packet_size)? {
+            return Ok(Some(connect));
+        }
+        match reader.read_buf(buf).await {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Writes one packet outside the session machine (a refusing CONNACK).
+async fn write_packet<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    packet: &Packet,
+    version: ProtocolVersion,
+) {
+    let mut buf = BytesMut::new();
+    if roost_codec::encode(packet, version, &mut buf).is_ok() {
+        let _ = tokio::time::timeout(CLOSING_FLUSH, async {
+            let _ = writer.write_all(&buf).await;
+            let _ = writer.shutdown().await;
+        })
+        .await;
+    }
+}
+
+fn refusal_connack(version: ProtocolVersion, reason: &str) -> Packet {
+    let mut properties = ConnAckProperties::default();
+    if version.is_v5() {
+        properties.reason_string = Some(reason.to_owned());
+    }
+    Packet::ConnAck(Box::new(ConnAck {
+        session_present: false,
+        reason_code: ReasonCode::NotAuthorized,
+        properties,
+    }))
+}
+
+/// Serves one connection from its first byte to its close, in its own span.
+pub async fn serve<S>(core: Arc<BrokerCore>, stream: S, peer: SocketAddr, identity: PeerIdentity)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let span = tracing::info_span!(
+        "mqtt",
+        %peer,
+        client_id = tracing::field::Empty,
+        certificate = tracing::field::Empty
+    );
+    serve_in_span(core, stream, peer, identity)
+        .instrument(span)
+        .await;
+}
+
+async fn serve_in_span<S>(
+    core: Arc<BrokerCore>,
+    stream: S,
+    peer: SocketAddr,
+    identity: PeerIdentity,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut rbuf = BytesMut::with_capacity(4096);
+    let max_packet = core.settings.maximum_packet_size;
+    let connect = match tokio::time::timeout(
+        core.config.connect_timeout,
+        read_connect(&mut reader, &mut rbuf, max_packet),
+    )
+    .await
+    {
+        Ok(Ok(Some(connect))) => connect,
+        Ok(Ok(None)) => return,
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "malformed CONNECT");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "no CONNECT in time");
+            return;
+        }
+    };
+    let version = connect.protocol_version;
+    let connection_id = core.next_connection_id();
+    let client_id = if connect.client_id.is_empty() {
+        format!("roost-{}", uuid::Uuid::new_v4().simple())
+    } else {
+        connect.client_id.clone()
+    };
+    let span = tracing::Span::current();
+    span.record("client_id", client_id.as_str());
+
+    let mut source = EventSource {
+        client_id: client_id.clone(),
+        thing_name: None,
+        session_identifier: uuid::Uuid::new_v4().to_string(),
+        principal_identifier: String::new(),
+        ip_address: peer.ip().to_string(),
+        version_number: connection_id,
+    };
+
+    // Who is it?
+    let principal = match identity {
+        PeerIdentity::Insecure => None,
+        PeerIdentity::Certificates(chain) => {
+            let now = crate::unix_now();
+            match admit(&core.trust, &chain, now) {
+                Admission::Admitted(principal) => Some(principal),
+                Admission::Unregistered { certificate, ca } => {
+                    match core.provision(&certificate, &ca, &chain).await {
+                        Ok(principal) => Some(principal),
+                        Err(refusal) => {
+                            source.principal_identifier = certificate.id.clone();
+                            tracing::info!(certificate = %certificate.id, ca = %ca.record.id, reason = %refusal, "connection refused");
+                            core.publish_event(lifecycle::connect_failed(
+                                &source,
+                                "AUTHORIZATION_FAILED",
+                            ));
+                            write_packet(&mut writer, &refusal_connack(version, &refusal), version)
+                                .await;
+                            return;
+                        }
+                    }
+                }
+                Admission::Refused {
+                    certificate_id,
+                    refusal,
+                } => {
+                    source.principal_identifier = certificate_id.clone().unwrap_or_default();
+                    tracing::info!(certificate = certificate_id.as_deref().unwrap_or("-"), reason = %refusal, "connection refused");
+                    core.publish_event(lifecycle::connect_failed(&source, "AUTHORIZATION_FAILED"));
+                    write_packet(
+                        &mut writer,
+                        &refusal_connack(version, &refusal.to_string()),
+                        version,
+                    )
+                    .await;
+                    return;
+                }
+            }
+        }
+    };
+    if let Some(principal) = &principal {
+        span.record("certificate", principal.certificate_id.as_str());
+        source.principal_identifier = principal.certificate_id.clone();
+    }
+
+    // What may it do?
+    let attributes = connect_attributes(&connect);
+    let grants = match resolve_grants(
+        &core,
+        principal.as_ref(),
+        &client_id,
+        peer,
+        attributes.clone(),
+    )
+    .await
+    {
+        Ok(grants) => grants,
+        Err(error) => {
+            tracing::error!(%error, "reading the connection's policies failed");
+            write_packet(
+                &mut writer,
+                &refusal_connack(version, "internal error"),
+                version,
+            )
+            .await;
+            return;
+        }
+    };
+    source.thing_name = grants
+        .thing
+        .as_ref()
+        .filter(|t| t.exclusive)
+        .map(|t| t.thing.name.clone());
+    let mut grants = grants;
+    let denial = if !grants.authorizer.connect(&client_id).is_allowed() {
+        Some(format!(
+            "no policy allows iot:Connect for client id {client_id}"
+        ))
+    } else if let Some(will) = &connect.will
+        && !grants.authorizer.will(will.topic.as_str(), will.retain)
+    {
+        Some(format!(
+            "no policy allows publishing the will on {}",
+            will.topic.as_str()
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = denial {
+        tracing::info!(%reason, "connection refused");
+        core.publish_event(lifecycle::connect_failed(&source, "AUTHORIZATION_FAILED"));
+        write_packet(&mut writer, &refusal_connack(version, &reason), version).await;
+        return;
+    }
+
+    // Take the session (over), and start the machine.
+    let (mailbox_tx, mut mailbox) = mpsc::channel::<Delivery>(core.config.mailbox_capacity);
+    let (control_tx, mut control) = mpsc::unbounded_channel::<Control>();
+    let clean_start = connect.clean_start;
+    let attachment = core
+        .router
+        .attach(
+            &client_id,
+            connection_id,
+            control_tx.clone(),
+            mailbox_tx,
+            clean_start,
+        )
+        .await;
+    let key = attachment.key;
+    let now = Instant::now();
+    let assigned = client_id.clone();
+    let mut session = match Connection::accept(
+        now,
+        connect,
+        &core.settings,
+        attachment.resumed,
+        move || assigned,
+    ) {
+        Ok(session) => session,
+        Err(refused) => {
+            let session = refused.resumed.unwrap_or_else(|| {
+                roost_mqtt::SessionState::new(roost_mqtt::ClientId::new(&client_id))
+            });
+            core.router
+                .detach(&client_id, connection_id, key, session, now);
+            tracing::info!(reason = ?refused.connack.reason_code, "CONNECT refused by the session rules");
+            write_packet(
+                &mut writer,
+                &Packet::ConnAck(Box::new(refused.connack)),
+                version,
+            )
+            .await;
+            return;
+        }
+    };
+    if !session.session_present() {
+        core.router.forget_subscriptions(key);
+    }
+    core.index
+        .insert(connection_id, grants.dependencies.clone(), control_tx);
+    core.connections_gauge(1);
+    tracing::debug!(
+        ?version,
+        session_present = session.session_present(),
+        "connected"
+    );
+    if lifecycle::has_events(&client_id) {
+        core.publish_event(lifecycle::connected(&source));
+    }
+
+    let mut driver = Driver {
+        core: core.clone(),
+        connection_id,
+        key,
+        client_id: client_id.clone(),
+        version,
+        wbuf: BytesMut::with_capacity(4096),
+        scratch: MatchSet::new(),
+        source: source.clone(),
+        lifecycle: None,
+        takeover_done: None,
+        client_disconnected: false,
+    };
+    let result = driver
+        .run(
+            &mut session,
+            &mut grants,
+            &mut reader,
+            &mut writer,
+            &mut rbuf,
+            &mut mailbox,
+            &mut control,
+            principal.as_ref(),
+            peer,
+            attributes,
+        )
+        .await;
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection I/O ended");
+    }
+
+    // Teardown: flush what is left, hand the session back, publish the will.
+    let _ = tokio::time::timeout(CLOSING_FLUSH, driver.flush(&mut session, &mut writer)).await;
+    let _ = tokio::time::timeout(CLOSING_FLUSH, writer.shutdown()).await;
+    let reason = driver.lifecycle.unwrap_or_else(|| {
+        session
+            .closed()
+            .map(lifecycle_reason)
+            .unwrap_or("CONNECTION_LOST")
+    });
+    let ended_at = Instant::now();
+    let ended = session.into_session_state();
+    mailbox.close();
+    let mut leftover = Vec::new();
+    while let Ok(delivery) = mailbox.try_recv() {
+        leftover.push(delivery);
+    }
+    core.router
+        .detach(&client_id, connection_id, key, ended.session, ended_at);
+    core.router.deliver_offline(key, leftover, ended_at);
+    core.index.remove(connection_id);
+    core.connections_gauge(-1);
+    if let Some(done) = driver.takeover_done.take() {
+        let _ = done.send(());
+    }
+    if let Some(will) = ended.will {
+        core.schedule_will(client_id.clone(), key, will);
+    }
+    tracing::debug!(reason, "disconnected");
+    if lifecycle::has_events(&client_id) {
+        core.publish_event(lifecycle::disconnected(&source, reason));
+    }
+}
+
+/// The state of the main loop that isn't the session machine.
+struct Driver {
+    core: Arc<BrokerCore>,
+    connection_id: u64,
+    key: SessionKey,
+    client_id: String,
+    version: ProtocolVersion,
+    wbuf: BytesMut,
+    scratch: MatchSet,
+    source: EventSource,
+    /// Set when something outside the session decided why the connection ends.
+    lifecycle: Option<&'static str>,
+    takeover_done: Option<oneshot::Sender<()>>,
+    client_disconnected: bool,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    async fn run<S: AsyncRead + AsyncWrite>(
+        &mut self,
+        session: &mut Connection,
+        grants: &mut Grants,
+        reader: &mut ReadHalf<S>,
+        writer: &mut WriteHalf<S>,
+        rbuf: &mut BytesMut,
+        mailbox: &mut mpsc::Receiver<Delivery>,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+        principal: Option<&Principal>,
+        peer: SocketAddr,
+        attributes: Vec<String>,
+    ) -> std::io::Result<()> {
+        let max_packet = self.core.settings.maximum_packet_size;
+        loop {
+            self.process_events(session, &grants.authorizer);
+            self.flush(session, writer).await?;
+            if session.closed().is_some() {
+                return Ok(());
+            }
+            let deadline = session.poll_timeout();
+            tokio::select! {
+                biased;
+                order = control.recv() => match order {
+                    Some(Control::Close { reason, lifecycle, done }) => {
+                        self.lifecycle = Some(lifecycle);
+                        self.takeover_done = done;
+                        session.close(reason);
+                    }
+                    Some(Control::RefreshPolicy) => {
+                        match resolve_grants(&self.core, principal, &self.client_id, peer, attributes.clone()).await {
+                            Ok(fresh) => {
+                                if fresh.authorizer.connect(&self.client_id).is_allowed() {
+                                    self.core.index.update(self.connection_id, fresh.dependencies.clone());
+                                    *grants = fresh;
+                                } else {
+                                    tracing::info!("policy no longer allows iot:Connect; disconnecting");
+                                    self.lifecycle = Some("AUTH_ERROR");
+                                    session.close(ReasonCode::NotAuthorized);
+                                }
+                            }
+                            Err(error) => tracing::error!(%error, "re-reading the connection's policies failed"),
+                        }
+                    }
+                    None => return Ok(()),
+                },
+                read = reader.read_buf(rbuf) => {
+                    match read {
+                        Ok(0) => {
+                            self.lifecycle.get_or_insert(if self.client_disconnected { "CLIENT_INITIATED_DISCONNECT" } else { "CONNECTION_LOST" });
+                            return Ok(());
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            self.lifecycle.get_or_insert("CONNECTION_LOST");
+                            return Err(error);
+                        }
+                    }
+                    let now = Instant::now();
+                    loop {
+                        match roost_codec::decode(rbuf, self.version, max_packet) {
+                            Ok(Some(packet)) => {
+                                if matches!(packet, Packet::Disconnect(_)) {
+                                    self.client_disconnected = true;
+                                }
+                                metrics::counter!("roost_mqtt_packets_received_total").increment(1);
+                                if let Err(violation) = session.handle_packet(now, packet, &grants.authorizer) {
+                                    tracing::debug!(reason = ?violation.reason, detail = violation.detail, "protocol violation; closing");
+                                    break;
+                                }
+                                if session.closed().is_some() {
+                                    break;
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(error) => {
+                                tracing::debug!(%error, "malformed packet; closing");
+                                self.lifecycle = Some("CLIENT_ERROR");
+                                session.close(error.reason_code());
+                                break;
+                            }
+                        }
+                    }
+                }
+                delivery = mailbox.recv() => {
+                    let now = Instant::now();
+                    if let Some(delivery) = delivery {
+                        session.handle_delivery(now, delivery, &grants.authorizer);
+                        for _ in 1..DELIVERY_BATCH {
+                            match mailbox.try_recv() {
+                                Ok(delivery) => session.handle_delivery(now, delivery, &grants.authorizer),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                () = sleep_until(deadline) => {
+                    session.handle_timeout(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Acts on what the session asks of the router.
+    fn process_events(&mut self, session: &mut Connection, authorizer: &ConnectionAuthorizer) {
+        while let Some(event) = session.poll_event() {
+            match event {
+                Event::Publish(message) => {
+                    metrics::counter!("roost_mqtt_messages_received_total").increment(1);
+                    self.core.router.route(
+                        &message,
+                        Some(self.key),
+                        &mut self.scratch,
+                        Instant::now(),
+                    );
+                }
+                Event::Subscribed(list) => {
+                    let now = Instant::now();
+                    let mut topics = Vec::with_capacity(list.len());
+                    for sub in list {
+                        self.core.router.subscribe(self.key, &sub.filter, sub.entry);
+                        topics.push(filter_text(&sub.filter));
+                        if sub.send_retained {
+                            for message in
+                                self.core.router.retained_matching(sub.filter.filter(), now)
+                            {
+                                let delivery =
+                                    Delivery::retained(message, sub.entry.qos, sub.entry.id);
+                                session.handle_delivery(now, delivery, authorizer);
+                            }
+                        }
+                    }
+                    if lifecycle::has_events(&self.client_id) {
+                        self.core.publish_event(lifecycle::subscriptions(
+                            &self.source,
+                            true,
+                            &topics,
+                        ));
+                    }
+                }
+                Event::Unsubscribed(list) => {
+                    let mut topics = Vec::with_capacity(list.len());
+                    for filter in list {
+                        self.core.router.unsubscribe(self.key, &filter);
+                        topics.push(filter_text(&filter));
+                    }
+                    if lifecycle::has_events(&self.client_id) {
+                        self.core.publish_event(lifecycle::subscriptions(
+                            &self.source,
+                            false,
+                            &topics,
+                        ));
+                    }
+                }
+                Event::WillCleared => {}
+                Event::Disconnect { reason } => {
+                    tracing::trace!(?reason, "session closing");
+                }
+            }
+        }
+    }
+
+    /// Encodes and writes everything the session has to send.
+    async fn flush<W: AsyncWrite + Unpin>(
+        &mut self,
+        session: &mut Connection,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        while let Some(packet) = session.poll_transmit() {
+            if matches!(packet, Packet::Publish(_)) {
+                metrics::counter!("roost_mqtt_messages_sent_total").increment(1);
+            }
+            if let Err(error) = roost_codec::encode(&packet, self.version, &mut self.wbuf) {
+                tracing::warn!(%error, "a packet could not be encoded; dropped");
+            }
+        }
+        if !self.wbuf.is_empty() {
+            writer.write_all(&self.wbuf).await?;
+            writer.flush().await?;
+            self.wbuf.clear();
+        }
+        Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A lifecycle or registry event as a message from Roost itself.
+pub fn event_message(topic: &str, body: &serde_json::Value) -> Option<Message> {
+    let topic = roost_codec::TopicName::new(topic).ok()?;
+    let payload = Bytes::from(serde_json::to_vec(body).ok()?);
+    Some(Message::new(
+        topic,
+        payload,
+        QoS::AtLeastOnce,
+        false,
+        PublishProperties::default(),
+        Instant::now(),
+    ))
+}
+
+/// A will to publish now.
+pub fn will_message(will: &PendingWill) -> Message {
+    will.message(Instant::now())
+}

@@ -1,0 +1,158 @@
+//! Live enforcement: registry commits reach the data plane at once. The trust view is updated
+//! from each commit's events, connections of a certificate that stopped being ACTIVE are
+//! closed, and connections whose policies may have changed re-read them.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use roost_codec::ReasonCode;
+use roost_registry::model::CertificateStatus;
+use roost_registry::{ChangeListener, Registry, RegistryEvent, ResourceArn};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::BrokerCore;
+
+struct Forwarder {
+    events: mpsc::UnboundedSender<Vec<RegistryEvent>>,
+}
+
+impl ChangeListener for Forwarder {
+    fn on_commit(&self, events: &[RegistryEvent]) {
+        let _ = self.events.send(events.to_vec());
+    }
+}
+
+pub(crate) fn start(core: Arc<BrokerCore>, registry: &Registry, shutdown: CancellationToken) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    registry.subscribe(Arc::new(Forwarder { events: tx }));
+    tokio::spawn(run(core, rx, shutdown));
+}
+
+/// What one batch of events asks the data plane to do.
+#[derive(Debug, Default)]
+struct Work {
+    certificates: BTreeSet<String>,
+    cas: BTreeSet<String>,
+    refresh_all: bool,
+    refresh_certificates: BTreeSet<String>,
+    refresh_policies: BTreeSet<String>,
+    refresh_things: BTreeSet<String>,
+}
+
+impl Work {
+    fn add(&mut self, core: &BrokerCore, event: RegistryEvent) {
+        let certificate_of = |arn: &str| match core.registry.arns().parse("arn", arn) {
+            Ok(ResourceArn::Certificate(id)) => Some(id.to_string()),
+            _ => None,
+        };
+        match event {
+            RegistryEvent::CertificateChanged { certificate_id } => {
+                self.certificates.insert(certificate_id);
+            }
+            RegistryEvent::CaCertificateChanged { ca_id } => {
+                self.cas.insert(ca_id);
+            }
+            RegistryEvent::PolicyChanged { policy_name } => {
+                self.refresh_policies.insert(policy_name);
+            }
+            RegistryEvent::PolicyAttachmentChanged { target, .. } => {
+                match certificate_of(&target) {
+                    Some(id) => {
+                        self.refresh_certificates.insert(id);
+                    }
+                    None => self.refresh_all = true,
+                }
+            }
+            RegistryEvent::ThingChanged { thing_name } => {
+                self.refresh_things.insert(thing_name);
+            }
+            RegistryEvent::ThingPrincipalChanged { principal, .. } => {
+                if let Some(id) = certificate_of(&principal) {
+                    self.refresh_certificates.insert(id);
+                }
+            }
+            RegistryEvent::ThingGroupChanged { .. } => self.refresh_all = true,
+        }
+    }
+}
+
+async fn run(
+    core: Arc<BrokerCore>,
+    mut events: mpsc::UnboundedReceiver<Vec<RegistryEvent>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let batch = tokio::select! {
+            () = shutdown.cancelled() => return,
+            batch = events.recv() => match batch {
+                Some(batch) => batch,
+                None => return,
+            },
+        };
+        let mut work = Work::default();
+        for event in batch {
+            work.add(&core, event);
+        }
+        // Take whatever else is already waiting, so a storm of commits is handled in bulk.
+        while let Ok(more) = events.try_recv() {
+            for event in more {
+                work.add(&core, event);
+            }
+        }
+        apply(&core, work).await;
+    }
+}
+
+async fn apply(core: &BrokerCore, work: Work) {
+    for ca_id in &work.cas {
+        match core.registry.find_ca_certificate(ca_id).await {
+            Ok(Some(ca)) => core.trust.put_ca(ca),
+            Ok(None) => core.trust.remove_ca(ca_id),
+            Err(error) => tracing::error!(ca = %ca_id, %error, "re-reading a CA failed"),
+        }
+    }
+    for id in &work.certificates {
+        let active = match core.registry.certificate_trust(id).await {
+            Ok(Some(trust)) => {
+                let active = trust.status == CertificateStatus::Active;
+                core.trust.put_certificate(trust);
+                active
+            }
+            Ok(None) => {
+                core.trust.remove_certificate(id);
+                false
+            }
+            Err(error) => {
+                tracing::error!(certificate = %id, %error, "re-reading a certificate failed");
+                continue;
+            }
+        };
+        if !active {
+            let closed =
+                core.index
+                    .close_certificate(id, ReasonCode::AdministrativeAction, "AUTH_ERROR");
+            if closed > 0 {
+                tracing::info!(certificate = %id, connections = closed, "certificate no longer ACTIVE; its connections were closed");
+            }
+        }
+    }
+    if work.refresh_all {
+        core.index.refresh_where(|_| true);
+        return;
+    }
+    if !work.refresh_certificates.is_empty()
+        || !work.refresh_policies.is_empty()
+        || !work.refresh_things.is_empty()
+    {
+        core.index.refresh_where(|d| {
+            d.certificate_id
+                .as_ref()
+                .is_some_and(|c| work.refresh_certificates.contains(c))
+                || d.thing
+                    .as_ref()
+                    .is_some_and(|t| work.refresh_things.contains(t))
+                || d.policies.iter().any(|p| work.refresh_policies.contains(p))
+        });
+    }
+}

@@ -1,0 +1,196 @@
+//! Who is connecting: admission of a TLS peer at MQTT CONNECT from its certificate's registry
+//! status, and the policy context of an admitted principal.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use roost_pki::{AttributeType, CertificateInfo, DistinguishedName, GeneralName};
+use roost_policy::{AltNameKind, CertificateContext, Context, DnAttribute, ThingContext};
+use roost_registry::ConnectionThing;
+use roost_registry::model::CertificateStatus;
+use rustls::pki_types::CertificateDer;
+
+use crate::identity::trust::{TrustStore, TrustedCa};
+use crate::identity::verifier::{certificate_id, signing_ca};
+
+/// An authenticated device: its certificate, registered and ACTIVE.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub certificate_id: String,
+    pub certificate: Arc<CertificateInfo>,
+    pub ca_id: Option<String>,
+}
+
+/// Why a certificate may not connect; logged and carried in `connect_failed` events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The certificate is registered but not ACTIVE.
+    NotActive(CertificateStatus),
+    /// Outside its validity window.
+    Expired,
+    NotYetValid,
+    /// Signed by a registered CA that does not auto-register (INACTIVE or auto-registration
+    /// off) and not registered itself.
+    NotRegistered {
+        ca_id: String,
+    },
+    /// The chain could not be read (the verifier accepted it, so this is a race with a
+    /// deregistration).
+    Unknown,
+    /// No client certificate on a listener that requires one.
+    NoCertificate,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NotActive(status) => write!(f, "the certificate is {status}, not ACTIVE"),
+            Refusal::Expired => f.write_str("the certificate has expired"),
+            Refusal::NotYetValid => f.write_str("the certificate is not valid yet"),
+            Refusal::NotRegistered { ca_id } => write!(
+                f,
+                "the certificate is not registered and its CA {ca_id} does not auto-register \
+                 certificates (it is INACTIVE or auto-registration is DISABLED)"
+            ),
+            Refusal::Unknown => f.write_str("the certificate is not known to the registry"),
+            Refusal::NoCertificate => f.write_str("no client certificate was presented"),
+        }
+    }
+}
+
+/// The outcome of looking at a peer's certificate at CONNECT.
+#[derive(Debug)]
+pub enum Admission {
+    /// Registered and ACTIVE.
+    Admitted(Principal),
+    /// Signed by a registered CA that auto-registers, and not registered yet: the
+    /// provisioning flow (JITP or JITR) decides.
+    Unregistered {
+        certificate: Arc<CertificateInfo>,
+        ca: Arc<TrustedCa>,
+    },
+    /// May not connect.
+    Refused {
+        certificate_id: Option<String>,
+        refusal: Refusal,
+    },
+}
+
+/// Decides what a peer presenting `chain` (leaf first) may do at `now` (Unix seconds).
+pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admission {
+    let Some(leaf_der) = chain.first() else {
+        return Admission::Refused {
+            certificate_id: None,
+            refusal: Refusal::NoCertificate,
+        };
+    };
+    let id = certificate_id(leaf_der);
+    let refused = |refusal| Admission::Refused {
+        certificate_id: Some(id.clone()),
+        refusal,
+    };
+    let Ok(info) = CertificateInfo::from_der(leaf_der) else {
+        return refused(Refusal::Unknown);
+    };
+    if now < info.validity.not_before {
+        return refused(Refusal::NotYetValid);
+    }
+    if now > info.validity.not_after {
+        return refused(Refusal::Expired);
+    }
+    let info = Arc::new(info);
+    if let Some(registered) = trust.certificate(&id) {
+        if registered.status != CertificateStatus::Active {
+            return refused(Refusal::NotActive(registered.status));
+        }
+        return Admission::Admitted(Principal {
+            certificate_id: id,
+            certificate: info,
+            ca_id: registered.ca_id,
+        });
+    }
+    match signing_ca(trust, &info) {
+        Some(ca) if ca.auto_registers() => Admission::Unregistered {
+            certificate: info,
+            ca,
+        },
+        Some(ca) => refused(Refusal::NotRegistered {
+            ca_id: ca.record.id.clone(),
+        }),
+        None => refused(Refusal::Unknown),
+    }
+}
+
+/// The policy-variable context of a connection.
+pub fn policy_context(
+    region: &str,
+    account: &str,
+    client_id: &str,
+    source_ip: Option<IpAddr>,
+    principal: Option<&Principal>,
+    thing: Option<&ConnectionThing>,
+    connect_attributes: Vec<String>,
+) -> Context {
+    let mut context = Context::new(region, account);
+    context.client_id = Some(client_id.to_owned());
+    context.source_ip = source_ip;
+    context.connect_attributes = connect_attributes;
+    context.thing = thing.map(|t| ThingContext {
+        name: t.thing.name.clone(),
+        type_name: t.thing.type_name.clone(),
+        attributes: t.thing.attributes.clone(),
+        is_attached: true,
+    });
+    context.certificate = principal.map(|p| {
+        let cert = &p.certificate;
+        CertificateContext {
+            id: p.certificate_id.clone(),
+            serial_number: cert.serial_hex.clone(),
+            subject: dn_attributes(&cert.subject),
+            issuer: dn_attributes(&cert.issuer),
+            subject_alt_names: alt_names(&cert.subject_alt_names),
+            issuer_alt_names: alt_names(&cert.issuer_alt_names),
+        }
+    });
+    context
+}
+
+fn dn_attributes(name: &DistinguishedName) -> Vec<(DnAttribute, String)> {
+    name.attributes()
+        .iter()
+        .filter_map(|a| {
+            let kind = match a.kind {
+                AttributeType::DnQualifier => DnAttribute::DistinguishedNameQualifier,
+                AttributeType::Country => DnAttribute::Country,
+                AttributeType::Organization => DnAttribute::Organization,
+                AttributeType::OrganizationalUnit => DnAttribute::OrganizationalUnit,
+                AttributeType::StateOrProvince => DnAttribute::State,
+                AttributeType::CommonName => DnAttribute::CommonName,
+                AttributeType::SerialNumber => DnAttribute::SerialNumber,
+                AttributeType::Title => DnAttribute::Title,
+                AttributeType::Surname => DnAttribute::Surname,
+                AttributeType::GivenName => DnAttribute::GivenName,
+                AttributeType::Initials => DnAttribute::Initials,
+                AttributeType::Pseudonym => DnAttribute::Pseudonym,
+                AttributeType::GenerationQualifier => DnAttribute::GenerationQualifier,
+                _ => return None,
+            };
+            Some((kind, a.value.clone()))
+        })
+        .collect()
+}
+
+fn alt_names(names: &[GeneralName]) -> Vec<(AltNameKind, String)> {
+    names
+        .iter()
+        .filter_map(|n| match n {
+            GeneralName::Dns(v) => Some((AltNameKind::DnsName, v.clone())),
+            GeneralName::Uri(v) => Some((AltNameKind::UniformResourceIdentifier, v.clone())),
+            GeneralName::Email(v) => Some((AltNameKind::Rfc822Name, v.clone())),
+            GeneralName::Ip(ip) => Some((AltNameKind::IpAddress, ip.to_string())),
+            GeneralName::DirectoryName(v) => Some((AltNameKind::DirectoryName, v.clone())),
+            GeneralName::Other(_) => None,
+        })
+        .collect()
+}

@@ -1,0 +1,451 @@
+//! The router: subscriptions (a topic trie), retained messages, and the sessions — online ones
+//! reached through a bounded mailbox each, offline persistent ones holding their queue.
+//!
+//! A publishing connection routes its own messages: it matches the trie under a read lock and
+//! offers each delivery to the subscriber's mailbox without waiting. A full mailbox (a slow
+//! subscriber) drops that delivery and counts it, so one slow client never stalls the others
+//! and memory stays bounded.
+//!
+//! Lock order, everywhere: `sessions`, then `mailboxes`, then `trie`; `retained` alone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{Duration, Instant};
+
+use roost_codec::ReasonCode;
+use roost_mqtt::{
+    Delivery, Match, MatchSet, Message, RetainedStore, SessionKey, SessionState, SubscriptionEntry,
+    SubscriptionFilter, SubscriptionTrie, TopicFilter,
+};
+use tokio::sync::{mpsc, oneshot};
+
+/// How long a new connection waits for the connection it takes over to hand its session back.
+const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Orders sent to a connection task from outside.
+#[derive(Debug)]
+pub enum Control {
+    /// Close the connection (takeover, revocation, policy change, shutdown); `done` is told
+    /// once the session has been handed back to the router.
+    Close {
+        reason: ReasonCode,
+        /// The lifecycle `disconnectReason`.
+        lifecycle: &'static str,
+        done: Option<oneshot::Sender<()>>,
+    },
+    /// Re-read the policies that apply (a policy, attachment, thing or group changed).
+    RefreshPolicy,
+}
+
+/// How a connection reaches its session: deliveries in, control orders in.
+#[derive(Debug)]
+pub struct Attachment {
+    pub key: SessionKey,
+    /// The stored session to resume, if the client had one.
+    pub resumed: Option<SessionState>,
+}
+
+enum Slot {
+    Online {
+        key: SessionKey,
+        connection: u64,
+        control: mpsc::UnboundedSender<Control>,
+    },
+    Offline {
+        key: SessionKey,
+    },
+}
+
+struct OfflineSession {
+    client_id: String,
+    state: SessionState,
+    expires_at: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    by_client: HashMap<String, Slot>,
+    offline: HashMap<SessionKey, OfflineSession>,
+}
+
+/// Counters of what routing could not deliver.
+#[derive(Debug, Default)]
+pub struct RouteCounters {
+    /// Deliveries dropped because the subscriber's mailbox was full.
+    pub mailbox_full: AtomicU64,
+    /// Deliveries routed.
+    pub delivered: AtomicU64,
+}
+
+/// The broker's shared routing state.
+pub struct Router {
+    sessions: Mutex<Sessions>,
+    mailboxes: RwLock<HashMap<SessionKey, mpsc::Sender<Delivery>>>,
+    trie: RwLock<SubscriptionTrie>,
+    retained: Mutex<RetainedStore>,
+    next_key: AtomicU64,
+    max_queued: usize,
+    queue_qos0_offline: bool,
+    pub counters: RouteCounters,
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Router {
+    pub fn new(max_queued: usize, queue_qos0_offline: bool) -> Self {
+        Self {
+            sessions: Mutex::default(),
+            mailboxes: RwLock::default(),
+            trie: RwLock::new(SubscriptionTrie::new()),
+            retained: Mutex::new(RetainedStore::new()),
+            next_key: AtomicU64::new(1),
+            max_queued,
+            queue_qos0_offline,
+            counters: RouteCounters::default(),
+        }
+    }
+
+    /// Attaches connection `connection` to `client_id`'s session, taking over a connection
+    /// that holds it (closing it with 0x8E and waiting for its session). Deliveries start
+    /// flowing to `mailbox` at once.
+    pub async fn attach(
+        &self,
+        client_id: &str,
+        connection: u64,
+        control: mpsc::UnboundedSender<Control>,
+        mailbox: mpsc::Sender<Delivery>,
+        clean_start: bool,
+    ) -> Attachment {
+        let deadline = Instant::now() + TAKEOVER_TIMEOUT;
+        loop {
+            let waiting = {
+                let mut sessions = lock(&self.sessions);
+                match sessions.by_client.get(client_id) {
+                    Some(Slot::Online { control: old, .. }) if Instant::now() < deadline => {
+                        let (done, waiting) = oneshot::channel();
+                        let sent = old.send(Control::Close {
+                            reason: ReasonCode::SessionTakenOver,
+                            lifecycle: "DUPLICATE_CLIENTID",
+                            done: Some(done),
+                        });
+                        if sent.is_ok() {
+                            Some(waiting)
+                        } else {
+                            // The old task is gone without detaching (it panicked): forget it.
+                            if let Some(Slot::Online { key, .. }) =
+                                sessions.by_client.remove(client_id)
+                            {
+                                self.write_mailboxes().remove(&key);
+                            }
+                            None
+                        }
+                    }
+                    Some(Slot::Online { key, .. }) => {
+                        // The old connection did not hand over in time: it loses the session.
+                        let key = *key;
+                        tracing::warn!(
+                            client_id,
+                            "takeover timed out; the old connection is abandoned"
+                        );
+                        sessions.by_client.remove(client_id);
+                        self.write_mailboxes().remove(&key);
+                        None
+                    }
+                    Some(Slot::Offline { key }) if clean_start => {
+                        // Clean Start ends the stored session: a new one, under a new key.
+                        let old = *key;
+                        sessions.offline.remove(&old);
+                        self.write_trie().remove_all(old);
+                        let key = SessionKey(self.next_key.fetch_add(1, Ordering::Relaxed));
+                        sessions.by_client.insert(
+                            client_id.to_owned(),
+                            Slot::Online {
+                                key,
+                                connection,
+                                control,
+                            },
+                        );
+                        self.write_mailboxes().insert(key, mailbox);
+                        return Attachment { key, resumed: None };
+                    }
+                    Some(Slot::Offline { key }) => {
+                        let key = *key;
+                        let resumed = sessions.offline.remove(&key).map(|o| o.state);
+                        sessions.by_client.insert(
+                            client_id.to_owned(),
+                            Slot::Online {
+                                key,
+                                connection,
+                                control,
+                            },
+                        );
+                        self.write_mailboxes().insert(key, mailbox);
+                        return Attachment { key, resumed };
+                    }
+                    None => {
+                        let key = SessionKey(self.next_key.fetch_add(1, Ordering::Relaxed));
+                        sessions.by_client.insert(
+                            client_id.to_owned(),
+                            Slot::Online {
+                                key,
+                                connection,
+                                control,
+                            },
+                        );
+                        self.write_mailboxes().insert(key, mailbox);
+                        return Attachment { key, resumed: None };
+                    }
+                }
+            };
+            if let Some(waiting) = waiting {
+                let _ = tokio::time::timeout_at(deadline.into(), waiting).await;
+            }
+        }
+    }
+
+    fn write_mailboxes(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionKey, mpsc::Sender<Delivery>>> {
+        self.mailboxes.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_mailboxes(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<SessionKey, mpsc::Sender<Delivery>>> {
+        self.mailboxes.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_trie(&self) -> std::sync::RwLockWriteGuard<'_, SubscriptionTrie> {
+        self.trie.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Forgets every subscription of `key` (a session that starts clean or ends).
+    pub fn forget_subscriptions(&self, key: SessionKey) {
+        self.write_trie().remove_all(key);
+    }
+
+    /// Detaches connection `connection` from its session when it ends: a persistent session is
+    /// kept offline until `expires_at`; any other is forgotten with its subscriptions.
+    pub fn detach(
+        &self,
+        client_id: &str,
+        connection: u64,
+        key: SessionKey,
+        session: SessionState,
+        now: Instant,
+    ) {
+        let mut sessions = lock(&self.sessions);
+        let ours = matches!(
+            sessions.by_client.get(client_id),
+            Some(Slot::Online { connection: c, .. }) if *c == connection
+        );
+        self.write_mailboxes().remove(&key);
+        if !ours {
+            // A newer connection already holds the client id (after a takeover timeout).
+            self.write_trie().remove_all(key);
+            return;
+        }
+        if session.is_persistent() {
+            let expires_at = session.expires_at(now);
+            sessions
+                .by_client
+                .insert(client_id.to_owned(), Slot::Offline { key });
+            sessions.offline.insert(
+                key,
+                OfflineSession {
+                    client_id: client_id.to_owned(),
+                    state: session,
+                    expires_at,
+                },
+            );
+        } else {
+            sessions.by_client.remove(client_id);
+            self.write_trie().remove_all(key);
+        }
+    }
+
+    /// Whether a new connection has resumed the session `key` of `client_id` (so its pending
+    /// will must not be published, [MQTT-3.1.3-9]).
+    pub fn is_resumed(&self, client_id: &str, key: SessionKey) -> bool {
+        let sessions = lock(&self.sessions);
+        matches!(sessions.by_client.get(client_id), Some(Slot::Online { key: k, .. }) if *k == key)
+    }
+
+    /// Queues deliveries that reached a closing connection for its now-offline session.
+    pub fn deliver_offline(&self, key: SessionKey, deliveries: Vec<Delivery>, now: Instant) {
+        if deliveries.is_empty() {
+            return;
+        }
+        let mut sessions = lock(&self.sessions);
+        if let Some(offline) = sessions.offline.get_mut(&key) {
+            for delivery in deliveries {
+                offline.state.enqueue_offline(
+                    now,
+                    delivery,
+                    self.max_queued,
+                    self.queue_qos0_offline,
+                );
+            }
+        }
+    }
+
+    /// Removes offline sessions whose expiry has passed; returns their client ids.
+    pub fn expire_sessions(&self, now: Instant) -> Vec<String> {
+        let mut sessions = lock(&self.sessions);
+        let expired: Vec<SessionKey> = sessions
+            .offline
+            .iter()
+            .filter(|(_, o)| o.expires_at.is_some_and(|at| at <= now))
+            .map(|(key, _)| *key)
+            .collect();
+        let mut ids = Vec::with_capacity(expired.len());
+        for key in expired {
+            if let Some(offline) = sessions.offline.remove(&key) {
+                sessions.by_client.remove(&offline.client_id);
+                self.write_trie().remove_all(key);
+                ids.push(offline.client_id);
+            }
+        }
+        ids
+    }
+
+    /// Adds or replaces a subscription.
+    pub fn subscribe(
+        &self,
+        key: SessionKey,
+        filter: &SubscriptionFilter,
+        entry: SubscriptionEntry,
+    ) {
+        self.write_trie().insert(key, filter, entry);
+    }
+
+    /// Removes a subscription.
+    pub fn unsubscribe(&self, key: SessionKey, filter: &SubscriptionFilter) {
+        self.write_trie().remove(key, filter);
+    }
+
+    /// The retained messages matching `filter`, unexpired at `now`.
+    pub fn retained_matching(&self, filter: &TopicFilter, now: Instant) -> Vec<Message> {
+        let mut out = Vec::new();
+        lock(&self.retained).matching(filter, now, &mut out);
+        out
+    }
+
+    /// Drops expired retained messages.
+    pub fn expire_retained(&self, now: Instant) {
+        lock(&self.retained).remove_expired(now);
+    }
+
+    /// Number of retained messages.
+    pub fn retained_count(&self) -> usize {
+        lock(&self.retained).len()
+    }
+
+    /// Routes `message` to every matching session (except the publisher's where no-local
+    /// asks), and stores it if it is retained. `scratch` is the caller's reusable buffer.
+    pub fn route(
+        &self,
+        message: &Message,
+        publisher: Option<SessionKey>,
+        scratch: &mut MatchSet,
+        now: Instant,
+    ) {
+        if message.retain {
+            lock(&self.retained).retain(message);
+        }
+        scratch.clear();
+        self.trie.read().unwrap_or_else(|p| p.into_inner()).matches(
+            &message.topic,
+            publisher,
+            scratch,
+        );
+        if scratch.sessions.is_empty() && scratch.shared.is_empty() {
+            return;
+        }
+        let mut offline: Vec<(SessionKey, Delivery)> = Vec::new();
+        {
+            let mailboxes = self.read_mailboxes();
+            for m in scratch.sessions.drain(..) {
+                self.offer(&mailboxes, message, &m, &mut offline);
+            }
+            for shared in scratch.shared.drain(..) {
+                let online = shared.pick(|key| mailboxes.contains_key(&key));
+                let chosen = online.or_else(|| shared.pick(|_| true));
+                if let Some(m) = chosen {
+                    self.offer(&mailboxes, message, &m, &mut offline);
+                }
+            }
+        }
+        if offline.is_empty() {
+            return;
+        }
+        let mut sessions = lock(&self.sessions);
+        for (key, delivery) in offline {
+            if let Some(session) = sessions.offline.get_mut(&key) {
+                session.state.enqueue_offline(
+                    now,
+                    delivery,
+                    self.max_queued,
+                    self.queue_qos0_offline,
+                );
+            } else if let Some(mailbox) = self.read_mailboxes().get(&key) {
+                // It came online in the meantime.
+                let _ = mailbox.try_send(delivery);
+            }
+        }
+    }
+
+    fn offer(
+        &self,
+        mailboxes: &HashMap<SessionKey, mpsc::Sender<Delivery>>,
+        message: &Message,
+        m: &Match,
+        offline: &mut Vec<(SessionKey, Delivery)>,
+    ) {
+        let delivery = Delivery::live(message.clone(), m);
+        match mailboxes.get(&m.session) {
+            Some(mailbox) => match mailbox.try_send(delivery) {
+                Ok(()) => {
+                    self.counters.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("roost_mqtt_deliveries_dropped_total", "reason" => "mailbox_full")
+                        .increment(1);
+                }
+                Err(mpsc::error::TrySendError::Closed(delivery)) => {
+                    offline.push((m.session, delivery));
+                }
+            },
+            None => offline.push((m.session, delivery)),
+        }
+    }
+
+    /// Control channels of every online connection (for shutdown).
+    pub fn online_controls(&self) -> Vec<mpsc::UnboundedSender<Control>> {
+        lock(&self.sessions)
+            .by_client
+            .values()
+            .filter_map(|slot| match slot {
+                Slot::Online { control, .. } => Some(control.clone()),
+                Slot::Offline { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Number of sessions (online, offline).
+    pub fn session_counts(&self) -> (usize, usize) {
+        let sessions = lock(&self.sessions);
+        let offline = sessions.offline.len();
+        (sessions.by_client.len() - offline, offline)
+    }
+}

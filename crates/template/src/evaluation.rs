@@ -63,9 +63,11 @@ impl<'a> Env<'a> {
     }
 
     fn parameter(&self, name: &str, at: &FieldPath) -> Result<&ParameterValue, TemplateError> {
+        // Declared parameters always have a value here; only a pseudo-parameter that the
+        // certificate (or device) did not supply can be missing.
         self.parameters
             .get(name)
-            .ok_or_else(|| TemplateError::UndefinedParameter {
+            .ok_or_else(|| TemplateError::MissingParameter {
                 at: at.clone(),
                 name: name.to_owned(),
             })

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::error::{FieldPath, TemplateError};
 use crate::mapping::Mappings;
-use crate::parameter::{ParameterSpec, ParameterType};
+use crate::parameter::{PSEUDO_SPEC, ParameterSpec, ParameterType, is_pseudo_parameter};
 
 /// The functions that yield a boolean and may appear only in conditions.
 pub(crate) const CONDITION_FUNCTIONS: [&str; 4] = ["Fn::Equals", "Fn::And", "Fn::Or", "Fn::Not"];
@@ -288,14 +288,15 @@ impl<'v> Call<'v, '_> {
             "Ref",
             "expects the name of a parameter as a literal string",
         )?;
-        let spec =
-            self.scope
-                .parameters
-                .get(name)
-                .ok_or_else(|| TemplateError::UndefinedParameter {
-                    at: self.at.clone(),
-                    name: name.to_owned(),
-                })?;
+        let spec = self
+            .scope
+            .parameters
+            .get(name)
+            .or_else(|| is_pseudo_parameter(name).then_some(&PSEUDO_SPEC))
+            .ok_or_else(|| TemplateError::UndefinedParameter {
+                at: self.at.clone(),
+                name: name.to_owned(),
+            })?;
         let yields = match spec.ty {
             ParameterType::List => Yields::List,
             ParameterType::String | ParameterType::Number => Yields::Str,
@@ -427,7 +428,12 @@ impl<'v> Call<'v, '_> {
             if variables.contains_key(name) {
                 continue;
             }
-            match self.scope.parameters.get(name) {
+            let spec = self
+                .scope
+                .parameters
+                .get(name)
+                .or_else(|| is_pseudo_parameter(name).then_some(&PSEUDO_SPEC));
+            match spec {
                 Some(spec) if spec.ty == ParameterType::List => {
                     return Err(TemplateError::SubVariableIsList {
                         at: text_at,

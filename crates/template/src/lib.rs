@@ -29,7 +29,7 @@ mod resource;
 mod template;
 
 pub use error::{FieldPath, TemplateError};
-pub use parameter::Parameters;
+pub use parameter::{PSEUDO_PARAMETER_PREFIXES, Parameters, is_pseudo_parameter};
 pub use plan::{
     CertificatePlan, CertificateSource, CertificateStatus, OverrideAction, Plan, PolicyPlan,
     ThingOverrides, ThingPlan,

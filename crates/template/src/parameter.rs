@@ -11,6 +11,25 @@ use crate::intrinsic::describe;
 /// device in fleet provisioning, by the caller of `RegisterThing`. Names are case-sensitive.
 pub type Parameters = BTreeMap<String, String>;
 
+/// Prefixes of the parameters that provisioning supplies itself (from the certificate, or
+/// Roost's own namespace). A template may `Ref` them without declaring them — AWS's own fleet
+/// provisioning example does so for `AWS::IoT::Certificate::Id` — and evaluation fails with a
+/// clear error when one is referenced but has no value.
+pub const PSEUDO_PARAMETER_PREFIXES: &[&str] = &["AWS::IoT::Certificate::", "Roost::"];
+
+/// Whether `name` is a pseudo-parameter (see [`PSEUDO_PARAMETER_PREFIXES`]).
+pub fn is_pseudo_parameter(name: &str) -> bool {
+    PSEUDO_PARAMETER_PREFIXES
+        .iter()
+        .any(|prefix| name.starts_with(prefix) && name.len() > prefix.len())
+}
+
+/// The declaration an undeclared pseudo-parameter is read with.
+pub(crate) const PSEUDO_SPEC: ParameterSpec = ParameterSpec {
+    ty: ParameterType::String,
+    default: None,
+};
+
 /// The declared type of a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ParameterType {
@@ -121,9 +140,13 @@ fn parse_declaration(value: &Value, at: &FieldPath) -> Result<ParameterSpec, Tem
 /// a declared parameter with neither fails the evaluation even if nothing refers to it.
 pub(crate) fn resolve<'a>(
     specs: &'a BTreeMap<String, ParameterSpec>,
-    supplied: &Parameters,
+    supplied: &'a Parameters,
 ) -> Result<BTreeMap<&'a str, ParameterValue>, TemplateError> {
     let section = FieldPath::root().key("Parameters");
+    let implicit = supplied
+        .iter()
+        .filter(|(name, _)| is_pseudo_parameter(name) && !specs.contains_key(*name))
+        .map(|(name, text)| Ok((name.as_str(), ParameterValue::Str(text.clone()))));
     specs
         .iter()
         .map(|(name, spec)| {
@@ -150,6 +173,7 @@ pub(crate) fn resolve<'a>(
             };
             Ok((name.as_str(), value))
         })
+        .chain(implicit)
         .collect()
 }
 
@@ -252,9 +276,11 @@ mod tests {
     #[test]
     fn supplied_values_win_over_defaults() {
         let specs = section(&json!({"loc": {"Type": "String", "Default": "WA"}})).unwrap();
-        let values = resolve(&specs, &supplied(&[("loc", "OR")])).unwrap();
+        let given = supplied(&[("loc", "OR")]);
+        let values = resolve(&specs, &given).unwrap();
         assert_eq!(values["loc"], ParameterValue::Str("OR".into()));
-        let values = resolve(&specs, &supplied(&[])).unwrap();
+        let none = supplied(&[]);
+        let values = resolve(&specs, &none).unwrap();
         assert_eq!(values["loc"], ParameterValue::Str("WA".into()));
     }
 
@@ -272,7 +298,8 @@ mod tests {
     #[test]
     fn list_parameters_are_split_on_commas_and_trimmed() {
         let specs = section(&json!({"g": {"Type": "CommaDelimitedList"}})).unwrap();
-        let values = resolve(&specs, &supplied(&[("g", "a, b ,c")])).unwrap();
+        let given = supplied(&[("g", "a, b ,c")]);
+        let values = resolve(&specs, &given).unwrap();
         assert_eq!(
             values["g"],
             ParameterValue::List(vec!["a".into(), "b".into(), "c".into()])

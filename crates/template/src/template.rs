@@ -783,3 +783,59 @@ mod tests {
         assert_eq!(template.parameter_names().collect::<Vec<_>>(), ["a", "b"]);
     }
 }
+
+#[cfg(test)]
+mod pseudo_parameter_tests {
+    use super::*;
+
+    const UNDECLARED: &str = r#"{
+        "Resources": {
+            "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+                "ThingName": {"Fn::Sub": "dev-${AWS::IoT::Certificate::CommonName}"},
+                "AttributePayload": {"issuer": {"Ref": "Roost::Certificate::Issuer::CommonName"}}}},
+            "certificate": {"Type": "AWS::IoT::Certificate",
+                "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}}}
+        }
+    }"#;
+
+    #[test]
+    fn certificate_pseudo_parameters_need_no_declaration() {
+        let template = Template::parse(UNDECLARED).unwrap();
+        let parameters = Parameters::from([
+            (
+                "AWS::IoT::Certificate::CommonName".to_owned(),
+                "d1".to_owned(),
+            ),
+            ("AWS::IoT::Certificate::Id".to_owned(), "ab".repeat(32)),
+            (
+                "Roost::Certificate::Issuer::CommonName".to_owned(),
+                "Factory CA".to_owned(),
+            ),
+        ]);
+        let plan = template.evaluate(&parameters).unwrap();
+        let thing = plan.thing.unwrap();
+        assert_eq!(thing.name, "dev-d1");
+        assert_eq!(thing.attributes.unwrap()["issuer"], "Factory CA");
+    }
+
+    #[test]
+    fn a_pseudo_parameter_without_a_value_fails_evaluation_naming_it() {
+        let template = Template::parse(UNDECLARED).unwrap();
+        let parameters =
+            Parameters::from([("AWS::IoT::Certificate::Id".to_owned(), "ab".repeat(32))]);
+        let error = template.evaluate(&parameters).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "no value supplied for parameter \"Roost::Certificate::Issuer::CommonName\""
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn other_undeclared_parameters_are_still_refused_at_parse() {
+        let body = UNDECLARED.replace("Roost::Certificate::Issuer::CommonName", "Issuer");
+        let error = Template::parse(&body).unwrap_err().to_string();
+        assert!(error.contains("undefined parameter \"Issuer\""), "{error}");
+    }
+}

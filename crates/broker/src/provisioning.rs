@@ -1,12 +1,26 @@
-//! Just-in-time provisioning and registration of unknown certificates under an
-//! auto-registering CA.
+//! Just-in-time provisioning (JITP) and registration (JITR) of unknown certificates signed by
+//! an auto-registering CA, at their first CONNECT.
+//!
+//! JITP evaluates the CA's template against the certificate and applies the plan in one
+//! registry transaction; by default the same connection then proceeds (AWS instead drops it and
+//! makes the device reconnect — [`ProvisioningMode::AwsCompatible`] does that too). JITR
+//! registers the certificate as PENDING_ACTIVATION, announces it on
+//! `$aws/events/certificates/registered/<caId>` and refuses the connection until an operator
+//! activates it.
 
-use roost_pki::CertificateInfo;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use roost_pki::{AttributeType, CertificateInfo, DistinguishedName, GeneralName};
+use roost_registry::CertificateTrust;
+use roost_registry::model::CertificateStatus;
+use roost_template::{Parameters, Template};
 use rustls::pki_types::CertificateDer;
 
 use crate::BrokerCore;
 use crate::identity::principal::Principal;
 use crate::identity::trust::TrustedCa;
+use crate::lifecycle;
 
 /// What the first connection of a just-provisioned device gets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -18,29 +32,298 @@ pub enum ProvisioningMode {
     AwsCompatible,
 }
 
+/// Parsed templates, by CA, reparsed when the CA's template text changes.
 #[derive(Debug)]
 pub(crate) struct Provisioner {
     mode: ProvisioningMode,
+    templates: Mutex<HashMap<String, (String, Arc<Template>)>>,
 }
 
 impl Provisioner {
     pub(crate) fn new(mode: ProvisioningMode) -> Self {
-        Self { mode }
+        Self {
+            mode,
+            templates: Mutex::default(),
+        }
+    }
+
+    fn template(&self, ca_id: &str, body: &str) -> Result<Arc<Template>, String> {
+        let mut cache = self.templates.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((text, template)) = cache.get(ca_id)
+            && text == body
+        {
+            return Ok(template.clone());
+        }
+        let template = Arc::new(
+            Template::parse(body)
+                .map_err(|e| format!("the CA's provisioning template is invalid: {e}"))?,
+        );
+        cache.insert(ca_id.to_owned(), (body.to_owned(), template.clone()));
+        Ok(template)
     }
 }
 
+/// The AWS names of the subject attributes JITP passes to templates.
+const AWS_SUBJECT_PARAMETERS: &[(AttributeType, &str)] = &[
+    (AttributeType::Country, "Country"),
+    (AttributeType::Organization, "Organization"),
+    (AttributeType::OrganizationalUnit, "OrganizationalUnit"),
+    (AttributeType::DnQualifier, "DistinguishedNameQualifier"),
+    (AttributeType::StateOrProvince, "StateName"),
+    (AttributeType::CommonName, "CommonName"),
+    (AttributeType::SerialNumber, "SerialNumber"),
+];
+
+/// Every name attribute Roost's own `Roost::Certificate::Subject::*` and `…::Issuer::*`
+/// parameters cover.
+const ROOST_NAME_PARAMETERS: &[(AttributeType, &str)] = &[
+    (AttributeType::Country, "Country"),
+    (AttributeType::StateOrProvince, "StateName"),
+    (AttributeType::Locality, "Locality"),
+    (AttributeType::Organization, "Organization"),
+    (AttributeType::OrganizationalUnit, "OrganizationalUnit"),
+    (AttributeType::CommonName, "CommonName"),
+    (AttributeType::DnQualifier, "DistinguishedNameQualifier"),
+    (AttributeType::SerialNumber, "SerialNumber"),
+    (AttributeType::Title, "Title"),
+    (AttributeType::Surname, "Surname"),
+    (AttributeType::GivenName, "GivenName"),
+    (AttributeType::Initials, "Initials"),
+    (AttributeType::Pseudonym, "Pseudonym"),
+    (AttributeType::GenerationQualifier, "GenerationQualifier"),
+    (AttributeType::EmailAddress, "EmailAddress"),
+];
+
+fn name_parameters(parameters: &mut Parameters, prefix: &str, name: &DistinguishedName) {
+    for (kind, label) in ROOST_NAME_PARAMETERS {
+        if let Some(value) = name.first(kind) {
+            parameters.insert(format!("{prefix}::{label}"), value.to_owned());
+        }
+    }
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The template parameters JITP supplies for `certificate`, signed by `ca`: AWS's eight
+/// (`AWS::IoT::Certificate::*`, from the subject, and the certificate id) and Roost's own,
+/// documented in README.md (`Roost::Certificate::*`: every subject and issuer attribute, the
+/// subject alternative names, the validity window, the X.509 serial, the fingerprint and the
+/// CA's id).
+pub fn jitp_parameters(certificate: &CertificateInfo, ca_id: &str) -> Parameters {
+    let mut parameters = Parameters::new();
+    for (kind, label) in AWS_SUBJECT_PARAMETERS {
+        if let Some(value) = certificate.subject.first(kind) {
+            parameters.insert(format!("AWS::IoT::Certificate::{label}"), value.to_owned());
+        }
+    }
+    parameters.insert(
+        "AWS::IoT::Certificate::Id".to_owned(),
+        certificate.id.clone(),
+    );
+
+    name_parameters(
+        &mut parameters,
+        "Roost::Certificate::Subject",
+        &certificate.subject,
+    );
+    name_parameters(
+        &mut parameters,
+        "Roost::Certificate::Issuer",
+        &certificate.issuer,
+    );
+    let mut alt_names: HashMap<&str, Vec<String>> = HashMap::new();
+    for name in &certificate.subject_alt_names {
+        let (kind, value) = match name {
+            GeneralName::Dns(v) => ("DNSName", v.clone()),
+            GeneralName::Uri(v) => ("URI", v.clone()),
+            GeneralName::Email(v) => ("Email", v.clone()),
+            GeneralName::Ip(ip) => ("IPAddress", ip.to_string()),
+            GeneralName::DirectoryName(_) | GeneralName::Other(_) => continue,
+        };
+        alt_names.entry(kind).or_default().push(value);
+    }
+    for (kind, values) in alt_names {
+        let prefix = "Roost::Certificate::SubjectAlternativeName";
+        parameters.insert(format!("{prefix}::{kind}"), values[0].clone());
+        parameters.insert(format!("{prefix}::{kind}s"), values.join(","));
+    }
+    parameters.insert(
+        "Roost::Certificate::NotBefore".to_owned(),
+        rfc3339(certificate.validity.not_before),
+    );
+    parameters.insert(
+        "Roost::Certificate::NotAfter".to_owned(),
+        rfc3339(certificate.validity.not_after),
+    );
+    parameters.insert(
+        "Roost::Certificate::SerialNumber".to_owned(),
+        certificate.serial_hex.clone(),
+    );
+    parameters.insert(
+        "Roost::Certificate::Fingerprint".to_owned(),
+        certificate.id.clone(),
+    );
+    parameters.insert(
+        "Roost::Certificate::CACertificateId".to_owned(),
+        ca_id.to_owned(),
+    );
+    parameters
+}
+
 impl BrokerCore {
-    /// Registers (JITR) or provisions (JITP) `certificate`, signed by `ca`.
+    /// Registers (JITR) or provisions (JITP) `certificate`, signed by `ca`. `Ok` lets the
+    /// connection proceed; `Err` refuses it with that reason.
     pub(crate) async fn provision(
         &self,
         certificate: &CertificateInfo,
         ca: &TrustedCa,
         _chain: &[CertificateDer<'static>],
     ) -> Result<Principal, String> {
-        let _ = self.provisioning.mode;
+        let config = ca.record.registration_config.as_ref();
+        let Some(body) = config.and_then(|c| c.template_body.as_deref()) else {
+            if config.and_then(|c| c.template_name.as_deref()).is_some() {
+                return Err(format!(
+                    "CA {} names its provisioning template by templateName; named JITP templates \
+                     are not supported yet (embed the template with templateBody)",
+                    ca.record.id
+                ));
+            }
+            return self.register_just_in_time(certificate, ca).await;
+        };
+        let template = self.provisioning.template(&ca.record.id, body)?;
+        let parameters = jitp_parameters(certificate, &ca.record.id);
+        let plan = template.evaluate(&parameters).map_err(|e| {
+            format!(
+                "the provisioning template of CA {} failed: {e}",
+                ca.record.id
+            )
+        })?;
+        let provisioned = self
+            .registry
+            .provision_certificate(&certificate.pem, &ca.record.id, plan)
+            .await
+            .map_err(|e| match e {
+                roost_registry::RegistryError::Storage(_) => {
+                    tracing::error!(error = %e, "provisioning failed in storage");
+                    "provisioning failed (server error)".to_owned()
+                }
+                other => format!("provisioning failed: {other}"),
+            })?;
+        let status = provisioned.certificate.status;
+        self.trust.put_certificate(CertificateTrust {
+            id: certificate.id.clone(),
+            status,
+            ca_id: Some(ca.record.id.clone()),
+            not_after_ms: certificate.validity.not_after * 1000,
+        });
+        if provisioned.created {
+            metrics::counter!("roost_jitp_provisioned_total").increment(1);
+            tracing::info!(
+                certificate = %certificate.id,
+                ca = %ca.record.id,
+                thing = provisioned.thing_name.as_deref().unwrap_or("-"),
+                "provisioned just in time"
+            );
+        }
+        if status != CertificateStatus::Active {
+            return Err(format!(
+                "the provisioning template set the certificate {status}, not ACTIVE"
+            ));
+        }
+        if self.provisioning.mode == ProvisioningMode::AwsCompatible && provisioned.created {
+            return Err(
+                "provisioned; as AWS IoT does, the first connection is closed (reconnect)".into(),
+            );
+        }
+        Ok(Principal {
+            certificate_id: certificate.id.clone(),
+            certificate: Arc::new(certificate.clone()),
+            ca_id: Some(ca.record.id.clone()),
+        })
+    }
+
+    async fn register_just_in_time(
+        &self,
+        certificate: &CertificateInfo,
+        ca: &TrustedCa,
+    ) -> Result<Principal, String> {
+        let (registered, new) = self
+            .registry
+            .auto_register_certificate(&certificate.pem, &ca.record.id)
+            .await
+            .map_err(|e| format!("automatic registration failed: {e}"))?;
+        self.trust.put_certificate(CertificateTrust {
+            id: registered.id.clone(),
+            status: registered.status,
+            ca_id: registered.ca_id.clone(),
+            not_after_ms: registered.validity.not_after_ms,
+        });
+        if new {
+            metrics::counter!("roost_jitr_registered_total").increment(1);
+        }
+        self.publish_event(lifecycle::certificate_registered(
+            &registered.id,
+            &ca.record.id,
+            &self.config.account,
+            registered.created_ms,
+        ));
         Err(format!(
-            "the certificate {} is not registered; automatic registration under CA {} is not available yet",
-            certificate.id, ca.record.id
+            "the certificate was registered as {} by just-in-time registration; it can connect \
+             once activated (UpdateCertificate --new-status ACTIVE) and given a policy",
+            registered.status
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roost_pki::testing;
+
+    #[test]
+    fn jitp_parameters_carry_the_aws_names_and_roost_extensions() {
+        let ca = testing::ca("Factory CA").unwrap();
+        let subject = testing::name(&[
+            (AttributeType::Country, "US"),
+            (AttributeType::CommonName, "device-1"),
+            (AttributeType::Locality, "Seattle"),
+        ]);
+        let issued = ca
+            .issue_client_certificate(
+                &subject,
+                &[
+                    GeneralName::Dns("d1.example".into()),
+                    GeneralName::Dns("d1.local".into()),
+                ],
+                roost_pki::KeyKind::EcP256,
+                testing::validity(),
+            )
+            .unwrap();
+        let info = CertificateInfo::from_pem(&issued.certificate_pem).unwrap();
+        let p = jitp_parameters(&info, "ca1");
+        assert_eq!(p["AWS::IoT::Certificate::Country"], "US");
+        assert_eq!(p["AWS::IoT::Certificate::CommonName"], "device-1");
+        assert_eq!(p["AWS::IoT::Certificate::Id"], info.id);
+        assert!(!p.contains_key("AWS::IoT::Certificate::Organization"));
+        assert_eq!(p["Roost::Certificate::Subject::Locality"], "Seattle");
+        assert_eq!(p["Roost::Certificate::Issuer::CommonName"], "Factory CA");
+        assert_eq!(
+            p["Roost::Certificate::SubjectAlternativeName::DNSName"],
+            "d1.example"
+        );
+        assert_eq!(
+            p["Roost::Certificate::SubjectAlternativeName::DNSNames"],
+            "d1.example,d1.local"
+        );
+        assert_eq!(p["Roost::Certificate::NotBefore"], "2020-01-01T00:00:00Z");
+        assert_eq!(p["Roost::Certificate::CACertificateId"], "ca1");
     }
 }

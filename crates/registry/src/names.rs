@@ -102,8 +102,10 @@ pub const TAG_KEY: Constraint = Constraint {
     min: 1,
     max: 128,
     allowed: |c| {
+        // \p{Z} is the separators (spaces), not every whitespace: tabs and newlines are
+        // control characters and are refused.
         c.is_alphanumeric()
-            || c.is_whitespace()
+            || (c.is_whitespace() && !c.is_control())
             || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
     },
     pattern: "^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$",

@@ -101,6 +101,17 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
     }
     let info = Arc::new(info);
     if let Some(registered) = trust.certificate(&id) {
+        if registered.status == CertificateStatus::PendingActivation
+            && let Some(ca) = registered.ca_id.as_deref().and_then(|ca| trust.ca(ca))
+            && ca.auto_registers()
+        {
+            // Registered by an earlier first connect that did not complete (JITR, or a JITP
+            // CA whose template was added since): provisioning decides again.
+            return Admission::Unregistered {
+                certificate: info,
+                ca,
+            };
+        }
         if registered.status != CertificateStatus::Active {
             return refused(Refusal::NotActive(registered.status));
         }

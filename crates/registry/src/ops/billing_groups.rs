@@ -51,7 +51,7 @@ fn billing_group_name(registry: &Registry, input: &NameOrArn) -> Result<String, 
         (None, Some(arn)) => match registry.arns.parse("billingGroupArn", arn)? {
             ResourceArn::BillingGroup(name) => Ok(name),
             _ => Err(RegistryError::invalid(format!(
-                "{arn} is not a billing group ARN"
+                "billingGroupArn '{arn}' is not a billing group ARN"
             ))),
         },
         (None, None) => Err(RegistryError::invalid(

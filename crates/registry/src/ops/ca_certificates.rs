@@ -52,9 +52,9 @@ pub(crate) fn check_registration_config(config: &RegistrationConfig) -> Result<(
                 "registrationConfig.templateBody is longer than {MAX_TEMPLATE_BODY} characters"
             )));
         }
-        serde_json::from_str::<serde_json::Value>(body).map_err(|e| {
+        roost_template::Template::parse(body).map_err(|e| {
             RegistryError::invalid(format!(
-                "registrationConfig.templateBody is not valid JSON: {e}"
+                "registrationConfig.templateBody is not a valid provisioning template: {e}"
             ))
         })?;
     }

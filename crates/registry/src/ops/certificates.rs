@@ -26,6 +26,9 @@ pub enum CertificateSource {
     WithoutCa,
     /// Issued by Roost's own device CA (CreateKeysAndCertificate, CreateCertificateFromCsr).
     Issued,
+    /// Registered automatically on first connect (JITR/JITP) under a CA already known to have
+    /// signed it.
+    AutoRegistered { ca_id: String },
 }
 
 /// Input of the certificate registration operations.
@@ -155,6 +158,10 @@ pub(crate) async fn register_certificate_in(
         }
         CertificateSource::WithoutCa => (None, CertificateMode::SniOnly),
         CertificateSource::Issued => (None, CertificateMode::Default),
+        CertificateSource::AutoRegistered { ca_id } => {
+            let ca = require_ca(conn, ca_id).await?;
+            (Some(ca.id), ca.mode)
+        }
     };
     let now = now_ms();
     let record = Certificate {

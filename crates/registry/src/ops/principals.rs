@@ -34,7 +34,7 @@ async fn require_certificate_principal(
             Ok(())
         }
         _ => Err(RegistryError::invalid(format!(
-            "Principal {principal} is not a certificate ARN"
+            "principal '{principal}' is not a certificate ARN"
         ))),
     }
 }

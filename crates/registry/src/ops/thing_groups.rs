@@ -143,7 +143,7 @@ pub(crate) fn group_name(registry: &Registry, input: &NameOrArn) -> Result<Strin
         (None, Some(arn)) => match registry.arns.parse("thingGroupArn", arn)? {
             ResourceArn::ThingGroup(name) => Ok(name),
             _ => Err(RegistryError::invalid(format!(
-                "{arn} is not a thing group ARN"
+                "thingGroupArn '{arn}' is not a thing group ARN"
             ))),
         },
         (None, None) => Err(RegistryError::invalid(
@@ -161,7 +161,9 @@ pub(crate) fn thing_name(registry: &Registry, input: &NameOrArn) -> Result<Strin
         }
         (None, Some(arn)) => match registry.arns.parse("thingArn", arn)? {
             ResourceArn::Thing(name) => Ok(name),
-            _ => Err(RegistryError::invalid(format!("{arn} is not a thing ARN"))),
+            _ => Err(RegistryError::invalid(format!(
+                "thingArn '{arn}' is not a thing ARN"
+            ))),
         },
         (None, None) => Err(RegistryError::invalid(
             "Either thingName or thingArn must be given",
@@ -192,7 +194,9 @@ pub(crate) async fn add_member_in(
         return Ok(false);
     }
     if current.len() >= MAX_GROUPS_PER_THING {
-        return Err(RegistryError::LimitExceeded(format!(
+        // InvalidRequest, not LimitExceeded: the model gives AddThingToThingGroup no
+        // LimitExceededException, so SDKs would have no class for it.
+        return Err(RegistryError::invalid(format!(
             "Thing {thing} is already in {MAX_GROUPS_PER_THING} thing groups, the most it may be in"
         )));
     }
@@ -245,8 +249,10 @@ impl Registry {
                         root_to_parent = ancestors(conn, &parent).await?;
                         root_to_parent.push(parent_name.clone());
                         if root_to_parent.len() >= MAX_GROUP_DEPTH {
-                            return Err(RegistryError::LimitExceeded(format!(
-                                "Thing group hierarchies may be at most {MAX_GROUP_DEPTH} levels deep"
+                            // The model gives CreateThingGroup no LimitExceededException.
+                            return Err(RegistryError::invalid(format!(
+                                "parentGroupName: thing group hierarchies may be at most \
+                                 {MAX_GROUP_DEPTH} levels deep"
                             )));
                         }
                     }

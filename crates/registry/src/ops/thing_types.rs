@@ -45,12 +45,15 @@ fn check_properties(properties: &Value) -> Result<(), RegistryError> {
         })?;
         if list.len() > MAX_SEARCHABLE_ATTRIBUTES {
             return Err(RegistryError::invalid(format!(
-                "A thing type may have at most {MAX_SEARCHABLE_ATTRIBUTES} searchable attributes"
+                "thingTypeProperties.searchableAttributes: a thing type may have at most \
+                 {MAX_SEARCHABLE_ATTRIBUTES} searchable attributes"
             )));
         }
         for attribute in list {
             let name = attribute.as_str().ok_or_else(|| {
-                RegistryError::invalid("searchableAttributes must be a list of strings")
+                RegistryError::invalid(
+                    "thingTypeProperties.searchableAttributes must be a list of strings",
+                )
             })?;
             ATTRIBUTE_NAME.check("thingTypeProperties.searchableAttributes.member", name)?;
         }

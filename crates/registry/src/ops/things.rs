@@ -60,7 +60,11 @@ pub(crate) fn check_attributes(attributes: &Attributes) -> Result<(), RegistryEr
     Ok(())
 }
 
-fn check_attribute_count(thing: &str, count: usize, has_type: bool) -> Result<(), RegistryError> {
+pub(crate) fn check_attribute_count(
+    thing: &str,
+    count: usize,
+    has_type: bool,
+) -> Result<(), RegistryError> {
     let max = if has_type {
         MAX_ATTRIBUTES_WITH_TYPE
     } else {
@@ -68,7 +72,8 @@ fn check_attribute_count(thing: &str, count: usize, has_type: bool) -> Result<()
     };
     if count > max {
         return Err(RegistryError::invalid(format!(
-            "Thing {thing} would have {count} attributes; a thing {} may have at most {max}",
+            "attributePayload.attributes: thing {thing} would have {count} attributes; a thing {} \
+             may have at most {max}",
             if has_type {
                 "with a thing type"
             } else {
@@ -396,7 +401,7 @@ impl Registry {
     ) -> Result<Page<Thing>, RegistryError> {
         if filter.attribute_value.is_some() && filter.attribute_name.is_none() {
             return Err(RegistryError::invalid(
-                "attributeValue requires attributeName",
+                "attributeValue is given without attributeName",
             ));
         }
         let mut sql = format!(

@@ -112,29 +112,42 @@ async fn apply(core: &BrokerCore, work: Work) {
             Err(error) => tracing::error!(ca = %ca_id, %error, "re-reading a CA failed"),
         }
     }
-    for id in &work.certificates {
-        let active = match core.registry.certificate_trust(id).await {
-            Ok(Some(trust)) => {
-                let active = trust.status == CertificateStatus::Active;
-                core.trust.put_certificate(trust);
-                active
+    if !work.certificates.is_empty() {
+        let ids: Vec<String> = work.certificates.iter().cloned().collect();
+        match core.registry.certificate_trust_many(&ids).await {
+            Ok(found) => {
+                let mut still_active = BTreeSet::new();
+                let mut registered = BTreeSet::new();
+                for trust in found {
+                    registered.insert(trust.id.clone());
+                    if trust.status == CertificateStatus::Active {
+                        still_active.insert(trust.id.clone());
+                    }
+                    core.trust.put_certificate(trust);
+                }
+                let mut cut = Vec::new();
+                for id in ids {
+                    if !registered.contains(&id) {
+                        core.trust.remove_certificate(&id);
+                    }
+                    if !still_active.contains(&id) {
+                        cut.push(id);
+                    }
+                }
+                let closed = core.index.close_certificates(
+                    &cut,
+                    ReasonCode::AdministrativeAction,
+                    "AUTH_ERROR",
+                );
+                if closed > 0 {
+                    tracing::info!(
+                        certificates = cut.len(),
+                        connections = closed,
+                        "certificates no longer ACTIVE; their connections were closed"
+                    );
+                }
             }
-            Ok(None) => {
-                core.trust.remove_certificate(id);
-                false
-            }
-            Err(error) => {
-                tracing::error!(certificate = %id, %error, "re-reading a certificate failed");
-                continue;
-            }
-        };
-        if !active {
-            let closed =
-                core.index
-                    .close_certificate(id, ReasonCode::AdministrativeAction, "AUTH_ERROR");
-            if closed > 0 {
-                tracing::info!(certificate = %id, connections = closed, "certificate no longer ACTIVE; its connections were closed");
-            }
+            Err(error) => tracing::error!(%error, "re-reading changed certificates failed"),
         }
     }
     if work.refresh_all {

@@ -2,7 +2,7 @@
 //! connections it affects: a revoked certificate's connections are closed, a changed policy's
 //! connections re-read their policies.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use roost_codec::ReasonCode;
@@ -24,14 +24,21 @@ struct Entry {
     control: mpsc::UnboundedSender<Control>,
 }
 
+#[derive(Debug, Default)]
+struct Entries {
+    by_id: HashMap<u64, Entry>,
+    /// Certificate id → its live connections (revocation of thousands at once stays cheap).
+    by_certificate: HashMap<String, HashSet<u64>>,
+}
+
 /// The index of live connections.
 #[derive(Debug, Default)]
 pub struct ConnectionIndex {
-    entries: Mutex<HashMap<u64, Entry>>,
+    entries: Mutex<Entries>,
 }
 
 impl ConnectionIndex {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -41,7 +48,15 @@ impl ConnectionIndex {
         dependencies: Dependencies,
         control: mpsc::UnboundedSender<Control>,
     ) {
-        self.entries().insert(
+        let mut entries = self.entries();
+        if let Some(certificate) = &dependencies.certificate_id {
+            entries
+                .by_certificate
+                .entry(certificate.clone())
+                .or_default()
+                .insert(id);
+        }
+        entries.by_id.insert(
             id,
             Entry {
                 dependencies,
@@ -50,56 +65,74 @@ impl ConnectionIndex {
         );
     }
 
-    /// Records what a connection depends on after its policies were re-read.
+    /// Records what a connection depends on after its policies were re-read (its certificate
+    /// does not change).
     pub fn update(&self, id: u64, dependencies: Dependencies) {
-        if let Some(entry) = self.entries().get_mut(&id) {
+        if let Some(entry) = self.entries().by_id.get_mut(&id) {
             entry.dependencies = dependencies;
         }
     }
 
     pub fn remove(&self, id: u64) {
-        self.entries().remove(&id);
+        let mut entries = self.entries();
+        let Some(entry) = entries.by_id.remove(&id) else {
+            return;
+        };
+        if let Some(certificate) = entry.dependencies.certificate_id
+            && let Some(set) = entries.by_certificate.get_mut(&certificate)
+        {
+            set.remove(&id);
+            if set.is_empty() {
+                entries.by_certificate.remove(&certificate);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.entries().len()
+        self.entries().by_id.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Closes every connection of certificate `id`; returns how many.
-    pub fn close_certificate(
+    /// Closes every connection of the certificates `ids`; returns how many.
+    pub fn close_certificates(
         &self,
-        id: &str,
+        ids: &[String],
         reason: ReasonCode,
         lifecycle: &'static str,
     ) -> usize {
-        self.send_where(
-            |d| d.certificate_id.as_deref() == Some(id),
-            || Control::Close {
-                reason,
-                lifecycle,
-                done: None,
-            },
-        )
+        let entries = self.entries();
+        let mut sent = 0;
+        for id in ids {
+            let Some(connections) = entries.by_certificate.get(id) else {
+                continue;
+            };
+            for connection in connections {
+                if let Some(entry) = entries.by_id.get(connection)
+                    && entry
+                        .control
+                        .send(Control::Close {
+                            reason,
+                            lifecycle,
+                            done: None,
+                        })
+                        .is_ok()
+                {
+                    sent += 1;
+                }
+            }
+        }
+        sent
     }
 
     /// Asks the connections selected by `filter` to re-read their policies.
     pub fn refresh_where(&self, filter: impl Fn(&Dependencies) -> bool) -> usize {
-        self.send_where(filter, || Control::RefreshPolicy)
-    }
-
-    fn send_where(
-        &self,
-        filter: impl Fn(&Dependencies) -> bool,
-        order: impl Fn() -> Control,
-    ) -> usize {
         let entries = self.entries();
         let mut sent = 0;
-        for entry in entries.values().filter(|e| filter(&e.dependencies)) {
-            if entry.control.send(order()).is_ok() {
+        for entry in entries.by_id.values().filter(|e| filter(&e.dependencies)) {
+            if entry.control.send(Control::RefreshPolicy).is_ok() {
                 sent += 1;
             }
         }

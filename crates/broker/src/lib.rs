@@ -39,7 +39,7 @@ use crate::identity::verifier::RegistryVerifier;
 use crate::index::ConnectionIndex;
 use crate::router::{Control, Router};
 
-pub use provisioning::{ProvisioningMode, jitp_parameters};
+pub use provisioning::ProvisioningMode;
 
 /// Errors starting the broker.
 #[derive(Debug, thiserror::Error)]

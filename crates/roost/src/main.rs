@@ -1,6 +1,8 @@
 //! The `roost` binary: `serve` runs the gateway, `env` points shells at it, `config default`
 //! prints the documented configuration.
 
+mod client;
+mod commands;
 mod config;
 mod data_dir;
 mod env_command;
@@ -36,6 +38,98 @@ enum Command {
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// CA certificates on a running Roost.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Just-in-time provisioning helpers.
+    #[command(subcommand)]
+    Provision(ProvisionCommand),
+}
+
+/// Where a command finds the running Roost.
+#[derive(Debug, Args)]
+struct Remote {
+    #[command(flatten)]
+    common: Common,
+    /// Control-plane URL (default: $AWS_ENDPOINT_URL_IOT, else the data directory's server).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// CA certificate of an https control plane (default: $ROOST_ROOT_CA, else the data
+    /// directory's server CA).
+    #[arg(long, value_name = "FILE")]
+    cafile: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum CaCommand {
+    /// Register your CA in one step: registration code, verification certificate signed with
+    /// the CA key, registration (ACTIVE, auto-registration on) with a provisioning template.
+    Register {
+        #[command(flatten)]
+        remote: Remote,
+        /// The CA certificate (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: PathBuf,
+        /// The CA private key (PEM), used only to sign the verification certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_key: PathBuf,
+        /// A registration config ({"templateBody": …, "roleArn": …}, as in the AWS
+        /// walkthrough) or a bare provisioning template. Without it: just-in-time registration.
+        #[arg(long, value_name = "FILE")]
+        template: Option<PathBuf>,
+        /// The provisioning role ARN to store (Roost has no IAM; a placeholder otherwise).
+        #[arg(long, value_name = "ARN")]
+        role_arn: Option<String>,
+    },
+    /// Revoke every certificate a CA signed and cut their connections (a compromised CA).
+    RevokeAll {
+        #[command(flatten)]
+        remote: Remote,
+        /// The CA certificate id.
+        ca_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ProvisionCommand {
+    /// Show what just-in-time provisioning would create for a device certificate, changing
+    /// nothing.
+    Test {
+        #[command(flatten)]
+        remote: Remote,
+        /// The device certificate (PEM).
+        #[arg(long, value_name = "FILE")]
+        cert: PathBuf,
+        /// The CA whose template to use (default: the registered CA that signed the certificate).
+        #[arg(long, value_name = "ID")]
+        ca_id: Option<String>,
+    },
+}
+
+impl Remote {
+    fn load(&self) -> Result<(Config, commands::Target)> {
+        let config = Config::load(
+            self.common.config.as_deref(),
+            &Overrides {
+                data_dir: self.common.data_dir.clone(),
+                ..Overrides::default()
+            },
+        )?;
+        let target = commands::Target {
+            endpoint: self.endpoint.clone(),
+            cafile: self.cafile.clone(),
+        };
+        Ok((config, target))
+    }
+}
+
+fn run_remote(future: impl std::future::Future<Output = Result<serde_json::Value>>) -> Result<()> {
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +236,40 @@ fn main() -> Result<()> {
         Command::Config(ConfigCommand::Default) => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
+        }
+        Command::Ca(CaCommand::Register {
+            remote,
+            ca_cert,
+            ca_key,
+            template,
+            role_arn,
+        }) => {
+            let (config, target) = remote.load()?;
+            run_remote(commands::register_ca(
+                &config,
+                &target,
+                &ca_cert,
+                &ca_key,
+                template.as_deref(),
+                role_arn.as_deref(),
+            ))
+        }
+        Command::Ca(CaCommand::RevokeAll { remote, ca_id }) => {
+            let (config, target) = remote.load()?;
+            run_remote(commands::revoke_all(&config, &target, &ca_id))
+        }
+        Command::Provision(ProvisionCommand::Test {
+            remote,
+            cert,
+            ca_id,
+        }) => {
+            let (config, target) = remote.load()?;
+            run_remote(commands::provision_test(
+                &config,
+                &target,
+                &cert,
+                ca_id.as_deref(),
+            ))
         }
     }
 }

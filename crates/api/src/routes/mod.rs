@@ -8,6 +8,7 @@ mod groups;
 mod misc;
 mod policies;
 mod principals;
+mod roost;
 mod things;
 
 use axum::Router;
@@ -183,6 +184,11 @@ pub fn router(state: ApiState) -> Router {
             get(m::list_tags_for_resource).post(m::tag_resource),
         )
         .route("/untag", post(m::untag_resource))
+        .route(
+            "/roost/cacertificates/{caCertificateId}/revoke-all",
+            post(roost::revoke_all),
+        )
+        .route("/roost/provisioning/dry-run", post(roost::dry_run))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_operation)
         .route_layer(middleware::from_fn_with_state(

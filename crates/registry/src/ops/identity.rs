@@ -88,6 +88,37 @@ impl Registry {
         row.as_ref().map(trust_from_row).transpose()
     }
 
+    /// The trust facts of each of `ids` that is registered (absent ones are left out).
+    pub async fn certificate_trust_many(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<CertificateTrust>, RegistryError> {
+        // SQLite binds at most 32,766 parameters per statement; stay far below.
+        const CHUNK: usize = 500;
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let placeholders = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT id, status, ca_id, not_after_ms FROM certificates WHERE id IN ({placeholders})"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.clone());
+            }
+            let rows = query
+                .fetch_all(self.store.reader())
+                .await
+                .map_err(storage)?;
+            for row in &rows {
+                found.push(trust_from_row(row)?);
+            }
+        }
+        Ok(found)
+    }
+
     /// The thing and the policies that apply to certificate `certificate_id` connecting as
     /// `client_id`.
     pub async fn principal_grants(

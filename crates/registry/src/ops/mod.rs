@@ -7,6 +7,7 @@ mod identity;
 mod policies;
 mod principals;
 mod provisioning;
+mod revocation;
 mod settings;
 mod tags;
 mod thing_groups;

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use roost_pki::CertificateInfo;
-use roost_template::{CertificatePlan, OverrideAction, Plan, ThingPlan};
+use std::collections::HashMap;
+
+use roost_pki::{AttributeType, CertificateInfo, DistinguishedName, GeneralName};
+use roost_template::{CertificatePlan, OverrideAction, Parameters, Plan, ThingPlan};
 use sqlx::AnyConnection;
 
 use crate::Registry;
@@ -15,7 +17,7 @@ use crate::events::RegistryEvent;
 use crate::model::{Certificate, CertificateStatus, ThingPrincipalType};
 use crate::names::{POLICY_NAME, RESOURCE_NAME};
 use crate::ops::billing_groups::set_billing_group_in;
-use crate::ops::ca_certificates::invalid_certificate;
+use crate::ops::ca_certificates::{cas_with_subject, invalid_certificate, require_ca};
 use crate::ops::certificates::{
     CertificateSource, find_certificate, register_certificate_in, set_status_in,
 };
@@ -28,6 +30,121 @@ use crate::ops::things::{
 };
 use crate::row;
 use crate::store::{now_ms, storage};
+
+/// The AWS names of the subject attributes JITP passes to templates.
+const AWS_SUBJECT_PARAMETERS: &[(AttributeType, &str)] = &[
+    (AttributeType::Country, "Country"),
+    (AttributeType::Organization, "Organization"),
+    (AttributeType::OrganizationalUnit, "OrganizationalUnit"),
+    (AttributeType::DnQualifier, "DistinguishedNameQualifier"),
+    (AttributeType::StateOrProvince, "StateName"),
+    (AttributeType::CommonName, "CommonName"),
+    (AttributeType::SerialNumber, "SerialNumber"),
+];
+
+/// Every name attribute Roost's own `Roost::Certificate::Subject::*` and `…::Issuer::*`
+/// parameters cover.
+const ROOST_NAME_PARAMETERS: &[(AttributeType, &str)] = &[
+    (AttributeType::Country, "Country"),
+    (AttributeType::StateOrProvince, "StateName"),
+    (AttributeType::Locality, "Locality"),
+    (AttributeType::Organization, "Organization"),
+    (AttributeType::OrganizationalUnit, "OrganizationalUnit"),
+    (AttributeType::CommonName, "CommonName"),
+    (AttributeType::DnQualifier, "DistinguishedNameQualifier"),
+    (AttributeType::SerialNumber, "SerialNumber"),
+    (AttributeType::Title, "Title"),
+    (AttributeType::Surname, "Surname"),
+    (AttributeType::GivenName, "GivenName"),
+    (AttributeType::Initials, "Initials"),
+    (AttributeType::Pseudonym, "Pseudonym"),
+    (AttributeType::GenerationQualifier, "GenerationQualifier"),
+    (AttributeType::EmailAddress, "EmailAddress"),
+];
+
+fn name_parameters(parameters: &mut Parameters, prefix: &str, name: &DistinguishedName) {
+    for (kind, label) in ROOST_NAME_PARAMETERS {
+        if let Some(value) = name.first(kind) {
+            parameters.insert(format!("{prefix}::{label}"), value.to_owned());
+        }
+    }
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// The template parameters JITP supplies for `certificate`, signed by `ca`: AWS's eight
+/// (`AWS::IoT::Certificate::*`, from the subject, and the certificate id) and Roost's own,
+/// documented in README.md (`Roost::Certificate::*`: every subject and issuer attribute, the
+/// subject alternative names, the validity window, the X.509 serial, the fingerprint and the
+/// CA's id).
+pub fn jitp_parameters(certificate: &CertificateInfo, ca_id: &str) -> Parameters {
+    let mut parameters = Parameters::new();
+    for (kind, label) in AWS_SUBJECT_PARAMETERS {
+        if let Some(value) = certificate.subject.first(kind) {
+            parameters.insert(format!("AWS::IoT::Certificate::{label}"), value.to_owned());
+        }
+    }
+    parameters.insert(
+        "AWS::IoT::Certificate::Id".to_owned(),
+        certificate.id.clone(),
+    );
+
+    name_parameters(
+        &mut parameters,
+        "Roost::Certificate::Subject",
+        &certificate.subject,
+    );
+    name_parameters(
+        &mut parameters,
+        "Roost::Certificate::Issuer",
+        &certificate.issuer,
+    );
+    let mut alt_names: HashMap<&str, Vec<String>> = HashMap::new();
+    for name in &certificate.subject_alt_names {
+        let (kind, value) = match name {
+            GeneralName::Dns(v) => ("DNSName", v.clone()),
+            GeneralName::Uri(v) => ("URI", v.clone()),
+            GeneralName::Email(v) => ("Email", v.clone()),
+            GeneralName::Ip(ip) => ("IPAddress", ip.to_string()),
+            GeneralName::DirectoryName(_) | GeneralName::Other(_) => continue,
+        };
+        alt_names.entry(kind).or_default().push(value);
+    }
+    for (kind, values) in alt_names {
+        let prefix = "Roost::Certificate::SubjectAlternativeName";
+        parameters.insert(format!("{prefix}::{kind}"), values[0].clone());
+        parameters.insert(format!("{prefix}::{kind}s"), values.join(","));
+    }
+    parameters.insert(
+        "Roost::Certificate::NotBefore".to_owned(),
+        rfc3339(certificate.validity.not_before),
+    );
+    parameters.insert(
+        "Roost::Certificate::NotAfter".to_owned(),
+        rfc3339(certificate.validity.not_after),
+    );
+    parameters.insert(
+        "Roost::Certificate::SerialNumber".to_owned(),
+        certificate.serial_hex.clone(),
+    );
+    parameters.insert(
+        "Roost::Certificate::Fingerprint".to_owned(),
+        certificate.id.clone(),
+    );
+    parameters.insert(
+        "Roost::Certificate::CACertificateId".to_owned(),
+        ca_id.to_owned(),
+    );
+    parameters
+}
 
 /// What provisioning did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,7 +445,81 @@ async fn provision_in(
     ))
 }
 
+/// What just-in-time provisioning would do for a certificate, without doing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRun {
+    /// The registered CA that signed the certificate.
+    pub ca_id: String,
+    /// The parameters the template was given.
+    pub parameters: Parameters,
+    /// The resources it would create or update.
+    pub plan: Plan,
+    /// The certificate's status if it is registered already (provisioning would then leave it).
+    pub registered_status: Option<CertificateStatus>,
+}
+
 impl Registry {
+    /// Evaluates the provisioning template of the CA that signed `certificate_pem` (or of
+    /// `ca_id`) against it and returns the plan, changing nothing.
+    pub async fn dry_run_provisioning(
+        &self,
+        certificate_pem: &str,
+        ca_id: Option<&str>,
+    ) -> Result<DryRun, RegistryError> {
+        let leaf = CertificateInfo::from_pem(certificate_pem)
+            .map_err(|e| invalid_certificate("certificatePem", e))?;
+        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let candidates = match ca_id {
+            Some(id) => {
+                let id = crate::names::CertificateId::parse("caCertificateId", id)?;
+                vec![require_ca(&mut conn, id.as_str()).await?]
+            }
+            None => cas_with_subject(&mut conn, &leaf.issuer_der).await?,
+        };
+        let mut signer = None;
+        for candidate in candidates {
+            let ca = CertificateInfo::from_pem(&candidate.pem)
+                .map_err(|e| RegistryError::Storage(format!("stored CA {}: {e}", candidate.id)))?;
+            if roost_pki::verify_signed_by(&leaf, &ca).is_ok() {
+                signer = Some(candidate);
+                break;
+            }
+        }
+        let ca = signer.ok_or_else(|| {
+            RegistryError::CertificateValidation(format!(
+                "no registered CA certificate signed this certificate (issuer '{}')",
+                leaf.issuer
+            ))
+        })?;
+        let body = ca
+            .registration_config
+            .as_ref()
+            .and_then(|c| c.template_body.as_deref())
+            .ok_or_else(|| {
+                plan_error(format!(
+                    "CA {} has no provisioning template: a device it signed would be registered \
+                     as PENDING_ACTIVATION (just-in-time registration) instead",
+                    ca.id
+                ))
+            })?;
+        let template = roost_template::Template::parse(body)
+            .map_err(|e| plan_error(format!("the CA's provisioning template is invalid: {e}")))?;
+        let parameters = jitp_parameters(&leaf, &ca.id);
+        let plan = template
+            .evaluate(&parameters)
+            .map_err(|e| plan_error(format!("the provisioning template failed: {e}")))?;
+        check_plan(&plan, &leaf)?;
+        let registered_status = find_certificate(&mut conn, &leaf.id)
+            .await?
+            .map(|c| c.status);
+        Ok(DryRun {
+            ca_id: ca.id,
+            parameters,
+            plan,
+            registered_status,
+        })
+    }
+
     /// Just-in-time provisioning: registers `certificate_pem` (signed by registered CA `ca_id`)
     /// and applies `plan`, all in one transaction. A certificate that is already provisioned
     /// is left alone (`created: false`); one still PENDING_ACTIVATION is completed.
@@ -382,5 +573,50 @@ impl Registry {
                 })
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use roost_pki::testing;
+
+    #[test]
+    fn jitp_parameters_carry_the_aws_names_and_roost_extensions() {
+        let ca = testing::ca("Factory CA").unwrap();
+        let subject = testing::name(&[
+            (AttributeType::Country, "US"),
+            (AttributeType::CommonName, "device-1"),
+            (AttributeType::Locality, "Seattle"),
+        ]);
+        let issued = ca
+            .issue_client_certificate(
+                &subject,
+                &[
+                    GeneralName::Dns("d1.example".into()),
+                    GeneralName::Dns("d1.local".into()),
+                ],
+                roost_pki::KeyKind::EcP256,
+                testing::validity(),
+            )
+            .unwrap();
+        let info = CertificateInfo::from_pem(&issued.certificate_pem).unwrap();
+        let p = jitp_parameters(&info, "ca1");
+        assert_eq!(p["AWS::IoT::Certificate::Country"], "US");
+        assert_eq!(p["AWS::IoT::Certificate::CommonName"], "device-1");
+        assert_eq!(p["AWS::IoT::Certificate::Id"], info.id);
+        assert!(!p.contains_key("AWS::IoT::Certificate::Organization"));
+        assert_eq!(p["Roost::Certificate::Subject::Locality"], "Seattle");
+        assert_eq!(p["Roost::Certificate::Issuer::CommonName"], "Factory CA");
+        assert_eq!(
+            p["Roost::Certificate::SubjectAlternativeName::DNSName"],
+            "d1.example"
+        );
+        assert_eq!(
+            p["Roost::Certificate::SubjectAlternativeName::DNSNames"],
+            "d1.example,d1.local"
+        );
+        assert_eq!(p["Roost::Certificate::NotBefore"], "2020-01-01T00:00:00Z");
+        assert_eq!(p["Roost::Certificate::CACertificateId"], "ca1");
     }
 }

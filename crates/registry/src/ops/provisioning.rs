@@ -121,7 +121,7 @@ pub fn jitp_parameters(certificate: &CertificateInfo, ca_id: &str) -> Parameters
     for (kind, values) in alt_names {
         let prefix = "Roost::Certificate::SubjectAlternativeName";
         parameters.insert(format!("{prefix}::{kind}"), values[0].clone());
-        parameters.insert(format!("{prefix}::{kind}s"), values.join(","));
+        parameters.insert(format!("{prefix}::{kind}List"), values.join(","));
     }
     parameters.insert(
         "Roost::Certificate::NotBefore".to_owned(),
@@ -613,7 +613,7 @@ mod tests {
             "d1.example"
         );
         assert_eq!(
-            p["Roost::Certificate::SubjectAlternativeName::DNSNames"],
+            p["Roost::Certificate::SubjectAlternativeName::DNSNameList"],
             "d1.example,d1.local"
         );
         assert_eq!(p["Roost::Certificate::NotBefore"], "2020-01-01T00:00:00Z");

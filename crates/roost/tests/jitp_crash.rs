@@ -43,21 +43,29 @@ impl Server {
     fn start(data_dir: &Path) -> (Self, serde_json::Value) {
         let endpoints = data_dir.join("endpoints.json");
         let _ = std::fs::remove_file(&endpoints);
-        let child = Command::new(env!("CARGO_BIN_EXE_roost"))
-            .args(["serve", "--api-listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("roost serve starts");
+        let server = Self {
+            child: Command::new(env!("CARGO_BIN_EXE_roost"))
+                .args([
+                    "serve",
+                    "--api-listen",
+                    "127.0.0.1:0",
+                    "--mqtt-listen",
+                    "127.0.0.1:0",
+                ])
+                .arg("--data-dir")
+                .arg(data_dir)
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("roost serve starts"),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(text) = std::fs::read_to_string(&endpoints)
                 && let Ok(json) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                return (Self { child }, json);
+                return (server, json);
             }
             assert!(Instant::now() < deadline, "roost serve did not start");
             std::thread::sleep(Duration::from_millis(50));
@@ -213,7 +221,10 @@ async fn a_server_killed_during_a_provisioning_storm_leaves_every_device_whole_o
     drop(server);
     eprintln!("{succeeded} of {DEVICES} devices were provisioned before the kill");
     assert!(succeeded > 0, "no device was provisioned before the kill");
-    assert!(succeeded < DEVICES, "the kill came after the storm; nothing was tested");
+    assert!(
+        succeeded < DEVICES,
+        "the kill came after the storm; nothing was tested"
+    );
 
     // What survived: every certificate whole, or absent.
     let registry = Registry::open(
@@ -260,7 +271,12 @@ async fn a_server_killed_during_a_provisioning_storm_leaves_every_device_whole_o
             .list_principal_things(&arn, None, &PageRequest::first(10))
             .await
             .unwrap();
-        assert_eq!(things.items.len(), 1, "certificate {} has no thing", summary.id);
+        assert_eq!(
+            things.items.len(),
+            1,
+            "certificate {} has no thing",
+            summary.id
+        );
         let thing = registry
             .describe_thing(&things.items[0].thing_name)
             .await
@@ -270,7 +286,12 @@ async fn a_server_killed_during_a_provisioning_storm_leaves_every_device_whole_o
             .list_attached_policies(&arn, false, &PageRequest::first(10))
             .await
             .unwrap();
-        assert_eq!(policies.items.len(), 1, "certificate {} has no policy", summary.id);
+        assert_eq!(
+            policies.items.len(),
+            1,
+            "certificate {} has no policy",
+            summary.id
+        );
     }
     let things = registry
         .list_things(&Default::default(), &PageRequest::first(250))

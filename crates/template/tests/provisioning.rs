@@ -273,17 +273,39 @@ fn a_device_location_missing_from_the_mapping_fails_with_the_path() {
 }
 
 #[test]
-fn the_certificate_id_parameter_must_be_declared_like_any_other() {
+fn the_certificate_id_pseudo_parameter_needs_no_declaration() {
+    // AWS supplies its pseudo-parameters whether or not the template declares them.
     let mut template = fleet_template();
     template["Parameters"]
         .as_object_mut()
         .unwrap()
         .remove("AWS::IoT::Certificate::Id");
+    let template = Template::parse(&template.to_string()).unwrap();
+    let plan = template
+        .evaluate(&parameters(&[
+            ("SerialNumber", "0042"),
+            ("AWS::IoT::Certificate::Id", CERTIFICATE_ID),
+        ]))
+        .unwrap();
     assert_eq!(
-        Template::parse(&template.to_string())
-            .unwrap_err()
-            .to_string(),
-        "Resources.cert.Properties.CertificateId: Ref to undefined parameter \"AWS::IoT::Certificate::Id\""
+        plan.certificate.unwrap().source,
+        CertificateSource::Id(CERTIFICATE_ID.into())
+    );
+}
+
+#[test]
+fn an_undeclared_ordinary_parameter_is_still_rejected() {
+    let mut template = fleet_template();
+    template["Parameters"]
+        .as_object_mut()
+        .unwrap()
+        .remove("SerialNumber");
+    let err = Template::parse(&template.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Ref to undefined parameter \"SerialNumber\""),
+        "{err}"
     );
 }
 

@@ -305,10 +305,9 @@ fn emit_disconnect<S: Sink>(
         return Ok(());
     }
     s.u8(disconnect.reason_code.into());
-    if !disconnect.properties.is_empty() {
-        encode_properties(&disconnect.properties, s)?;
-    }
-    Ok(())
+    // The property length may be left out when it is 0 (§3.14.2.2.1), but clients in use
+    // (rumqttc 0.25) then fail to parse the packet and lose the reason code: always write it.
+    encode_properties(&disconnect.properties, s)
 }
 
 fn emit_auth<S: Sink>(auth: &Auth, s: &mut S) -> Result<(), EncodeError> {
@@ -316,10 +315,8 @@ fn emit_auth<S: Sink>(auth: &Auth, s: &mut S) -> Result<(), EncodeError> {
         return Ok(());
     }
     s.u8(auth.reason_code.into());
-    if !auth.properties.is_empty() {
-        encode_properties(&auth.properties, s)?;
-    }
-    Ok(())
+    // As for DISCONNECT: the optional empty property length is written for lenient parsers.
+    encode_properties(&auth.properties, s)
 }
 
 #[cfg(test)]

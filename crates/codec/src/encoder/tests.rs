@@ -156,14 +156,14 @@ fn v3_unsuback_leaves_out_reason_codes() {
 }
 
 #[test]
-fn v5_disconnect_writes_reason_code_and_properties_only_when_needed() {
+fn v5_disconnect_writes_a_reason_code_only_when_needed_and_then_always_a_property_length() {
     let normal = Packet::Disconnect(Disconnect::default());
     assert_eq!(bytes_of(&normal, ProtocolVersion::V5), hex("e000"));
     let taken_over = Packet::Disconnect(Disconnect {
         reason_code: ReasonCode::SessionTakenOver,
         properties: DisconnectProperties::default(),
     });
-    assert_eq!(bytes_of(&taken_over, ProtocolVersion::V5), hex("e0018e"));
+    assert_eq!(bytes_of(&taken_over, ProtocolVersion::V5), hex("e0028e00"));
     assert_eq!(bytes_of(&taken_over, ProtocolVersion::V3_1_1), hex("e000"));
     let with_reason = Packet::Disconnect(Disconnect {
         reason_code: ReasonCode::KeepAliveTimeout,

@@ -84,13 +84,97 @@ pub struct DropCounts {
     pub not_authorized: u64,
 }
 
+/// The queue of deliveries waiting for an inflight slot or for the client to come back. It
+/// counts its QoS 0 and expiring messages, so that a full queue — the common case under
+/// overload — is handled without scanning it on every new message.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DeliveryQueue {
+    items: VecDeque<Delivery>,
+    qos0: usize,
+    expiring: usize,
+}
+
+impl DeliveryQueue {
+    fn count(&mut self, d: &Delivery, add: bool) {
+        let (qos0, expiring) = (
+            usize::from(d.qos == QoS::AtMostOnce),
+            usize::from(d.message.expires_at.is_some()),
+        );
+        if add {
+            self.qos0 += qos0;
+            self.expiring += expiring;
+        } else {
+            self.qos0 -= qos0;
+            self.expiring -= expiring;
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub(crate) fn push_back(&mut self, d: Delivery) {
+        self.count(&d, true);
+        self.items.push_back(d);
+    }
+
+    pub(crate) fn push_front(&mut self, d: Delivery) {
+        self.count(&d, true);
+        self.items.push_front(d);
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<Delivery> {
+        let d = self.items.pop_front()?;
+        self.count(&d, false);
+        Some(d)
+    }
+
+    /// Keeps the deliveries `keep` accepts; returns how many were removed.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(&Delivery) -> bool) -> usize {
+        let before = self.items.len();
+        self.items.retain(|d| keep(d));
+        self.qos0 = self
+            .items
+            .iter()
+            .filter(|d| d.qos == QoS::AtMostOnce)
+            .count();
+        self.expiring = self
+            .items
+            .iter()
+            .filter(|d| d.message.expires_at.is_some())
+            .count();
+        before - self.items.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Delivery> {
+        self.items.iter()
+    }
+
+    /// Removes the oldest QoS 0 delivery; false if there is none.
+    fn remove_oldest_qos0(&mut self) -> bool {
+        if self.qos0 == 0 {
+            return false;
+        }
+        match self.items.iter().position(|d| d.qos == QoS::AtMostOnce) {
+            Some(i) => {
+                if let Some(d) = self.items.remove(i) {
+                    self.count(&d, false);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// The state of a session that survives disconnection, to be resumed by the next connection with
 /// the same client identifier until it expires.
 #[derive(Debug, Clone)]
 pub struct SessionState {
     pub(crate) client_id: ClientId,
     pub(crate) subscriptions: BTreeMap<SubscriptionFilter, StoredSubscription>,
-    pub(crate) queue: VecDeque<Delivery>,
+    pub(crate) queue: DeliveryQueue,
     pub(crate) outgoing: BTreeMap<PacketId, Outgoing>,
     pub(crate) incoming_qos2: BTreeSet<PacketId>,
     pub(crate) expiry_secs: u32,
@@ -105,7 +189,7 @@ impl SessionState {
         Self {
             client_id,
             subscriptions: BTreeMap::new(),
-            queue: VecDeque::new(),
+            queue: DeliveryQueue::default(),
             outgoing: BTreeMap::new(),
             incoming_qos2: BTreeSet::new(),
             expiry_secs: 0,
@@ -182,20 +266,14 @@ impl SessionState {
             self.dropped.expired += 1;
             return false;
         }
-        if self.queue.len() >= limit {
+        if self.queue.len() >= limit && self.queue.expiring > 0 {
             self.purge_expired(now);
         }
         if self.queue.len() >= limit {
-            let oldest_qos0 = self.queue.iter().position(|d| d.qos == QoS::AtMostOnce);
-            match oldest_qos0 {
-                Some(i) if delivery.qos != QoS::AtMostOnce => {
-                    self.queue.remove(i);
-                    self.dropped.queue_full += 1;
-                }
-                _ => {
-                    self.dropped.queue_full += 1;
-                    return false;
-                }
+            // The new message is dropped, unless it is QoS 1/2 and a QoS 0 one can make room.
+            self.dropped.queue_full += 1;
+            if delivery.qos == QoS::AtMostOnce || !self.queue.remove_oldest_qos0() {
+                return false;
             }
         }
         self.queue.push_back(delivery);
@@ -203,9 +281,18 @@ impl SessionState {
     }
 
     fn purge_expired(&mut self, now: Instant) {
-        let before = self.queue.len();
-        self.queue.retain(|d| !d.message.is_expired(now));
-        self.dropped.expired += (before - self.queue.len()) as u64;
+        let removed = self.queue.retain(|d| !d.message.is_expired(now));
+        self.dropped.expired += removed as u64;
+    }
+
+    /// Keeps only the queued deliveries `allowed` accepts, counting the others as not
+    /// authorized; returns how many were dropped. The broker runs the receive check of the
+    /// policies in force when a session is resumed: messages queued while the client was away
+    /// were never checked against them.
+    pub fn retain_queued(&mut self, mut allowed: impl FnMut(&Delivery) -> bool) -> usize {
+        let dropped = self.queue.retain(|d| allowed(d));
+        self.dropped.not_authorized += dropped as u64;
+        dropped
     }
 
     /// The next unexpired queued delivery, counting the expired ones it skips.
@@ -324,6 +411,17 @@ mod tests {
         s.start_outgoing(b, delivery(QoS::AtLeastOnce, now, None));
         s.next_packet_id = u16::MAX;
         assert_eq!(s.allocate_packet_id().unwrap().get(), 2);
+    }
+
+    #[test]
+    fn queued_deliveries_refused_on_resume_are_dropped_and_counted() {
+        let now = Instant::now();
+        let mut s = SessionState::new(ClientId::new("c"));
+        s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 10);
+        s.enqueue(now, delivery(QoS::AtMostOnce, now, None), 10);
+        assert_eq!(s.retain_queued(|d| d.qos == QoS::AtLeastOnce), 1);
+        assert_eq!(s.queued_len(), 1);
+        assert_eq!(s.dropped().not_authorized, 1);
     }
 
     #[test]

@@ -146,7 +146,10 @@ pub enum PkiError {
     },
 
     /// The verification certificate's common name is not the registration code.
-    #[error("the verification certificate's common name {found:?} is not the registration code")]
+    #[error(
+        "the verification certificate's common name {} is not the registration code",
+        found.as_deref().map_or_else(|| "(none)".to_owned(), |cn| format!("'{cn}'"))
+    )]
     RegistrationCodeMismatch {
         /// The CN found, if any.
         found: Option<String>,

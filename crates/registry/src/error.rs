@@ -45,6 +45,13 @@ pub enum RegistryError {
     /// A quota (attachments, CAs per subject, groups per thing…) would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
+    /// A provisioning template's plan cannot be applied (RegisterThing, bulk registration):
+    /// a thing type or group it names is missing, a certificate it names is unusable…
+    #[error("{0}")]
+    ResourceRegistrationFailure(String),
+    /// A resource a provisioning template describes exists and its `OverrideSettings` say FAIL.
+    #[error("{0}")]
+    ConflictingResourceUpdate(String),
     /// The database failed; the message is for logs, not for callers.
     #[error("storage error: {0}")]
     Storage(String),

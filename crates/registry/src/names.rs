@@ -115,8 +115,9 @@ pub const TAG_KEY: Constraint = Constraint {
 pub const TAG_VALUE: Constraint = Constraint {
     min: 0,
     max: 256,
-    allowed: |_| true,
-    pattern: ".*",
+    // The model has no pattern, but no backend stores a NUL in text (PostgreSQL refuses it).
+    allowed: |c| c != '\0',
+    pattern: "[^\\x00]*",
 };
 
 /// Provisioning template names.

@@ -42,9 +42,15 @@ impl PageRequest {
                 )));
             }
         };
+        // The model pairs `marker` with `pageSize` and `nextToken` with `maxResults`.
+        let token_field = if size_field == "pageSize" {
+            "marker"
+        } else {
+            "nextToken"
+        };
         let after = match token {
             None | Some("") => None,
-            Some(token) => Some(decode_token(token)?),
+            Some(token) => Some(decode_token(token_field, token)?),
         };
         Ok(Self {
             after,
@@ -83,13 +89,16 @@ impl<T> Page<T> {
     }
 }
 
-fn decode_token(token: &str) -> Result<String, RegistryError> {
+fn decode_token(field: &str, token: &str) -> Result<String, RegistryError> {
+    // Keys never hold control characters; a token that decodes to one was not issued here
+    // (and a NUL would not even reach PostgreSQL as text).
     hex::decode(token)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|key| !key.chars().any(char::is_control))
         .ok_or_else(|| {
             RegistryError::InvalidRequest(format!(
-                "the pagination token '{token}' is not one this server issued"
+                "{field}: the pagination token '{token}' is not one this server issued"
             ))
         })
 }
@@ -104,7 +113,11 @@ pub(crate) fn created_key(created_ms: i64, id: &str) -> String {
 pub(crate) fn parse_created_key(key: &str) -> Result<(i64, String), RegistryError> {
     key.split_once(':')
         .and_then(|(ms, id)| Some((ms.parse().ok()?, id.to_owned())))
-        .ok_or_else(|| RegistryError::InvalidRequest("the pagination marker is malformed".into()))
+        .ok_or_else(|| {
+            RegistryError::InvalidRequest(
+                "marker: the pagination marker is not one this list issued".into(),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -139,8 +152,11 @@ mod tests {
     }
 
     #[test]
-    fn foreign_tokens_are_refused() {
-        assert!(PageRequest::from_api(Some("zz"), None, "marker", 25, true).is_err());
+    fn foreign_tokens_are_refused_naming_the_token_member() {
+        let err = PageRequest::from_api(Some("zz"), None, "pageSize", 25, true).unwrap_err();
+        assert!(err.to_string().starts_with("marker:"), "{err}");
+        let err = PageRequest::from_api(Some("zz"), None, "maxResults", 50, true).unwrap_err();
+        assert!(err.to_string().starts_with("nextToken:"), "{err}");
     }
 
     #[test]

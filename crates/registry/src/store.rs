@@ -30,11 +30,19 @@ pub(crate) type JobResult<T> = Result<(T, Vec<RegistryEvent>), RegistryError>;
 const MAX_BATCH: usize = 256;
 
 /// The versioned schema, embedded so the binary needs no files besides its data directory.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "registry",
-    include_str!("../migrations/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "registry",
+        include_str!("../migrations/0001_registry.sql"),
+    ),
+    (
+        2,
+        "provisioning",
+        include_str!("../migrations/0002_provisioning.sql"),
+    ),
+    (3, "fleet", include_str!("../migrations/0003_fleet.sql")),
+];
 
 /// Where the registry lives.
 #[derive(Debug, Clone)]

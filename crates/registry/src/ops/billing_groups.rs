@@ -7,8 +7,9 @@ use crate::Registry;
 use crate::ResourceArn;
 use crate::error::RegistryError;
 use crate::events::RegistryEvent;
-use crate::model::BillingGroup;
+use crate::model::{BillingGroup, Tag};
 use crate::names::{DESCRIPTION, RESOURCE_NAME};
+use crate::ops::tags::tag_in;
 use crate::ops::thing_groups::{NameOrArn, thing_name};
 use crate::ops::things::require_thing;
 use crate::page::{Page, PageRequest};
@@ -85,6 +86,18 @@ impl Registry {
         name: &str,
         description: Option<String>,
     ) -> Result<BillingGroup, RegistryError> {
+        self.create_billing_group_tagged(name, description, Vec::new())
+            .await
+    }
+
+    /// CreateBillingGroup with `tags`, written in the same transaction; creating an identical
+    /// group again sets the tags on it.
+    pub async fn create_billing_group_tagged(
+        &self,
+        name: &str,
+        description: Option<String>,
+        tags: Vec<Tag>,
+    ) -> Result<BillingGroup, RegistryError> {
         RESOURCE_NAME.check("billingGroupName", name)?;
         if let Some(d) = &description {
             DESCRIPTION.check("billingGroupProperties.billingGroupDescription", d)?;
@@ -96,6 +109,7 @@ impl Registry {
                 Box::pin(async move {
                     if let Some(existing) = find(conn, &name).await? {
                         if existing.description == description {
+                            tag_in(conn, &arn, &tags).await?;
                             return Ok((existing, Vec::new()));
                         }
                         return Err(RegistryError::AlreadyExists {
@@ -125,6 +139,7 @@ impl Registry {
                     .execute(&mut *conn)
                     .await
                     .map_err(storage)?;
+                    tag_in(conn, &arn, &tags).await?;
                     Ok((created, Vec::new()))
                 })
             })
@@ -226,6 +241,9 @@ impl Registry {
         name_prefix: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<BillingGroup>, RegistryError> {
+        if let Some(prefix) = name_prefix {
+            RESOURCE_NAME.check("namePrefixFilter", prefix)?;
+        }
         let rows = sqlx::query(
             "SELECT name, id, description, version, created_ms FROM billing_groups \
              WHERE ($1 IS NULL OR name > $1) AND ($2 IS NULL OR substr(name, 1, length($2)) = $2) \

@@ -12,6 +12,7 @@ use crate::model::{
     RegistrationConfig, Tag, Validity,
 };
 use crate::names::{CertificateId, ROLE_ARN, TEMPLATE_NAME};
+use crate::ops::provisioning_templates::check_named_jitp_template;
 use crate::ops::settings::current_registration_code;
 use crate::ops::tags::tag_in;
 use crate::page::{Page, PageRequest, created_key, parse_created_key};
@@ -206,6 +207,7 @@ impl Registry {
                             },
                         )?;
                     }
+                    check_named_jitp_template(conn, input.registration_config.as_ref()).await?;
                     if find_ca(conn, &ca.id).await?.is_some() {
                         return Err(RegistryError::AlreadyExists {
                             message: "The CA certificate is already registered".into(),
@@ -295,6 +297,7 @@ impl Registry {
             .write(move |conn| {
                 Box::pin(async move {
                     let mut ca = require_ca(conn, &id).await?;
+                    check_named_jitp_template(conn, update.registration_config.as_ref()).await?;
                     if let Some(status) = update.new_status {
                         ca.status = status;
                     }
@@ -341,6 +344,9 @@ impl Registry {
         template_name: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<CaCertificate>, RegistryError> {
+        if let Some(name) = template_name {
+            TEMPLATE_NAME.check("templateName", name)?;
+        }
         let after = page.after.as_deref().map(parse_created_key).transpose()?;
         let (cmp, order) = if page.ascending {
             (">", "ASC")

@@ -232,12 +232,16 @@ impl Registry {
             .map_err(|e| invalid_certificate("certificatePem", e))?;
         leaf.check_validity_at(now_ms() / 1000)
             .map_err(|e| invalid_certificate("certificatePem", e))?;
+        // The model documents ACTIVE, INACTIVE and REVOKED; REGISTER_INACTIVE is deprecated.
         if matches!(
             input.status,
-            CertificateStatus::PendingTransfer | CertificateStatus::PendingActivation
+            CertificateStatus::PendingTransfer
+                | CertificateStatus::PendingActivation
+                | CertificateStatus::RegisterInactive
         ) {
             return Err(RegistryError::invalid(format!(
-                "A certificate cannot be registered with status {}",
+                "status: a certificate cannot be registered with status {}; use ACTIVE, \
+                 INACTIVE or REVOKED",
                 input.status
             )));
         }

@@ -3,10 +3,13 @@
 mod billing_groups;
 mod ca_certificates;
 mod certificates;
+mod fleet;
 mod identity;
 mod policies;
 mod principals;
 mod provisioning;
+mod provisioning_templates;
+mod registration_tasks;
 mod revocation;
 mod settings;
 mod tags;
@@ -16,9 +19,12 @@ mod things;
 
 pub use ca_certificates::*;
 pub use certificates::*;
+pub use fleet::*;
 pub use identity::*;
 pub use policies::*;
 pub use provisioning::*;
+pub use provisioning_templates::*;
+pub use registration_tasks::*;
 pub use tags::*;
 pub use thing_groups::*;
 pub use thing_types::*;

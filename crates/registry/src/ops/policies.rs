@@ -7,8 +7,9 @@ use crate::Registry;
 use crate::ResourceArn;
 use crate::error::RegistryError;
 use crate::events::RegistryEvent;
-use crate::model::{Policy, PolicyVersion};
+use crate::model::{Policy, PolicyVersion, Tag};
 use crate::names::POLICY_NAME;
+use crate::ops::tags::tag_in;
 use crate::ops::thing_groups::{ancestors, require_group};
 use crate::page::{Page, PageRequest};
 use crate::row;
@@ -180,6 +181,16 @@ pub(crate) async fn attach_policy_in(
 impl Registry {
     /// CreatePolicy: version 1, the default.
     pub async fn create_policy(&self, name: &str, document: &str) -> Result<Policy, RegistryError> {
+        self.create_policy_tagged(name, document, Vec::new()).await
+    }
+
+    /// CreatePolicy with `tags`, written in the same transaction (a bad tag creates nothing).
+    pub async fn create_policy_tagged(
+        &self,
+        name: &str,
+        document: &str,
+        tags: Vec<Tag>,
+    ) -> Result<Policy, RegistryError> {
         POLICY_NAME.check("policyName", name)?;
         validate_document(document)?;
         let (name, document) = (name.to_owned(), document.to_owned());
@@ -188,6 +199,7 @@ impl Registry {
             .write(move |conn| {
                 Box::pin(async move {
                     let policy = create_policy_in(conn, &arns, &name, &document).await?;
+                    tag_in(conn, &arns.policy(&name), &tags).await?;
                     Ok((
                         policy,
                         vec![RegistryEvent::PolicyChanged { policy_name: name }],

@@ -1,11 +1,10 @@
 //! Provisioning: a template's plan applied in one transaction — the certificate registered, the
 //! thing created or updated, policies created or reused, attachments made, the certificate's
 //! final status set — or nothing at all. Shared by just-in-time provisioning (JITP) and
-//! registration (JITR); fleet provisioning and RegisterThing will use it too.
+//! registration (JITR), fleet provisioning, and RegisterThing (single and bulk), which may also
+//! name an existing certificate, register a PEM, or attach one Roost issued from a CSR.
 
-use std::collections::BTreeSet;
-
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use roost_pki::{AttributeType, CertificateInfo, DistinguishedName, GeneralName};
 use roost_template::{CertificatePlan, OverrideAction, Parameters, Plan, ThingPlan};
@@ -23,6 +22,7 @@ use crate::ops::certificates::{
 };
 use crate::ops::policies::{attach_policy_in, create_policy_in, find_policy, validate_document};
 use crate::ops::principals::attach_principal_in;
+use crate::ops::provisioning_templates::find_template;
 use crate::ops::thing_groups::add_member_in;
 use crate::ops::things::{
     NewThing, check_attribute_count, check_attributes, check_usable_type, create_thing_in,
@@ -166,7 +166,19 @@ fn plan_error(message: impl Into<String>) -> RegistryError {
     RegistryError::InvalidRequest(message.into())
 }
 
-/// Checks what can be checked without the database.
+/// RegisterThing's view of a failure: the plan could not be applied, unless storage failed or
+/// an `OverrideSettings` FAIL conflict stopped it.
+fn registration_failure(error: RegistryError) -> RegistryError {
+    match error {
+        RegistryError::Storage(_)
+        | RegistryError::ConflictingResourceUpdate(_)
+        | RegistryError::ResourceRegistrationFailure(_) => error,
+        other => RegistryError::ResourceRegistrationFailure(other.to_string()),
+    }
+}
+
+/// Checks what can be checked without the database, for a just-in-time provisioning plan: its
+/// certificate, if it names one, must be the connecting certificate.
 fn check_plan(plan: &Plan, leaf: &CertificateInfo) -> Result<(), RegistryError> {
     match &plan.certificate {
         Some(CertificatePlan {
@@ -191,6 +203,11 @@ fn check_plan(plan: &Plan, leaf: &CertificateInfo) -> Result<(), RegistryError> 
             ));
         }
     }
+    check_plan_resources(plan)
+}
+
+/// Checks the names and documents of a plan's thing and policies against the registry's rules.
+fn check_plan_resources(plan: &Plan) -> Result<(), RegistryError> {
     if let Some(thing) = &plan.thing {
         RESOURCE_NAME.check("ThingName", &thing.name)?;
         if let Some(attributes) = &thing.attributes {
@@ -244,7 +261,7 @@ async fn apply_thing(
         return Ok(true);
     };
     let conflict = |what: &str| {
-        plan_error(format!(
+        RegistryError::ConflictingResourceUpdate(format!(
             "thing {} exists and the template's OverrideSettings say FAIL for {what}",
             plan.name
         ))
@@ -333,47 +350,169 @@ async fn apply_thing(
     Ok(changed)
 }
 
-/// Applies `plan` for `leaf`, registered under `ca_id`, inside the writer's transaction.
+/// The certificate a plan's thing and policies attach to, made ready before the transaction.
+#[derive(Debug, Clone)]
+enum PlanCertificate {
+    /// Just-in-time provisioning: the connecting certificate, signed by registered CA `ca_id`.
+    /// Registered PENDING_ACTIVATION if new; one no longer pending is left alone.
+    Connecting {
+        leaf: Box<CertificateInfo>,
+        ca_id: String,
+    },
+    /// `CertificateId`: a registered certificate.
+    Registered(String),
+    /// `CertificatePem` (and `CACertificatePem`): registered now, under the registered CA that
+    /// signed it if there is one, unless it is registered already.
+    Pem {
+        leaf: Box<CertificateInfo>,
+        ca_pem: Option<String>,
+    },
+    /// `CertificateSigningRequest`: the certificate Roost's device CA issued from it.
+    Issued(Box<CertificateInfo>),
+    /// The plan has no certificate.
+    Absent,
+}
+
+/// What applying a plan did.
+#[derive(Debug)]
+struct Applied {
+    /// The plan's certificate with its final status.
+    certificate: Option<Certificate>,
+    /// False when a just-in-time certificate had been provisioned already: nothing changed.
+    created: bool,
+    /// (logical id, policy name) of each policy, in plan order.
+    policies: Vec<(String, String)>,
+}
+
+/// The status the template gives its certificate.
+fn planned_status(plan: &Plan) -> CertificateStatus {
+    match plan.certificate.as_ref().map(|c| c.status) {
+        Some(roost_template::CertificateStatus::Inactive) => CertificateStatus::Inactive,
+        _ => CertificateStatus::Active,
+    }
+}
+
+/// The status change a plan asks of a certificate that is registered already, following its
+/// `OverrideSettings.Status` (none and REPLACE set the template's status).
+fn status_change(
+    existing: &Certificate,
+    plan: &Plan,
+) -> Result<Option<CertificateStatus>, RegistryError> {
+    if matches!(
+        existing.status,
+        CertificateStatus::Revoked | CertificateStatus::PendingTransfer
+    ) {
+        return Err(RegistryError::ResourceRegistrationFailure(format!(
+            "Certificate {} is {}; it cannot be provisioned",
+            existing.id, existing.status
+        )));
+    }
+    let wanted = planned_status(plan);
+    if wanted == existing.status {
+        return Ok(None);
+    }
+    match plan.certificate.as_ref().and_then(|c| c.status_override) {
+        Some(OverrideAction::DoNothing | OverrideAction::Merge) => Ok(None),
+        Some(OverrideAction::Fail) => Err(RegistryError::ConflictingResourceUpdate(format!(
+            "certificate {} is {} and the template's OverrideSettings say FAIL for Status \
+             (the template sets {wanted})",
+            existing.id, existing.status
+        ))),
+        Some(OverrideAction::Replace) | None => Ok(Some(wanted)),
+    }
+}
+
+/// Applies `plan` inside the writer's transaction: the certificate first, then the thing, the
+/// policies and the attachments, then the certificate's final status.
 async fn provision_in(
     conn: &mut AnyConnection,
     arns: &crate::Arns,
-    leaf: &CertificateInfo,
-    ca_id: &str,
+    target: &PlanCertificate,
     plan: &Plan,
-) -> Result<(Provisioned, Vec<RegistryEvent>), RegistryError> {
-    let existing = find_certificate(conn, &leaf.id).await?;
-    if let Some(existing) = &existing
-        && existing.status != CertificateStatus::PendingActivation
-    {
-        // Provisioned already (a concurrent first connect won), or deliberately changed
-        // since: leave it as it is.
-        return Ok((
-            Provisioned {
-                certificate: existing.clone(),
-                thing_name: plan.thing.as_ref().map(|t| t.name.clone()),
-                policies: plan.policies.iter().map(|p| p.name.clone()).collect(),
-                created: false,
-            },
-            Vec::new(),
-        ));
-    }
+) -> Result<(Applied, Vec<RegistryEvent>), RegistryError> {
     let mut events = Vec::new();
-    let mut certificate = match existing {
-        Some(pending) => pending,
-        None => {
-            register_certificate_in(
+    // (certificate, status to set at the end, whether to announce it)
+    let (certificate, final_status, announce) = match target {
+        PlanCertificate::Connecting { leaf, ca_id } => {
+            let existing = find_certificate(conn, &leaf.id).await?;
+            if let Some(existing) = &existing
+                && existing.status != CertificateStatus::PendingActivation
+            {
+                // Provisioned already (a concurrent first connect won), or deliberately
+                // changed since: leave it as it is.
+                let applied = Applied {
+                    certificate: Some(existing.clone()),
+                    created: false,
+                    policies: plan
+                        .policies
+                        .iter()
+                        .map(|p| (p.logical_id.clone(), p.name.clone()))
+                        .collect(),
+                };
+                return Ok((applied, Vec::new()));
+            }
+            let certificate = match existing {
+                Some(pending) => pending,
+                None => {
+                    register_certificate_in(
+                        conn,
+                        arns,
+                        leaf,
+                        &CertificateSource::AutoRegistered {
+                            ca_id: ca_id.clone(),
+                        },
+                        CertificateStatus::PendingActivation,
+                    )
+                    .await?
+                }
+            };
+            (Some(certificate), Some(planned_status(plan)), true)
+        }
+        PlanCertificate::Registered(id) => {
+            let existing = find_certificate(conn, id).await?.ok_or_else(|| {
+                RegistryError::ResourceRegistrationFailure(format!(
+                    "The template's CertificateId names certificate {id}, which is not registered"
+                ))
+            })?;
+            let change = status_change(&existing, plan)?;
+            (Some(existing), change, change.is_some())
+        }
+        PlanCertificate::Pem { leaf, ca_pem } => match find_certificate(conn, &leaf.id).await? {
+            Some(existing) => {
+                let change = status_change(&existing, plan)?;
+                (Some(existing), change, change.is_some())
+            }
+            None => {
+                let signed_by_registered_ca =
+                    ca_pem.is_some() || !cas_with_subject(conn, &leaf.issuer_der).await?.is_empty();
+                let source = if signed_by_registered_ca {
+                    CertificateSource::WithCa {
+                        ca_pem: ca_pem.clone(),
+                    }
+                } else {
+                    CertificateSource::WithoutCa
+                };
+                let certificate =
+                    register_certificate_in(conn, arns, leaf, &source, planned_status(plan))
+                        .await?;
+                (Some(certificate), None, true)
+            }
+        },
+        PlanCertificate::Issued(leaf) => {
+            let certificate = register_certificate_in(
                 conn,
                 arns,
                 leaf,
-                &CertificateSource::AutoRegistered {
-                    ca_id: ca_id.to_owned(),
-                },
-                CertificateStatus::PendingActivation,
+                &CertificateSource::Issued,
+                planned_status(plan),
             )
-            .await?
+            .await?;
+            (Some(certificate), None, true)
         }
+        PlanCertificate::Absent => (None, None, false),
     };
-    let principal = arns.certificate(&leaf.id);
+    let principal = certificate.as_ref().map(|c| arns.certificate(&c.id));
+
     if let Some(thing) = &plan.thing
         && apply_thing(conn, arns, thing).await?
     {
@@ -401,20 +540,22 @@ async fn provision_in(
                 }
             }
         }
-        if attach_policy_in(conn, arns, &policy.name, &principal).await? {
+        if let Some(principal) = &principal
+            && attach_policy_in(conn, arns, &policy.name, principal).await?
+        {
             events.push(RegistryEvent::PolicyAttachmentChanged {
                 policy_name: policy.name.clone(),
                 target: principal.clone(),
             });
         }
-        policies.push(policy.name.clone());
+        policies.push((policy.logical_id.clone(), policy.name.clone()));
     }
-    if let Some(thing) = &plan.thing
+    if let (Some(thing), Some(principal)) = (&plan.thing, &principal)
         && attach_principal_in(
             conn,
             arns,
             &thing.name,
-            &principal,
+            principal,
             ThingPrincipalType::NonExclusiveThing,
         )
         .await?
@@ -424,25 +565,38 @@ async fn provision_in(
             principal: principal.clone(),
         });
     }
-    let status = match plan.certificate.as_ref().map(|c| c.status) {
-        Some(roost_template::CertificateStatus::Inactive) => CertificateStatus::Inactive,
-        _ => CertificateStatus::Active,
-    };
-    set_status_in(conn, &leaf.id, status).await?;
-    certificate.status = status;
-    certificate.modified_ms = now_ms();
-    events.push(RegistryEvent::CertificateChanged {
-        certificate_id: leaf.id.clone(),
-    });
+    let mut certificate = certificate;
+    if let Some(certificate) = &mut certificate {
+        if let Some(status) = final_status {
+            set_status_in(conn, &certificate.id, status).await?;
+            certificate.status = status;
+            certificate.modified_ms = now_ms();
+        }
+        if announce {
+            events.push(RegistryEvent::CertificateChanged {
+                certificate_id: certificate.id.clone(),
+            });
+        }
+    }
     Ok((
-        Provisioned {
+        Applied {
             certificate,
-            thing_name: plan.thing.as_ref().map(|t| t.name.clone()),
-            policies,
             created: true,
+            policies,
         },
         events,
     ))
+}
+
+/// What RegisterThing made: the certificate and the ARN of every resource of the template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredThing {
+    /// The PEM of the template's certificate (issued, registered or named), if it has one.
+    pub certificate_pem: Option<String>,
+    /// As AWS keys them: `thing`, `certificate`, and each policy's logical id.
+    pub resource_arns: BTreeMap<String, String>,
+    /// The thing's name, if the template has a thing.
+    pub thing_name: Option<String>,
 }
 
 /// What just-in-time provisioning would do for a certificate, without doing it.
@@ -491,18 +645,32 @@ impl Registry {
                 leaf.issuer
             ))
         })?;
-        let body = ca
-            .registration_config
-            .as_ref()
-            .and_then(|c| c.template_body.as_deref())
-            .ok_or_else(|| {
-                plan_error(format!(
+        let config = ca.registration_config.as_ref();
+        let body = match (
+            config.and_then(|c| c.template_body.clone()),
+            config.and_then(|c| c.template_name.as_deref()),
+        ) {
+            (Some(body), _) => body,
+            (None, Some(name)) => {
+                find_template(&mut conn, &self.arns, name)
+                    .await?
+                    .ok_or_else(|| {
+                        plan_error(format!(
+                            "CA {} names the provisioning template {name}, which does not exist",
+                            ca.id
+                        ))
+                    })?
+                    .body
+            }
+            (None, None) => {
+                return Err(plan_error(format!(
                     "CA {} has no provisioning template: a device it signed would be registered \
                      as PENDING_ACTIVATION (just-in-time registration) instead",
                     ca.id
-                ))
-            })?;
-        let template = roost_template::Template::parse(body)
+                )));
+            }
+        };
+        let template = roost_template::Template::parse(&body)
             .map_err(|e| plan_error(format!("the CA's provisioning template is invalid: {e}")))?;
         let parameters = jitp_parameters(&leaf, &ca.id);
         let plan = template
@@ -533,12 +701,98 @@ impl Registry {
             .map_err(|e| invalid_certificate("certificate", e))?;
         check_plan(&plan, &leaf)?;
         let arns = self.arns.clone();
-        let ca_id = ca_id.to_owned();
-        self.store
+        let target = PlanCertificate::Connecting {
+            leaf: Box::new(leaf),
+            ca_id: ca_id.to_owned(),
+        };
+        let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
+        let applied = self
+            .store
             .write(move |conn| {
-                Box::pin(async move { provision_in(conn, &arns, &leaf, &ca_id, &plan).await })
+                Box::pin(async move { provision_in(conn, &arns, &target, &plan).await })
+            })
+            .await?;
+        let certificate = applied.certificate.ok_or_else(|| {
+            RegistryError::Storage("just-in-time provisioning applied no certificate".into())
+        })?;
+        Ok(Provisioned {
+            certificate,
+            thing_name,
+            policies: applied.policies.into_iter().map(|(_, name)| name).collect(),
+            created: applied.created,
+        })
+    }
+
+    /// RegisterThing: applies `plan` (a template evaluated with the caller's parameters) in one
+    /// transaction. A plan whose certificate is a `CertificateSigningRequest` needs
+    /// `issued_certificate_pem`, the certificate Roost's device CA issued from it. A plan that
+    /// cannot be applied (a missing thing type, group or policy, an unusable certificate…) is
+    /// ResourceRegistrationFailure; an `OverrideSettings` FAIL conflict is
+    /// ConflictingResourceUpdate; either way nothing is changed.
+    pub async fn register_thing(
+        &self,
+        plan: Plan,
+        issued_certificate_pem: Option<&str>,
+    ) -> Result<RegisteredThing, RegistryError> {
+        check_plan_resources(&plan).map_err(registration_failure)?;
+        let target = match plan.certificate.as_ref().map(|c| &c.source) {
+            None => PlanCertificate::Absent,
+            Some(roost_template::CertificateSource::Id(id)) => PlanCertificate::Registered(
+                crate::names::CertificateId::parse("CertificateId", id)
+                    .map_err(registration_failure)?
+                    .to_string(),
+            ),
+            Some(roost_template::CertificateSource::Pem { pem, ca_pem }) => {
+                let leaf = CertificateInfo::from_pem(pem)
+                    .map_err(|e| invalid_certificate("CertificatePem", e))
+                    .map_err(registration_failure)?;
+                leaf.check_validity_at(now_ms() / 1000)
+                    .map_err(|e| invalid_certificate("CertificatePem", e))
+                    .map_err(registration_failure)?;
+                PlanCertificate::Pem {
+                    leaf: Box::new(leaf),
+                    ca_pem: ca_pem.clone().filter(|p| !p.trim().is_empty()),
+                }
+            }
+            Some(roost_template::CertificateSource::Csr(_)) => {
+                let pem = issued_certificate_pem.ok_or_else(|| {
+                    RegistryError::invalid(
+                        "the template's certificate is a CertificateSigningRequest: RegisterThing \
+                         needs the certificate issued from it",
+                    )
+                })?;
+                let leaf = CertificateInfo::from_pem(pem)
+                    .map_err(|e| invalid_certificate("issued certificate", e))?;
+                PlanCertificate::Issued(Box::new(leaf))
+            }
+        };
+        let arns = self.arns.clone();
+        let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
+        let applied = self
+            .store
+            .write(move |conn| {
+                Box::pin(async move { provision_in(conn, &arns, &target, &plan).await })
             })
             .await
+            .map_err(registration_failure)?;
+        let mut resource_arns = BTreeMap::new();
+        for (logical_id, name) in &applied.policies {
+            resource_arns.insert(logical_id.clone(), self.arns.policy(name));
+        }
+        if let Some(certificate) = &applied.certificate {
+            resource_arns.insert(
+                "certificate".to_owned(),
+                self.arns.certificate(&certificate.id),
+            );
+        }
+        if let Some(thing) = &thing_name {
+            resource_arns.insert("thing".to_owned(), self.arns.thing(thing));
+        }
+        Ok(RegisteredThing {
+            certificate_pem: applied.certificate.map(|c| c.pem),
+            resource_arns,
+            thing_name,
+        })
     }
 
     /// Just-in-time registration: registers `certificate_pem` under CA `ca_id` as

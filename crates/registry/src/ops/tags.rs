@@ -8,7 +8,7 @@ use crate::Registry;
 use crate::ResourceArn;
 use crate::error::RegistryError;
 use crate::model::Tag;
-use crate::names::{TAG_KEY, TAG_VALUE};
+use crate::names::{POLICY_NAME, RESOURCE_NAME, TAG_KEY, TAG_VALUE, TEMPLATE_NAME};
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::storage;
@@ -22,7 +22,9 @@ async fn require_resource(
     arns: &crate::Arns,
     arn: &str,
 ) -> Result<(), RegistryError> {
-    let (sql, key) = match arns.parse("resourceArn", arn)? {
+    let parsed = arns.parse("resourceArn", arn)?;
+    check_resource_name(&parsed)?;
+    let (sql, key) = match parsed {
         ResourceArn::Certificate(id) => {
             ("SELECT id FROM certificates WHERE id = $1", id.to_string())
         }
@@ -37,11 +39,10 @@ async fn require_resource(
             ("SELECT name FROM billing_groups WHERE name = $1", name)
         }
         ResourceArn::Policy(name) => ("SELECT name FROM policies WHERE name = $1", name),
-        ResourceArn::ProvisioningTemplate(_) => {
-            return Err(RegistryError::not_found(format!(
-                "Resource {arn} cannot be found."
-            )));
-        }
+        ResourceArn::ProvisioningTemplate(name) => (
+            "SELECT name FROM provisioning_templates WHERE name = $1",
+            name,
+        ),
     };
     let found = sqlx::query(sql)
         .bind(key)
@@ -53,6 +54,20 @@ async fn require_resource(
         None => Err(RegistryError::not_found(format!(
             "Resource {arn} cannot be found."
         ))),
+    }
+}
+
+/// Checks the name in an ARN against its resource's pattern, so that an ARN no resource
+/// could have is InvalidRequest rather than NotFound.
+fn check_resource_name(parsed: &ResourceArn) -> Result<(), RegistryError> {
+    match parsed {
+        ResourceArn::Thing(name)
+        | ResourceArn::ThingType(name)
+        | ResourceArn::ThingGroup(name)
+        | ResourceArn::BillingGroup(name) => RESOURCE_NAME.check("resourceArn", name),
+        ResourceArn::Policy(name) => POLICY_NAME.check("resourceArn", name),
+        ResourceArn::ProvisioningTemplate(name) => TEMPLATE_NAME.check("resourceArn", name),
+        ResourceArn::Certificate(_) | ResourceArn::CaCertificate(_) => Ok(()),
     }
 }
 

@@ -7,8 +7,9 @@ use crate::Registry;
 use crate::ResourceArn;
 use crate::error::RegistryError;
 use crate::events::RegistryEvent;
-use crate::model::{Attributes, ThingGroup};
+use crate::model::{Attributes, Tag, ThingGroup};
 use crate::names::{DESCRIPTION, RESOURCE_NAME};
+use crate::ops::tags::tag_in;
 use crate::ops::things::{AttributeUpdate, apply_attributes, check_attributes, require_thing};
 use crate::page::{Page, PageRequest};
 use crate::row;
@@ -215,6 +216,16 @@ impl Registry {
         &self,
         group: NewThingGroup,
     ) -> Result<ThingGroup, RegistryError> {
+        self.create_thing_group_tagged(group, Vec::new()).await
+    }
+
+    /// CreateThingGroup with `tags`, written in the same transaction; creating an identical
+    /// group again sets the tags on it.
+    pub async fn create_thing_group_tagged(
+        &self,
+        group: NewThingGroup,
+        tags: Vec<Tag>,
+    ) -> Result<ThingGroup, RegistryError> {
         RESOURCE_NAME.check("thingGroupName", &group.name)?;
         if let Some(parent) = &group.parent {
             RESOURCE_NAME.check("parentGroupName", parent)?;
@@ -232,6 +243,7 @@ impl Registry {
                             && existing.description == group.description
                             && existing.attributes == group.attributes
                         {
+                            tag_in(conn, &arn, &tags).await?;
                             return Ok((existing, Vec::new()));
                         }
                         return Err(RegistryError::AlreadyExists {
@@ -280,6 +292,7 @@ impl Registry {
                     .execute(&mut *conn)
                     .await
                     .map_err(storage)?;
+                    tag_in(conn, &arn, &tags).await?;
                     let event = RegistryEvent::ThingGroupChanged {
                         group_name: created.name.clone(),
                     };
@@ -377,6 +390,20 @@ impl Registry {
                             "Cannot delete thing group : {name} when there are still child groups attached to it"
                         )));
                     }
+                    // The group's policies stop applying to its things: say which.
+                    let attached =
+                        sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
+                            .bind(arn.clone())
+                            .fetch_all(&mut *conn)
+                            .await
+                            .map_err(storage)?;
+                    let mut events = Vec::with_capacity(attached.len() + 1);
+                    for row in &attached {
+                        events.push(RegistryEvent::PolicyAttachmentChanged {
+                            policy_name: row::text(row, "policy_name")?,
+                            target: arn.clone(),
+                        });
+                    }
                     for sql in [
                         "DELETE FROM thing_group_members WHERE group_name = $1",
                         "DELETE FROM thing_groups WHERE name = $1",
@@ -397,7 +424,8 @@ impl Registry {
                             .await
                             .map_err(storage)?;
                     }
-                    Ok(((), vec![RegistryEvent::ThingGroupChanged { group_name: name }]))
+                    events.push(RegistryEvent::ThingGroupChanged { group_name: name });
+                    Ok(((), events))
                 })
             })
             .await
@@ -409,6 +437,9 @@ impl Registry {
         filter: &ThingGroupFilter,
         page: &PageRequest,
     ) -> Result<Page<ThingGroup>, RegistryError> {
+        if let Some(prefix) = &filter.name_prefix {
+            RESOURCE_NAME.check("namePrefixFilter", prefix)?;
+        }
         let mut conn = self.store.reader().acquire().await.map_err(storage)?;
         let within: Option<Vec<String>> = match &filter.parent {
             None => None,

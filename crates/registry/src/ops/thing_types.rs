@@ -5,8 +5,9 @@ use uuid::Uuid;
 
 use crate::Registry;
 use crate::error::RegistryError;
-use crate::model::ThingType;
+use crate::model::{Tag, ThingType};
 use crate::names::{ATTRIBUTE_NAME, DESCRIPTION, RESOURCE_NAME};
+use crate::ops::tags::tag_in;
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::{now_ms, storage};
@@ -70,6 +71,18 @@ impl Registry {
         name: &str,
         properties: Value,
     ) -> Result<ThingType, RegistryError> {
+        self.create_thing_type_tagged(name, properties, Vec::new())
+            .await
+    }
+
+    /// CreateThingType with `tags`, written in the same transaction; creating an identical
+    /// type again sets the tags on it.
+    pub async fn create_thing_type_tagged(
+        &self,
+        name: &str,
+        properties: Value,
+        tags: Vec<Tag>,
+    ) -> Result<ThingType, RegistryError> {
         RESOURCE_NAME.check("thingTypeName", name)?;
         let properties = if properties.is_null() {
             Value::Object(Default::default())
@@ -93,6 +106,7 @@ impl Registry {
                     if let Some(row) = existing {
                         let existing = thing_type_from_row(&row)?;
                         if existing.properties == properties {
+                            tag_in(conn, &arn, &tags).await?;
                             return Ok((existing, Vec::new()));
                         }
                         return Err(RegistryError::AlreadyExists {
@@ -122,6 +136,7 @@ impl Registry {
                     .execute(&mut *conn)
                     .await
                     .map_err(storage)?;
+                    tag_in(conn, &arn, &tags).await?;
                     Ok((created, Vec::new()))
                 })
             })
@@ -149,6 +164,9 @@ impl Registry {
         name_filter: Option<&str>,
         page: &PageRequest,
     ) -> Result<Page<ThingType>, RegistryError> {
+        if let Some(name) = name_filter {
+            RESOURCE_NAME.check("thingTypeName", name)?;
+        }
         let sql = format!(
             "SELECT {COLUMNS} FROM thing_types WHERE ($1 IS NULL OR name > $1) \
              AND ($2 IS NULL OR name = $2) ORDER BY name LIMIT $3"

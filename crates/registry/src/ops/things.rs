@@ -404,6 +404,15 @@ impl Registry {
                 "attributeValue is given without attributeName",
             ));
         }
+        if let Some(name) = &filter.attribute_name {
+            ATTRIBUTE_NAME.check("attributeName", name)?;
+        }
+        if let Some(value) = &filter.attribute_value {
+            ATTRIBUTE_VALUE.check("attributeValue", value)?;
+        }
+        if let Some(type_name) = &filter.type_name {
+            RESOURCE_NAME.check("thingTypeName", type_name)?;
+        }
         let mut sql = format!(
             "SELECT {THING_COLUMNS} FROM things WHERE ($1 IS NULL OR name > $1) \
              AND ($2 IS NULL OR type_name = $2)"

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     MalformedPolicy,
     VersionsLimitExceeded,
     LimitExceeded,
+    ResourceRegistrationFailure,
+    ConflictingResourceUpdate,
     Unauthorized,
     InternalFailure,
     ServiceUnavailable,
@@ -49,6 +51,8 @@ impl ErrorKind {
             Self::MalformedPolicy => "MalformedPolicyException",
             Self::VersionsLimitExceeded => "VersionsLimitExceededException",
             Self::LimitExceeded => "LimitExceededException",
+            Self::ResourceRegistrationFailure => "ResourceRegistrationFailureException",
+            Self::ConflictingResourceUpdate => "ConflictingResourceUpdateException",
             Self::Unauthorized => "UnauthorizedException",
             Self::InternalFailure => "InternalFailureException",
             Self::ServiceUnavailable => "ServiceUnavailableException",
@@ -64,13 +68,15 @@ impl ErrorKind {
             Self::InvalidRequest
             | Self::CertificateValidation
             | Self::RegistrationCodeValidation
-            | Self::MalformedPolicy => StatusCode::BAD_REQUEST,
+            | Self::MalformedPolicy
+            | Self::ResourceRegistrationFailure => StatusCode::BAD_REQUEST,
             Self::ResourceNotFound | Self::UnknownOperation => StatusCode::NOT_FOUND,
             Self::ResourceAlreadyExists
             | Self::DeleteConflict
             | Self::VersionConflict
             | Self::CertificateConflict
-            | Self::VersionsLimitExceeded => StatusCode::CONFLICT,
+            | Self::VersionsLimitExceeded
+            | Self::ConflictingResourceUpdate => StatusCode::CONFLICT,
             Self::CertificateState => StatusCode::NOT_ACCEPTABLE,
             Self::LimitExceeded => StatusCode::GONE,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -132,6 +138,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::MalformedPolicy(_) => ErrorKind::MalformedPolicy,
             RegistryError::VersionsLimitExceeded(_) => ErrorKind::VersionsLimitExceeded,
             RegistryError::LimitExceeded(_) => ErrorKind::LimitExceeded,
+            RegistryError::ResourceRegistrationFailure(_) => ErrorKind::ResourceRegistrationFailure,
+            RegistryError::ConflictingResourceUpdate(_) => ErrorKind::ConflictingResourceUpdate,
             RegistryError::Storage(_) => return ApiError::internal(error),
         };
         let (resource_id, resource_arn) = match &error {

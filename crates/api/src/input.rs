@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::response::IntoResponse;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
@@ -70,7 +71,34 @@ impl QueryParams {
     }
 }
 
-/// A JSON request body deserialized into `T`; an empty body reads as `{}`.
+/// The URI labels of a request (`{thingName}`…), percent-decoded after routing on the raw
+/// path. A label that does not decode (invalid UTF-8 such as `%FF`) is InvalidRequestException,
+/// not axum's plain-text rejection, which SDKs could not map to a class.
+#[derive(Debug)]
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let detail = rejection.body_text();
+                let status = rejection.into_response().status();
+                if status.is_server_error() {
+                    return Err(ApiError::internal(detail));
+                }
+                Err(ApiError::invalid(format!(
+                    "The request path is not valid: {detail}"
+                )))
+            }
+        }
+    }
+}
+
+/// A JSON request body deserialized into `T`; an empty body reads as `{}`. Errors name the
+/// member at fault (`attributePayload.attributes.serial`), as AWS's validation messages do.
 #[derive(Debug)]
 pub(crate) struct Body<T>(pub(crate) T);
 
@@ -90,10 +118,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(text)
-            .map(Body)
-            .map_err(|e| ApiError::invalid(format!("The request body is not valid: {e}")))
+        parse_body(text).map(Body)
     }
+}
+
+fn parse_body<T: DeserializeOwned>(text: &[u8]) -> ApiResult<T> {
+    let mut deserializer = serde_json::Deserializer::from_slice(text);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let cause = error.into_inner();
+        if cause.is_syntax() || cause.is_eof() || path == "." {
+            ApiError::invalid(format!("The request body is not valid JSON input: {cause}"))
+        } else {
+            ApiError::invalid(format!(
+                "1 validation error detected: Value at '{path}' failed to satisfy constraint: {cause}"
+            ))
+        }
+    })?;
+    deserializer
+        .end()
+        .map_err(|e| ApiError::invalid(format!("The request body is not valid JSON: {e}")))?;
+    Ok(value)
 }
 
 /// Reads a required header member (principals travel in `x-amzn-principal` and friends).
@@ -110,4 +155,44 @@ pub(crate) fn required_header(parts: &axum::http::HeaderMap, name: &str) -> ApiR
 /// Epoch milliseconds as the epoch-seconds JSON number AWS returns for timestamps.
 pub(crate) fn seconds(ms: i64) -> f64 {
     ms as f64 / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Input {
+        #[allow(dead_code)]
+        attribute_payload: Option<Payload>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Payload {
+        #[allow(dead_code)]
+        attributes: HashMap<String, String>,
+    }
+
+    fn message(body: &str) -> String {
+        parse_body::<Input>(body.as_bytes()).unwrap_err().message
+    }
+
+    #[test]
+    fn a_member_of_the_wrong_type_is_named_by_its_path() {
+        let text = message(r#"{"attributePayload": {"attributes": {"serial": 5}}}"#);
+        assert!(
+            text.contains("'attributePayload.attributes.serial'"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn text_that_is_not_json_or_not_an_object_says_so() {
+        assert!(message("{not json").contains("not valid JSON"));
+        assert!(message("[]").contains("not valid JSON input"));
+        assert!(message("{} {}").contains("not valid JSON"));
+    }
 }

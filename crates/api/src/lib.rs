@@ -6,20 +6,25 @@
 //! the rules; errors become AWS error types ([`error::ApiError`]). The crate does not bind
 //! sockets or choose TLS: the binary serves [`router`] on its listener.
 //!
+//! Bulk registration tasks run in the background on tasks the [`ApiState`] owns; their input
+//! files come from directories the server allow-lists ([`ApiState::with_bulk_registration_dirs`]).
+//!
 //! Types that matter: [`ApiState`], [`ApiSettings`], [`router`], [`error::ApiError`].
 
 mod auth;
 pub mod error;
 mod input;
+mod registration;
 mod routes;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use roost_pki::CertificateAuthority;
-use roost_registry::Registry;
+use roost_registry::{Registry, RegistryError};
 
 pub use routes::router;
 
@@ -61,10 +66,11 @@ pub struct ApiState {
 
 struct Inner {
     registry: Registry,
-    device_issuer: CertificateAuthority,
+    device_issuer: Arc<CertificateAuthority>,
     verifier: roost_sigv4::Verifier,
     settings: ApiSettings,
     metrics: Option<MetricsRenderer>,
+    bulk_registration: registration::BulkRegistration,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -89,10 +95,11 @@ impl ApiState {
         Self {
             inner: Arc::new(Inner {
                 registry,
-                device_issuer,
+                device_issuer: Arc::new(device_issuer),
                 verifier,
                 settings,
                 metrics,
+                bulk_registration: registration::BulkRegistration::default(),
             }),
         }
     }
@@ -103,6 +110,32 @@ impl ApiState {
 
     pub(crate) fn device_issuer(&self) -> &CertificateAuthority {
         &self.inner.device_issuer
+    }
+
+    pub(crate) fn shared_device_issuer(&self) -> Arc<CertificateAuthority> {
+        self.inner.device_issuer.clone()
+    }
+
+    pub(crate) fn bulk_registration(&self) -> &registration::BulkRegistration {
+        &self.inner.bulk_registration
+    }
+
+    /// Lets bulk registration (StartThingRegistrationTask) read input files from these
+    /// directories: each key is the `inputFileBucket` name that stands for its directory.
+    /// Without it no bucket exists and every task is refused.
+    pub fn with_bulk_registration_dirs(self, dirs: BTreeMap<String, PathBuf>) -> Self {
+        self.inner.bulk_registration.set_buckets(dirs);
+        self
+    }
+
+    /// Marks the bulk registration tasks that a previous run of the server left in progress as
+    /// Failed (their work stopped with that process). Call once at start-up, before serving;
+    /// returns their ids.
+    pub async fn fail_interrupted_registration_tasks(&self) -> Result<Vec<String>, RegistryError> {
+        self.inner
+            .registry
+            .fail_interrupted_registration_tasks(registration::INTERRUPTED_MESSAGE)
+            .await
     }
 
     pub(crate) fn settings(&self) -> &ApiSettings {

@@ -3,7 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use roost_pki::{KeyKind, Validity};
 use roost_registry::model::{
     AutoRegistrationStatus, CaCertificate, CaStatus, Certificate, CertificateMode,
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Body, QueryParams, seconds};
+use crate::input::{Body, Path, QueryParams, seconds};
 
 /// Not-after of certificates Roost issues for CreateKeysAndCertificate and
 /// CreateCertificateFromCsr: 2049-12-31T23:59:59Z, as AWS issues them.

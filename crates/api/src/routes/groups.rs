@@ -1,7 +1,7 @@
 //! Thing groups and billing groups.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use roost_registry::model::{BillingGroup, Tag, ThingGroup};
 use roost_registry::{
     AttributeUpdate, NameOrArn, NewThingGroup, ThingGroupFilter, ThingGroupUpdate,
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::error::ApiResult;
-use crate::input::{Body, QueryParams, seconds};
+use crate::input::{Body, Path, QueryParams, seconds};
 use crate::routes::things::{AttributePayload, token_page, with_token};
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,13 +31,6 @@ pub(super) struct CreateThingGroupBody {
     tags: Vec<Tag>,
 }
 
-async fn tag_new(state: &ApiState, arn: &str, tags: Vec<Tag>) -> ApiResult<()> {
-    if !tags.is_empty() {
-        state.registry().tag_resource(arn, tags).await?;
-    }
-    Ok(())
-}
-
 pub(super) async fn create_thing_group(
     State(state): State<ApiState>,
     Path(name): Path<String>,
@@ -46,18 +39,20 @@ pub(super) async fn create_thing_group(
     let properties = body.thing_group_properties;
     let group = state
         .registry()
-        .create_thing_group(NewThingGroup {
-            name,
-            parent: body.parent_group_name,
-            description: properties.thing_group_description,
-            attributes: properties
-                .attribute_payload
-                .map(|p| p.attributes)
-                .unwrap_or_default(),
-        })
+        .create_thing_group_tagged(
+            NewThingGroup {
+                name,
+                parent: body.parent_group_name,
+                description: properties.thing_group_description,
+                attributes: properties
+                    .attribute_payload
+                    .map(|p| p.attributes)
+                    .unwrap_or_default(),
+            },
+            body.tags,
+        )
         .await?;
     let arn = state.registry().arns().thing_group(&group.name);
-    tag_new(&state, &arn, body.tags).await?;
     Ok(Json(json!({
         "thingGroupName": group.name,
         "thingGroupArn": arn,
@@ -66,7 +61,10 @@ pub(super) async fn create_thing_group(
 }
 
 fn group_properties(group: &ThingGroup) -> Value {
-    let mut properties = json!({ "attributePayload": { "attributes": group.attributes } });
+    let mut properties = json!({});
+    if !group.attributes.is_empty() {
+        properties["attributePayload"] = json!({ "attributes": group.attributes });
+    }
     if let Some(description) = &group.description {
         properties["thingGroupDescription"] = description.clone().into();
     }
@@ -79,16 +77,17 @@ pub(super) async fn describe_thing_group(
 ) -> ApiResult<Json<Value>> {
     let group = state.registry().describe_thing_group(&name).await?;
     let arns = state.registry().arns();
-    let mut metadata = json!({
-        "rootToParentThingGroups": group
+    // As AWS answers for a static group: no `status` (that is a dynamic group's), and no
+    // ancestry for a root group.
+    let mut metadata = json!({ "creationDate": seconds(group.created_ms) });
+    if let Some(parent) = &group.parent {
+        metadata["parentGroupName"] = parent.clone().into();
+        metadata["rootToParentThingGroups"] = group
             .root_to_parent
             .iter()
             .map(|g| json!({ "groupName": g, "groupArn": arns.thing_group(g) }))
-            .collect::<Vec<_>>(),
-        "creationDate": seconds(group.created_ms),
-    });
-    if let Some(parent) = &group.parent {
-        metadata["parentGroupName"] = parent.clone().into();
+            .collect::<Vec<_>>()
+            .into();
     }
     Ok(Json(json!({
         "thingGroupName": group.name,
@@ -97,7 +96,6 @@ pub(super) async fn describe_thing_group(
         "version": group.version,
         "thingGroupProperties": group_properties(&group),
         "thingGroupMetadata": metadata,
-        "status": "ACTIVE",
     })))
 }
 
@@ -274,13 +272,13 @@ pub(super) async fn create_billing_group(
 ) -> ApiResult<Json<Value>> {
     let group = state
         .registry()
-        .create_billing_group(
+        .create_billing_group_tagged(
             &name,
             body.billing_group_properties.billing_group_description,
+            body.tags,
         )
         .await?;
     let arn = state.registry().arns().billing_group(&group.name);
-    tag_new(&state, &arn, body.tags).await?;
     Ok(Json(json!({
         "billingGroupName": group.name,
         "billingGroupArn": arn,

@@ -4,10 +4,12 @@
 //! their segment; axum's `Path` decodes them afterwards.
 
 mod certificates;
+mod claims;
 mod groups;
 mod misc;
 mod policies;
 mod principals;
+mod provisioning;
 mod roost;
 mod things;
 
@@ -30,6 +32,7 @@ pub fn router(state: ApiState) -> Router {
     use misc as m;
     use policies as p;
     use principals as pr;
+    use provisioning as pv;
     use things as t;
 
     let api = Router::new()
@@ -68,7 +71,7 @@ pub fn router(state: ApiState) -> Router {
                 .put(c::update_certificate)
                 .delete(c::delete_certificate),
         )
-        .route("/things", get(t::list_things))
+        .route("/things", get(t::list_things).post(pv::register_thing))
         .route(
             "/things/{thingName}",
             get(t::describe_thing)
@@ -178,6 +181,46 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/principal-policies", get(p::list_principal_policies))
         .route("/policy-principals", get(p::list_policy_principals))
+        .route(
+            "/provisioning-templates",
+            get(pv::list_provisioning_templates).post(pv::create_provisioning_template),
+        )
+        .route(
+            "/provisioning-templates/{templateName}",
+            get(pv::describe_provisioning_template)
+                .patch(pv::update_provisioning_template)
+                .delete(pv::delete_provisioning_template),
+        )
+        .route(
+            "/provisioning-templates/{templateName}/versions",
+            get(pv::list_provisioning_template_versions)
+                .post(pv::create_provisioning_template_version),
+        )
+        .route(
+            "/provisioning-templates/{templateName}/versions/{versionId}",
+            get(pv::describe_provisioning_template_version)
+                .delete(pv::delete_provisioning_template_version),
+        )
+        .route(
+            "/provisioning-templates/{templateName}/provisioning-claim",
+            post(claims::create_provisioning_claim),
+        )
+        .route(
+            "/thing-registration-tasks",
+            get(pv::list_thing_registration_tasks).post(pv::start_thing_registration_task),
+        )
+        .route(
+            "/thing-registration-tasks/{taskId}",
+            get(pv::describe_thing_registration_task),
+        )
+        .route(
+            "/thing-registration-tasks/{taskId}/cancel",
+            put(pv::stop_thing_registration_task),
+        )
+        .route(
+            "/thing-registration-tasks/{taskId}/reports",
+            get(pv::list_thing_registration_task_reports),
+        )
         .route("/endpoint", get(m::describe_endpoint))
         .route(
             "/tags",

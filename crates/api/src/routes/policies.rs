@@ -1,7 +1,7 @@
 //! Policies, their versions and attachments (including the legacy principal-policy routes).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use roost_registry::model::{Policy, PolicyVersion, Tag};
 use roost_registry::{DEFAULT_PAGE_SIZE, PageRequest};
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Body, QueryParams, required_header, seconds};
+use crate::input::{Body, Path, QueryParams, required_header, seconds};
 
 fn marker_page(query: &QueryParams, ascending_default: bool) -> ApiResult<PageRequest> {
     Ok(PageRequest::from_api(
@@ -59,14 +59,12 @@ pub(super) async fn create_policy(
     Path(name): Path<String>,
     Body(body): Body<PolicyBody>,
 ) -> ApiResult<Json<Value>> {
+    let document = body.document()?.to_owned();
     let policy = state
         .registry()
-        .create_policy(&name, body.document()?)
+        .create_policy_tagged(&name, &document, body.tags)
         .await?;
     let arn = state.registry().arns().policy(&policy.name);
-    if !body.tags.is_empty() {
-        state.registry().tag_resource(&arn, body.tags).await?;
-    }
     Ok(Json(json!({
         "policyName": policy.name,
         "policyArn": arn,

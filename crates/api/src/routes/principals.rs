@@ -1,14 +1,14 @@
 //! Thing principals (certificate ARNs attached to things).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use roost_registry::model::ThingPrincipalType;
 use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::error::ApiResult;
-use crate::input::{QueryParams, required_header};
+use crate::input::{Path, QueryParams, required_header};
 use crate::routes::things::{token_page, with_token};
 
 const PRINCIPAL: &str = "x-amzn-principal";

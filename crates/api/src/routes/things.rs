@@ -1,7 +1,7 @@
 //! Things and thing types.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use roost_registry::model::{Attributes, Thing, ThingType};
 use roost_registry::{
     AttributeUpdate, DEFAULT_MAX_RESULTS, NewThing, PageRequest, ThingFilter, ThingUpdate,
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::ApiState;
 use crate::error::ApiResult;
-use crate::input::{Body, QueryParams, seconds};
+use crate::input::{Body, Path, QueryParams, seconds};
 
 /// `nextToken`/`maxResults` paging of a list.
 pub(super) fn token_page(query: &QueryParams) -> ApiResult<PageRequest> {
@@ -194,12 +194,13 @@ pub(super) async fn create_thing_type(
 ) -> ApiResult<Json<Value>> {
     let thing_type = state
         .registry()
-        .create_thing_type(&name, body.thing_type_properties.unwrap_or(Value::Null))
+        .create_thing_type_tagged(
+            &name,
+            body.thing_type_properties.unwrap_or(Value::Null),
+            body.tags,
+        )
         .await?;
     let arn = state.registry().arns().thing_type(&thing_type.name);
-    if !body.tags.is_empty() {
-        state.registry().tag_resource(&arn, body.tags).await?;
-    }
     Ok(Json(json!({
         "thingTypeName": thing_type.name,
         "thingTypeArn": arn,

@@ -15,10 +15,20 @@ pub fn is_reserved_for_roost(topic: &str) -> bool {
         || topic.ends_with("/rejected")
         || topic.contains("/accepted/")
         || topic.contains("/rejected/");
-    service_reply
+    if service_reply
         && (topic.starts_with("$aws/certificates/")
             || topic.starts_with("$aws/provisioning-templates/")
             || topic.starts_with("$aws/things/"))
+    {
+        return true;
+    }
+    // What the shadow and jobs services send of their own accord (subscribe-only for devices
+    // in AWS's reserved-topics table).
+    topic.starts_with("$aws/things/")
+        && ((topic.contains("/shadow/")
+            && (topic.ends_with("/update/delta") || topic.ends_with("/update/documents")))
+            || (topic.contains("/jobs/")
+                && (topic.ends_with("/jobs/notify") || topic.ends_with("/jobs/notify-next"))))
 }
 
 /// The policy decisions of one connection.
@@ -108,6 +118,12 @@ mod tests {
         assert!(is_reserved_for_roost(
             "$aws/things/t1/shadow/update/accepted"
         ));
+        assert!(is_reserved_for_roost("$aws/things/t1/shadow/update/delta"));
+        assert!(is_reserved_for_roost(
+            "$aws/things/t1/shadow/name/n/update/documents"
+        ));
+        assert!(is_reserved_for_roost("$aws/things/t1/jobs/notify-next"));
+        assert!(!is_reserved_for_roost("$aws/things/t1/jobs/start-next"));
         assert!(!is_reserved_for_roost("$aws/things/t1/shadow/update"));
         assert!(!is_reserved_for_roost("$aws/certificates/create/json"));
         assert!(!is_reserved_for_roost("devices/accepted"));

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -14,7 +15,9 @@ use roost_codec::{
     ConnAck, ConnAckProperties, Connect, DecodeError, Packet, ProtocolVersion, PublishProperties,
     QoS, ReasonCode,
 };
-use roost_mqtt::{Connection, Delivery, Event, MatchSet, Message, PendingWill, SessionKey};
+use roost_mqtt::{
+    Authorizer as _, Connection, Delivery, Event, MatchSet, Message, PendingWill, SessionKey,
+};
 use roost_policy::{Context, PolicyDocument, PolicySet};
 use roost_registry::ConnectionThing;
 use rustls::pki_types::CertificateDer;
@@ -24,15 +27,17 @@ use tracing::Instrument;
 
 use crate::BrokerCore;
 use crate::authorization::{ConnectionAuthorizer, filter_text};
-use crate::identity::principal::{Admission, Principal, admit, policy_context};
+use crate::fleet::{FleetRequest, Requester};
+use crate::identity::principal::{Admission, Principal, admit, claim_policy, policy_context};
 use crate::index::Dependencies;
 use crate::lifecycle::{self, EventSource};
-use crate::router::Control;
+use crate::router::{Busy, Control, Mailbox};
 
 /// Most deliveries taken from the mailbox before the socket is written.
 const DELIVERY_BATCH: usize = 64;
-/// How long the last packets (a DISCONNECT) may take to flush when a connection closes.
-const CLOSING_FLUSH: Duration = Duration::from_secs(2);
+/// How long the last packets (a DISCONNECT) may take to flush when a connection closes. Kept
+/// short: a peer that does not read must not delay a revocation or a takeover.
+const CLOSING_FLUSH: Duration = Duration::from_millis(500);
 
 /// How the peer authenticated.
 #[derive(Debug)]
@@ -74,6 +79,20 @@ async fn resolve_grants(
     connect_attributes: Vec<String>,
 ) -> Result<Grants, roost_registry::RegistryError> {
     let (set, thing, names) = match principal {
+        Some(principal) if principal.claim_template.is_some() => {
+            let template = principal.claim_template.as_deref().unwrap_or_default();
+            let text = claim_policy(&core.config.region, &core.config.account, template);
+            let set = match PolicyDocument::parse(&text) {
+                Ok(document) => {
+                    PolicySet::new([("provisioning-claim".to_owned(), Arc::new(document))])
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the implicit claim policy does not parse");
+                    PolicySet::new([])
+                }
+            };
+            (set, None, Vec::new())
+        }
         Some(principal) => {
             let grants = core
                 .registry
@@ -295,7 +314,9 @@ async fn serve_in_span<S>(
         source.principal_identifier = principal.certificate_id.clone();
     }
 
-    // What may it do?
+    // What may it do? Registry changes from here until the connection is indexed are caught
+    // up with right after (see below).
+    let refreshes = core.index.refreshes();
     let attributes = connect_attributes(&connect);
     let grants = match resolve_grants(
         &core,
@@ -347,6 +368,9 @@ async fn serve_in_span<S>(
 
     // Take the session (over), and start the machine.
     let (mailbox_tx, mut mailbox) = mpsc::channel::<Delivery>(core.config.mailbox_capacity);
+    let stalled = Arc::new(AtomicBool::new(false));
+    // Answers of Roost's device services (fleet provisioning) go to this connection only.
+    let own_mailbox = mailbox_tx.clone();
     let (control_tx, mut control) = mpsc::unbounded_channel::<Control>();
     let clean_start = connect.clean_start;
     let attachment = core
@@ -355,20 +379,27 @@ async fn serve_in_span<S>(
             &client_id,
             connection_id,
             control_tx.clone(),
-            mailbox_tx,
+            Mailbox {
+                sender: mailbox_tx,
+                stalled: stalled.clone(),
+            },
             clean_start,
         )
         .await;
     let key = attachment.key;
+    let mut resumed = attachment.resumed;
+    if let Some(stored) = resumed.as_mut() {
+        // Messages queued while the client was away meet the policies in force now.
+        let refused = stored.retain_queued(|d| grants.authorizer.receive(&d.message.topic));
+        if refused > 0 {
+            tracing::debug!(refused, "queued messages no longer allowed by iot:Receive");
+        }
+    }
     let now = Instant::now();
     let assigned = client_id.clone();
-    let mut session = match Connection::accept(
-        now,
-        connect,
-        &core.settings,
-        attachment.resumed,
-        move || assigned,
-    ) {
+    let mut session = match Connection::accept(now, connect, &core.settings, resumed, move || {
+        assigned
+    }) {
         Ok(session) => session,
         Err(refused) => {
             let session = refused.resumed.unwrap_or_else(|| {
@@ -389,8 +420,29 @@ async fn serve_in_span<S>(
     if !session.session_present() {
         core.router.forget_subscriptions(key);
     }
-    core.index
-        .insert(connection_id, grants.dependencies.clone(), control_tx);
+    core.index.insert(
+        connection_id,
+        grants.dependencies.clone(),
+        control_tx.clone(),
+    );
+    // Enforcement updates the trust view before it closes indexed connections, and counts a
+    // refresh before it sends one: a revocation or policy change that came while this
+    // connection was being admitted (its policies read, a takeover awaited) shows here.
+    if let Some(principal) = &principal
+        && principal.claim_template.is_none()
+        && core
+            .trust
+            .certificate(&principal.certificate_id)
+            .is_none_or(|c| c.status != roost_registry::model::CertificateStatus::Active)
+    {
+        let _ = control_tx.send(Control::Close {
+            reason: ReasonCode::AdministrativeAction,
+            lifecycle: "AUTH_ERROR",
+            done: None,
+        });
+    } else if core.index.refreshes() != refreshes {
+        let _ = control_tx.send(Control::RefreshPolicy);
+    }
     core.connections_gauge(1);
     tracing::debug!(
         ?version,
@@ -408,11 +460,17 @@ async fn serve_in_span<S>(
         client_id: client_id.clone(),
         version,
         wbuf: BytesMut::with_capacity(4096),
+        unflushed: false,
+        output_stalled: false,
         scratch: MatchSet::new(),
         source: source.clone(),
         lifecycle: None,
         takeover_done: None,
         client_disconnected: false,
+        own_mailbox,
+        stalled,
+        busy: Vec::new(),
+        certificate_id: principal.as_ref().map(|p| p.certificate_id.clone()),
     };
     let result = driver
         .run(
@@ -432,9 +490,16 @@ async fn serve_in_span<S>(
         tracing::debug!(%error, "connection I/O ended");
     }
 
-    // Teardown: flush what is left, hand the session back, publish the will.
-    let _ = tokio::time::timeout(CLOSING_FLUSH, driver.flush(&mut session, &mut writer)).await;
-    let _ = tokio::time::timeout(CLOSING_FLUSH, writer.shutdown()).await;
+    // Teardown: flush what is left (unless the peer stopped reading), hand the session back,
+    // publish the will.
+    if !driver.output_stalled {
+        let _ = tokio::time::timeout(CLOSING_FLUSH, async {
+            driver.encode(&mut session);
+            driver.drain(&mut writer).await?;
+            writer.shutdown().await
+        })
+        .await;
+    }
     let reason = driver.lifecycle.unwrap_or_else(|| {
         session
             .closed()
@@ -472,13 +537,24 @@ struct Driver {
     key: SessionKey,
     client_id: String,
     version: ProtocolVersion,
+    /// Encoded packets not yet accepted by the socket.
     wbuf: BytesMut,
+    /// Bytes accepted by the socket (or the TLS layer) but not yet flushed.
+    unflushed: bool,
+    /// Set when the peer stopped accepting data: nothing more is written to it.
+    output_stalled: bool,
     scratch: MatchSet,
     source: EventSource,
     /// Set when something outside the session decided why the connection ends.
     lifecycle: Option<&'static str>,
     takeover_done: Option<oneshot::Sender<()>>,
     client_disconnected: bool,
+    own_mailbox: mpsc::Sender<Delivery>,
+    /// This connection's mailbox was marked stalled by a publisher (see `router`).
+    stalled: Arc<AtomicBool>,
+    /// Deliveries of this connection's publishes whose mailboxes were full.
+    busy: Vec<Busy>,
+    certificate_id: Option<String>,
 }
 
 impl Driver {
@@ -497,12 +573,33 @@ impl Driver {
         attributes: Vec<String>,
     ) -> std::io::Result<()> {
         let max_packet = self.core.settings.maximum_packet_size;
+        let write_timeout = self.core.config.write_timeout;
+        // When the socket last accepted bytes (or output began waiting).
+        let mut progress_at = Instant::now();
         loop {
             self.process_events(session, &grants.authorizer);
-            self.flush(session, writer).await?;
+            if !self.busy.is_empty() {
+                // Slow this publisher to its subscribers' pace rather than drop their messages.
+                self.wait_for_room(session, &grants.authorizer).await;
+            }
+            let idle = !self.writing();
+            self.encode(session);
+            if idle && self.writing() {
+                progress_at = Instant::now();
+            }
             if session.closed().is_some() {
+                if tokio::time::timeout(CLOSING_FLUSH, self.drain(writer))
+                    .await
+                    .is_err()
+                {
+                    self.output_stalled = true;
+                }
                 return Ok(());
             }
+            // While output is pending, nothing new is read or taken from the mailbox (so a
+            // client that does not read backs up into its bounded mailbox, not into memory),
+            // but orders from outside (revocation, takeover, shutdown) are still obeyed.
+            let writing = self.writing();
             let deadline = session.poll_timeout();
             tokio::select! {
                 biased;
@@ -529,7 +626,17 @@ impl Driver {
                     }
                     None => return Ok(()),
                 },
-                read = reader.read_buf(rbuf) => {
+                written = push_output(writer, &mut self.wbuf, &mut self.unflushed), if writing => {
+                    written?;
+                    progress_at = Instant::now();
+                }
+                () = tokio::time::sleep_until((progress_at + write_timeout).into()), if writing => {
+                    tracing::debug!(?write_timeout, "the client accepts no data; closing");
+                    self.lifecycle.get_or_insert("CONNECTION_LOST");
+                    self.output_stalled = true;
+                    return Ok(());
+                }
+                read = reader.read_buf(rbuf), if !writing => {
                     match read {
                         Ok(0) => {
                             self.lifecycle.get_or_insert(if self.client_disconnected { "CLIENT_INITIATED_DISCONNECT" } else { "CONNECTION_LOST" });
@@ -548,7 +655,7 @@ impl Driver {
                                 if matches!(packet, Packet::Disconnect(_)) {
                                     self.client_disconnected = true;
                                 }
-                                metrics::counter!("roost_mqtt_packets_received_total").increment(1);
+                                self.core.metrics.packets_received.increment(1);
                                 if let Err(violation) = session.handle_packet(now, packet, &grants.authorizer) {
                                     tracing::debug!(reason = ?violation.reason, detail = violation.detail, "protocol violation; closing");
                                     break;
@@ -567,8 +674,9 @@ impl Driver {
                         }
                     }
                 }
-                delivery = mailbox.recv() => {
+                delivery = mailbox.recv(), if !writing => {
                     let now = Instant::now();
+                    self.stalled.store(false, Ordering::Relaxed);
                     if let Some(delivery) = delivery {
                         session.handle_delivery(now, delivery, &grants.authorizer);
                         for _ in 1..DELIVERY_BATCH {
@@ -579,11 +687,78 @@ impl Driver {
                         }
                     }
                 }
-                () = sleep_until(deadline) => {
+                () = sleep_until(deadline), if !writing => {
                     session.handle_timeout(Instant::now());
                 }
             }
         }
+    }
+
+    /// Waits for room in the full mailboxes of this connection's last publishes. Its own
+    /// mailbox cannot drain while it waits, so those deliveries go to the session directly.
+    async fn wait_for_room(&mut self, session: &mut Connection, authorizer: &ConnectionAuthorizer) {
+        let busy = std::mem::take(&mut self.busy);
+        let (own, others): (Vec<Busy>, Vec<Busy>) =
+            busy.into_iter().partition(|b| b.session == self.key);
+        let now = Instant::now();
+        for b in own {
+            session.handle_delivery(now, b.delivery, authorizer);
+        }
+        let router = &self.core.router;
+        crate::router::wait_for_room(&router.counters, &router.metrics, others).await;
+    }
+
+    /// Runs a fleet-provisioning request in the background; its answer comes back through this
+    /// connection's own mailbox, on `…/accepted` or `…/rejected`, if the client subscribed to it
+    /// (at the QoS it subscribed with), as AWS answers only the requesting connection.
+    fn start_fleet_request(&self, session: &Connection, request: FleetRequest, payload: Bytes) {
+        let granted = |topic: &str| -> Option<QoS> {
+            let name = roost_codec::TopicName::new(topic).ok()?;
+            session
+                .session()
+                .subscriptions()
+                .filter(|(filter, _)| filter.group().is_none() && filter.filter().matches(&name))
+                .map(|(_, stored)| stored.entry.qos)
+                .max()
+        };
+        let accepted_qos = granted(&request.accepted_topic());
+        let rejected_qos = granted(&request.rejected_topic());
+        let requester = Requester {
+            client_id: self.client_id.clone(),
+            certificate_id: self.certificate_id.clone(),
+        };
+        let core = self.core.clone();
+        let mailbox = self.own_mailbox.clone();
+        tokio::spawn(async move {
+            let (topic, qos, body) = match core
+                .handle_fleet_request(&request, &payload, &requester)
+                .await
+            {
+                Ok(answer) => (request.accepted_topic(), accepted_qos, answer),
+                Err(rejection) => {
+                    tracing::info!(
+                        topic = %request.topic,
+                        code = rejection.error_code,
+                        message = %rejection.error_message,
+                        "fleet provisioning request rejected"
+                    );
+                    (request.rejected_topic(), rejected_qos, rejection.to_json())
+                }
+            };
+            let Some(qos) = qos else {
+                tracing::debug!(%topic, "the requester is not subscribed to the answer; dropped");
+                return;
+            };
+            if let Some(message) = event_message(&topic, &body) {
+                let delivery = Delivery {
+                    qos: qos.min(message.qos),
+                    retain: false,
+                    subscription_ids: Vec::new(),
+                    message,
+                };
+                let _ = mailbox.send(delivery).await;
+            }
+        });
     }
 
     /// Acts on what the session asks of the router.
@@ -591,11 +766,16 @@ impl Driver {
         while let Some(event) = session.poll_event() {
             match event {
                 Event::Publish(message) => {
-                    metrics::counter!("roost_mqtt_messages_received_total").increment(1);
+                    self.core.metrics.messages_received.increment(1);
+                    if let Some(request) = FleetRequest::parse(message.topic.as_str()) {
+                        self.start_fleet_request(session, request, message.payload);
+                        continue;
+                    }
                     self.core.router.route(
                         &message,
                         Some(self.key),
                         &mut self.scratch,
+                        &mut self.busy,
                         Instant::now(),
                     );
                 }
@@ -645,27 +825,52 @@ impl Driver {
         }
     }
 
-    /// Encodes and writes everything the session has to send.
-    async fn flush<W: AsyncWrite + Unpin>(
-        &mut self,
-        session: &mut Connection,
-        writer: &mut W,
-    ) -> std::io::Result<()> {
+    /// Encodes everything the session has to send into the output buffer.
+    fn encode(&mut self, session: &mut Connection) {
         while let Some(packet) = session.poll_transmit() {
             if matches!(packet, Packet::Publish(_)) {
-                metrics::counter!("roost_mqtt_messages_sent_total").increment(1);
+                self.core.metrics.messages_sent.increment(1);
             }
             if let Err(error) = roost_codec::encode(&packet, self.version, &mut self.wbuf) {
                 tracing::warn!(%error, "a packet could not be encoded; dropped");
             }
         }
-        if !self.wbuf.is_empty() {
-            writer.write_all(&self.wbuf).await?;
-            writer.flush().await?;
-            self.wbuf.clear();
+    }
+
+    /// Whether output is waiting for the socket.
+    fn writing(&self) -> bool {
+        !self.wbuf.is_empty() || self.unflushed
+    }
+
+    /// Writes and flushes all pending output.
+    async fn drain<W: AsyncWrite + Unpin>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        while self.writing() {
+            push_output(writer, &mut self.wbuf, &mut self.unflushed).await?;
         }
         Ok(())
     }
+}
+
+/// One step of output: writes what the socket accepts of `wbuf`, or flushes once it is all
+/// written. Cancel-safe (a cancelled step has written nothing it did not account for), so it can
+/// race orders from outside in a `select!`.
+async fn push_output<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    wbuf: &mut BytesMut,
+    unflushed: &mut bool,
+) -> std::io::Result<()> {
+    if wbuf.is_empty() {
+        writer.flush().await?;
+        *unflushed = false;
+        return Ok(());
+    }
+    let written = writer.write(wbuf).await?;
+    if written == 0 {
+        return Err(std::io::ErrorKind::WriteZero.into());
+    }
+    bytes::Buf::advance(wbuf, written);
+    *unflushed = true;
+    Ok(())
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

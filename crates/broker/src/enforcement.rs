@@ -129,6 +129,15 @@ async fn apply(core: &BrokerCore, work: Work) {
                 for id in ids {
                     if !registered.contains(&id) {
                         core.trust.remove_certificate(&id);
+                        // Not a device certificate: perhaps a trusted-user claim certificate.
+                        match core.registry.provisioning_claim(&id).await {
+                            Ok(Some(claim)) => {
+                                core.trust.put_claim(claim);
+                                continue;
+                            }
+                            Ok(None) => core.trust.remove_claim(&id),
+                            Err(error) => tracing::error!(%error, "re-reading a claim failed"),
+                        }
                     }
                     if !still_active.contains(&id) {
                         cut.push(id);

@@ -29,6 +29,9 @@ struct Entries {
     by_id: HashMap<u64, Entry>,
     /// Certificate id → its live connections (revocation of thousands at once stays cheap).
     by_certificate: HashMap<String, HashSet<u64>>,
+    /// How many policy refreshes were sent out, so that a connection that read its policies
+    /// before it was indexed can tell whether it missed one.
+    refreshes: u64,
 }
 
 /// The index of live connections.
@@ -127,9 +130,15 @@ impl ConnectionIndex {
         sent
     }
 
+    /// The number of policy refreshes so far (see [`ConnectionIndex::refresh_where`]).
+    pub fn refreshes(&self) -> u64 {
+        self.entries().refreshes
+    }
+
     /// Asks the connections selected by `filter` to re-read their policies.
     pub fn refresh_where(&self, filter: impl Fn(&Dependencies) -> bool) -> usize {
-        let entries = self.entries();
+        let mut entries = self.entries();
+        entries.refreshes += 1;
         let mut sent = 0;
         for entry in entries.by_id.values().filter(|e| filter(&e.dependencies)) {
             if entry.control.send(Control::RefreshPolicy).is_ok() {

@@ -9,11 +9,14 @@
 pub mod authorization;
 pub mod connection;
 mod enforcement;
+pub mod fleet;
 pub mod identity;
 pub mod index;
 pub mod lifecycle;
+pub mod metrics;
 mod provisioning;
 pub mod router;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use roost_codec::ReasonCode;
-use roost_mqtt::{BrokerSettings, MatchSet, PendingWill, SessionKey};
+use roost_mqtt::{BrokerSettings, MatchSet, Message, PendingWill, SessionKey};
+use roost_pki::CertificateAuthority;
 use roost_policy::{PolicyDocument, PolicySet};
 use roost_registry::{Registry, RegistryError};
 use rustls::ServerConfig;
@@ -66,8 +70,16 @@ pub struct BrokerConfig {
     pub mailbox_capacity: usize,
     /// Most simultaneous connections; more are closed at once.
     pub max_connections: usize,
+    /// Longest a client may accept no bytes while the broker has data for it; then it is
+    /// considered gone and disconnected.
+    pub write_timeout: Duration,
     /// What happens to an unregistered certificate under an auto-registering CA.
     pub provisioning: ProvisioningMode,
+    /// The CA that issues certificates to devices over MQTT (fleet provisioning); without it
+    /// those requests are answered "ServiceUnavailable".
+    pub device_issuer: Option<Arc<CertificateAuthority>>,
+    /// How long a fleet-provisioning ownership token is valid (AWS: one hour).
+    pub ownership_token_ttl: Duration,
 }
 
 impl BrokerConfig {
@@ -81,7 +93,10 @@ impl BrokerConfig {
             handshake_timeout: Duration::from_secs(10),
             mailbox_capacity: 1024,
             max_connections: 100_000,
+            write_timeout: Duration::from_secs(30),
             provisioning: ProvisioningMode::default(),
+            device_issuer: None,
+            ownership_token_ttl: fleet::OWNERSHIP_TOKEN_TTL,
         }
     }
 }
@@ -97,6 +112,7 @@ pub struct BrokerCore {
     insecure_policy: Option<PolicySet>,
     next_connection: AtomicU64,
     provisioning: provisioning::Provisioner,
+    pub metrics: metrics::BrokerMetrics,
 }
 
 impl std::fmt::Debug for BrokerCore {
@@ -118,37 +134,49 @@ impl BrokerCore {
     }
 
     fn connections_gauge(&self, delta: i64) {
-        let gauge = metrics::gauge!("roost_mqtt_connections");
         if delta > 0 {
-            gauge.increment(delta as f64);
+            self.metrics.connections.increment(delta as f64);
         } else {
-            gauge.decrement((-delta) as f64);
+            self.metrics.connections.decrement((-delta) as f64);
+        }
+    }
+
+    /// Routes a message of Roost's own (an event, a will): deliveries to full mailboxes are
+    /// completed in the background.
+    fn route_detached(&self, message: &Message) {
+        let mut busy = Vec::new();
+        self.router.route(
+            message,
+            None,
+            &mut MatchSet::new(),
+            &mut busy,
+            Instant::now(),
+        );
+        if !busy.is_empty() {
+            let counters = self.router.counters.clone();
+            let metrics = self.router.metrics.clone();
+            tokio::spawn(async move { router::wait_for_room(&counters, &metrics, busy).await });
         }
     }
 
     /// Publishes an event of Roost's own (lifecycle, registration) through the router.
     pub fn publish_event(&self, (topic, body): (String, serde_json::Value)) {
         if let Some(message) = connection::event_message(&topic, &body) {
-            self.router
-                .route(&message, None, &mut MatchSet::new(), Instant::now());
+            self.route_detached(&message);
         }
     }
 
     /// Publishes a will now, or after its delay unless the session is resumed first.
     fn schedule_will(self: &Arc<Self>, client_id: String, key: SessionKey, will: PendingWill) {
         if will.delay.is_zero() {
-            let message = connection::will_message(&will);
-            self.router
-                .route(&message, None, &mut MatchSet::new(), Instant::now());
+            self.route_detached(&connection::will_message(&will));
             return;
         }
         let core = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(will.delay).await;
             if !core.router.is_resumed(&client_id, key) {
-                let message = connection::will_message(&will);
-                core.router
-                    .route(&message, None, &mut MatchSet::new(), Instant::now());
+                core.route_detached(&connection::will_message(&will));
             }
         });
     }
@@ -186,6 +214,7 @@ impl Broker {
             }),
             next_connection: AtomicU64::new(1),
             provisioning: provisioning::Provisioner::new(config.provisioning),
+            metrics: metrics::BrokerMetrics::new(),
             registry: registry.clone(),
             config: config.clone(),
         });
@@ -244,7 +273,7 @@ impl Broker {
         tokio::spawn(async move {
             while let Some((tcp, peer)) = accept(&listener, &shutdown).await {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    metrics::counter!("roost_mqtt_connections_refused_total", "reason" => "limit")
+                    ::metrics::counter!("roost_mqtt_connections_refused_total", "reason" => "limit")
                         .increment(1);
                     continue;
                 };
@@ -267,7 +296,7 @@ impl Broker {
                                 .await;
                         }
                         Ok(Err(error)) => {
-                            metrics::counter!("roost_mqtt_tls_handshake_failures_total")
+                            ::metrics::counter!("roost_mqtt_tls_handshake_failures_total")
                                 .increment(1);
                             tracing::debug!(%peer, %error, "TLS handshake failed");
                         }
@@ -346,9 +375,12 @@ async fn accept(
     }
 }
 
-/// Expires offline sessions and retained messages, once a second.
+/// Expires offline sessions and retained messages once a second, and what fleet provisioning
+/// left unclaimed every few seconds.
 async fn sweep(core: Arc<BrokerCore>, shutdown: CancellationToken) {
+    const FLEET_SWEEP_EVERY: u32 = 5;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks = 0u32;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -358,6 +390,16 @@ async fn sweep(core: Arc<BrokerCore>, shutdown: CancellationToken) {
                     tracing::debug!(client_id, "persistent session expired");
                 }
                 core.router.expire_retained(now);
+                ticks = ticks.wrapping_add(1);
+                if ticks.is_multiple_of(FLEET_SWEEP_EVERY) {
+                    match core.registry.expire_fleet_provisioning().await {
+                        Ok(removed) if !removed.is_empty() => {
+                            tracing::info!(count = removed.len(), "unclaimed fleet-provisioning certificates removed");
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "expiring fleet provisioning state failed"),
+                    }
+                }
             }
         }
     }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use roost_pki::CertificateInfo;
 use roost_registry::model::CertificateStatus;
-use roost_registry::{CertificateTrust, jitp_parameters};
+use roost_registry::{CertificateTrust, TemplateType, jitp_parameters};
 use roost_template::Template;
 use rustls::pki_types::CertificateDer;
 
@@ -73,16 +73,33 @@ impl BrokerCore {
         _chain: &[CertificateDer<'static>],
     ) -> Result<Principal, String> {
         let config = ca.record.registration_config.as_ref();
-        let Some(body) = config.and_then(|c| c.template_body.as_deref()) else {
-            if config.and_then(|c| c.template_name.as_deref()).is_some() {
-                return Err(format!(
-                    "CA {} names its provisioning template by templateName; named JITP templates \
-                     are not supported yet (embed the template with templateBody)",
-                    ca.record.id
-                ));
+        let body = match (
+            config.and_then(|c| c.template_body.as_deref()),
+            config.and_then(|c| c.template_name.as_deref()),
+        ) {
+            (Some(body), _) => body.to_owned(),
+            (None, Some(name)) => {
+                let template = self
+                    .registry
+                    .provisioning_template(name)
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "the JITP template {name} of CA {} is unavailable: {e}",
+                            ca.record.id
+                        )
+                    })?;
+                if template.template_type != TemplateType::Jitp {
+                    return Err(format!(
+                        "the template {name} named by CA {} is not a JITP template",
+                        ca.record.id
+                    ));
+                }
+                template.body
             }
-            return self.register_just_in_time(certificate, ca).await;
+            (None, None) => return self.register_just_in_time(certificate, ca).await,
         };
+        let body = body.as_str();
         let template = self.provisioning.template(&ca.record.id, body)?;
         let parameters = jitp_parameters(certificate, &ca.record.id);
         let plan = template.evaluate(&parameters).map_err(|e| {
@@ -132,6 +149,7 @@ impl BrokerCore {
             certificate_id: certificate.id.clone(),
             certificate: Arc::new(certificate.clone()),
             ca_id: Some(ca.record.id.clone()),
+            claim_template: None,
         })
     }
 

@@ -2,14 +2,18 @@
 //! reached through a bounded mailbox each, offline persistent ones holding their queue.
 //!
 //! A publishing connection routes its own messages: it matches the trie under a read lock and
-//! offers each delivery to the subscriber's mailbox without waiting. A full mailbox (a slow
-//! subscriber) drops that delivery and counts it, so one slow client never stalls the others
-//! and memory stays bounded.
+//! offers each delivery to the subscriber's mailbox without waiting. A full mailbox is handed
+//! back as [`Busy`]: the publisher then waits a little for room (so a subscriber that is merely
+//! behind — sharing the CPU with fast publishers — loses nothing, and publishers slow down to
+//! its pace). A mailbox that stayed full through such a wait is marked stalled; further
+//! deliveries to it are dropped and counted at once until its connection drains it again. So a
+//! stuck client never holds up the others for long, and memory stays bounded.
 //!
 //! Lock order, everywhere: `sessions`, then `mailboxes`, then `trie`; `retained` alone.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -19,6 +23,8 @@ use roost_mqtt::{
     SubscriptionFilter, SubscriptionTrie, TopicFilter,
 };
 use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::BrokerMetrics;
 
 /// How long a new connection waits for the connection it takes over to hand its session back.
 const TAKEOVER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,6 +42,22 @@ pub enum Control {
     },
     /// Re-read the policies that apply (a policy, attachment, thing or group changed).
     RefreshPolicy,
+}
+
+/// A connection's mailbox as the router holds it.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub sender: mpsc::Sender<Delivery>,
+    /// Set when a publisher gave up waiting for room; cleared by the connection as it drains.
+    pub stalled: Arc<AtomicBool>,
+}
+
+/// A delivery whose mailbox was full, for the publisher to wait on.
+#[derive(Debug)]
+pub struct Busy {
+    pub session: SessionKey,
+    pub mailbox: Mailbox,
+    pub delivery: Delivery,
 }
 
 /// How a connection reaches its session: deliveries in, control orders in.
@@ -81,13 +103,14 @@ pub struct RouteCounters {
 /// The broker's shared routing state.
 pub struct Router {
     sessions: Mutex<Sessions>,
-    mailboxes: RwLock<HashMap<SessionKey, mpsc::Sender<Delivery>>>,
+    mailboxes: RwLock<HashMap<SessionKey, Mailbox>>,
     trie: RwLock<SubscriptionTrie>,
     retained: Mutex<RetainedStore>,
     next_key: AtomicU64,
     max_queued: usize,
     queue_qos0_offline: bool,
-    pub counters: RouteCounters,
+    pub counters: Arc<RouteCounters>,
+    pub(crate) metrics: BrokerMetrics,
 }
 
 impl std::fmt::Debug for Router {
@@ -110,7 +133,8 @@ impl Router {
             next_key: AtomicU64::new(1),
             max_queued,
             queue_qos0_offline,
-            counters: RouteCounters::default(),
+            counters: Arc::default(),
+            metrics: BrokerMetrics::new(),
         }
     }
 
@@ -122,7 +146,7 @@ impl Router {
         client_id: &str,
         connection: u64,
         control: mpsc::UnboundedSender<Control>,
-        mailbox: mpsc::Sender<Delivery>,
+        mailbox: Mailbox,
         clean_start: bool,
     ) -> Attachment {
         let deadline = Instant::now() + TAKEOVER_TIMEOUT;
@@ -212,15 +236,11 @@ impl Router {
         }
     }
 
-    fn write_mailboxes(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionKey, mpsc::Sender<Delivery>>> {
+    fn write_mailboxes(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<SessionKey, Mailbox>> {
         self.mailboxes.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn read_mailboxes(
-        &self,
-    ) -> std::sync::RwLockReadGuard<'_, HashMap<SessionKey, mpsc::Sender<Delivery>>> {
+    fn read_mailboxes(&self) -> std::sync::RwLockReadGuard<'_, HashMap<SessionKey, Mailbox>> {
         self.mailboxes.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -351,12 +371,14 @@ impl Router {
     }
 
     /// Routes `message` to every matching session (except the publisher's where no-local
-    /// asks), and stores it if it is retained. `scratch` is the caller's reusable buffer.
+    /// asks), and stores it if it is retained. `scratch` is the caller's reusable buffer;
+    /// deliveries whose mailbox is full (and not stalled) are appended to `busy`.
     pub fn route(
         &self,
         message: &Message,
         publisher: Option<SessionKey>,
         scratch: &mut MatchSet,
+        busy: &mut Vec<Busy>,
         now: Instant,
     ) {
         if message.retain {
@@ -375,13 +397,13 @@ impl Router {
         {
             let mailboxes = self.read_mailboxes();
             for m in scratch.sessions.drain(..) {
-                self.offer(&mailboxes, message, &m, &mut offline);
+                self.offer(&mailboxes, message, &m, &mut offline, busy);
             }
             for shared in scratch.shared.drain(..) {
                 let online = shared.pick(|key| mailboxes.contains_key(&key));
                 let chosen = online.or_else(|| shared.pick(|_| true));
                 if let Some(m) = chosen {
-                    self.offer(&mailboxes, message, &m, &mut offline);
+                    self.offer(&mailboxes, message, &m, &mut offline, busy);
                 }
             }
         }
@@ -399,28 +421,35 @@ impl Router {
                 );
             } else if let Some(mailbox) = self.read_mailboxes().get(&key) {
                 // It came online in the meantime.
-                let _ = mailbox.try_send(delivery);
+                let _ = mailbox.sender.try_send(delivery);
             }
         }
     }
 
     fn offer(
         &self,
-        mailboxes: &HashMap<SessionKey, mpsc::Sender<Delivery>>,
+        mailboxes: &HashMap<SessionKey, Mailbox>,
         message: &Message,
         m: &Match,
         offline: &mut Vec<(SessionKey, Delivery)>,
+        busy: &mut Vec<Busy>,
     ) {
         let delivery = Delivery::live(message.clone(), m);
         match mailboxes.get(&m.session) {
-            Some(mailbox) => match mailbox.try_send(delivery) {
+            Some(mailbox) => match mailbox.sender.try_send(delivery) {
                 Ok(()) => {
                     self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("roost_mqtt_deliveries_dropped_total", "reason" => "mailbox_full")
-                        .increment(1);
+                Err(mpsc::error::TrySendError::Full(delivery)) => {
+                    if mailbox.stalled.load(Ordering::Relaxed) {
+                        self.drop_full();
+                    } else {
+                        busy.push(Busy {
+                            session: m.session,
+                            mailbox: mailbox.clone(),
+                            delivery,
+                        });
+                    }
                 }
                 Err(mpsc::error::TrySendError::Closed(delivery)) => {
                     offline.push((m.session, delivery));
@@ -428,6 +457,11 @@ impl Router {
             },
             None => offline.push((m.session, delivery)),
         }
+    }
+
+    /// Counts a delivery dropped at a full mailbox.
+    pub fn drop_full(&self) {
+        drop_full(&self.counters, &self.metrics);
     }
 
     /// Control channels of every online connection (for shutdown).
@@ -447,5 +481,38 @@ impl Router {
         let sessions = lock(&self.sessions);
         let offline = sessions.offline.len();
         (sessions.by_client.len() - offline, offline)
+    }
+}
+
+/// How long a publisher waits for room in a full mailbox before marking it stalled.
+pub const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn drop_full(counters: &RouteCounters, metrics: &BrokerMetrics) {
+    counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
+    metrics.deliveries_dropped_mailbox_full.increment(1);
+}
+
+/// Waits (up to [`BUSY_WAIT`] each) for room for deliveries whose mailbox was full; a mailbox
+/// that stays full is marked stalled and its delivery dropped.
+pub async fn wait_for_room(counters: &RouteCounters, metrics: &BrokerMetrics, busy: Vec<Busy>) {
+    for Busy {
+        mailbox, delivery, ..
+    } in busy
+    {
+        if mailbox.stalled.load(Ordering::Relaxed) {
+            drop_full(counters, metrics);
+            continue;
+        }
+        match tokio::time::timeout(BUSY_WAIT, mailbox.sender.send(delivery)).await {
+            Ok(Ok(())) => {
+                counters.delivered.fetch_add(1, Ordering::Relaxed);
+            }
+            // The connection ended meanwhile; its session has what it queued.
+            Ok(Err(_closed)) => {}
+            Err(_elapsed) => {
+                mailbox.stalled.store(true, Ordering::Relaxed);
+                drop_full(counters, metrics);
+            }
+        }
     }
 }

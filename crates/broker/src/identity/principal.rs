@@ -20,6 +20,9 @@ pub struct Principal {
     pub certificate_id: String,
     pub certificate: Arc<CertificateInfo>,
     pub ca_id: Option<String>,
+    /// For a trusted-user claim certificate: the template it may provision with. Its only
+    /// permissions are that template's fleet-provisioning topics.
+    pub claim_template: Option<String>,
 }
 
 /// Why a certificate may not connect; logged and carried in `connect_failed` events.
@@ -100,6 +103,17 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
         return refused(Refusal::Expired);
     }
     let info = Arc::new(info);
+    if let Some(claim) = trust.claim(&id) {
+        if claim.expires_ms <= now.saturating_mul(1000) {
+            return refused(Refusal::Expired);
+        }
+        return Admission::Admitted(Principal {
+            certificate_id: id,
+            certificate: info,
+            ca_id: None,
+            claim_template: Some(claim.template_name),
+        });
+    }
     if let Some(registered) = trust.certificate(&id) {
         if registered.status == CertificateStatus::PendingActivation
             && let Some(ca) = registered.ca_id.as_deref().and_then(|ca| trust.ca(ca))
@@ -119,6 +133,7 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
             certificate_id: id,
             certificate: info,
             ca_id: registered.ca_id,
+            claim_template: None,
         });
     }
     match signing_ca(trust, &info) {
@@ -131,6 +146,27 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
         }),
         None => refused(Refusal::Unknown),
     }
+}
+
+/// The implicit policy of a trusted-user claim certificate: connect, and use `template`'s
+/// fleet-provisioning topics (AWS attaches no policy to these claims and allows only that).
+pub fn claim_policy(region: &str, account: &str, template: &str) -> String {
+    let arn = format!("arn:aws:iot:{region}:{account}");
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": [
+                format!("{arn}:topic/$aws/certificates/create/*"),
+                format!("{arn}:topic/$aws/certificates/create-from-csr/*"),
+                format!("{arn}:topic/$aws/provisioning-templates/{template}/provision/*")]},
+            {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": [
+                format!("{arn}:topicfilter/$aws/certificates/create/*"),
+                format!("{arn}:topicfilter/$aws/certificates/create-from-csr/*"),
+                format!("{arn}:topicfilter/$aws/provisioning-templates/{template}/provision/*")]}
+        ]
+    })
+    .to_string()
 }
 
 /// The policy-variable context of a connection.

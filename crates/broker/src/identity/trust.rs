@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use roost_pki::CertificateInfo;
 use roost_registry::model::{AutoRegistrationStatus, CaCertificate, CaStatus};
-use roost_registry::{CertificateTrust, Registry, RegistryError};
+use roost_registry::{CertificateTrust, ProvisioningClaim, Registry, RegistryError};
 
 /// A registered CA, parsed once.
 #[derive(Debug)]
@@ -30,6 +30,8 @@ struct TrustState {
     cas: HashMap<String, Arc<TrustedCa>>,
     cas_by_subject: HashMap<Vec<u8>, Vec<Arc<TrustedCa>>>,
     certificates: HashMap<String, CertificateTrust>,
+    /// Trusted-user claim certificates (fleet provisioning), by id.
+    claims: HashMap<String, ProvisioningClaim>,
 }
 
 /// Registered CAs and certificates, as the data plane sees them.
@@ -46,10 +48,14 @@ impl TrustStore {
             store.put_ca(ca);
         }
         let certificates = registry.all_certificate_trust().await?;
+        let claims = registry.all_provisioning_claims().await?;
         {
             let mut state = store.write();
             for trust in certificates {
                 state.certificates.insert(trust.id.clone(), trust);
+            }
+            for claim in claims {
+                state.claims.insert(claim.certificate_id.clone(), claim);
             }
         }
         Ok(store)
@@ -112,8 +118,25 @@ impl TrustStore {
         self.read().certificates.get(id).cloned()
     }
 
+    /// Whether `id` is a registered certificate or a claim certificate.
     pub fn is_registered(&self, id: &str) -> bool {
-        self.read().certificates.contains_key(id)
+        let state = self.read();
+        state.certificates.contains_key(id) || state.claims.contains_key(id)
+    }
+
+    pub fn put_claim(&self, claim: ProvisioningClaim) {
+        self.write()
+            .claims
+            .insert(claim.certificate_id.clone(), claim);
+    }
+
+    pub fn remove_claim(&self, id: &str) {
+        self.write().claims.remove(id);
+    }
+
+    /// The claim certificate `id`, if there is one (expired or not).
+    pub fn claim(&self, id: &str) -> Option<ProvisioningClaim> {
+        self.read().claims.get(id).cloned()
     }
 
     /// Ids of the registered certificates that `ca_id` signed.

@@ -1,6 +1,7 @@
 //! The configuration tree: one TOML file plus `ROOST__…` environment overrides, validated at
 //! start-up. `roost config default` prints `default-config.toml`, which documents every key.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,10 @@ pub(crate) struct MqttConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProvisioningConfig {
     pub(crate) aws_compatible_first_connect: bool,
+    pub(crate) ownership_token_ttl_secs: u64,
+    /// Bulk registration's stand-in for S3: `inputFileBucket` name → directory.
+    #[serde(default)]
+    pub(crate) bulk_registration_dirs: BTreeMap<String, PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,8 +163,26 @@ impl Config {
         if self.mqtt.max_packet_size < 64 {
             bail!("mqtt.max_packet_size must be at least 64 bytes");
         }
+        if self.provisioning.ownership_token_ttl_secs == 0 {
+            bail!("provisioning.ownership_token_ttl_secs must be positive");
+        }
         if self.mqtt.max_inflight == 0 || self.mqtt.max_connections == 0 {
             bail!("mqtt.max_inflight and mqtt.max_connections must be positive");
+        }
+        for (bucket, dir) in &self.provisioning.bulk_registration_dirs {
+            let valid = (3..=256).contains(&bucket.len())
+                && bucket
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid {
+                bail!(
+                    "provisioning.bulk_registration_dirs: {bucket:?} is not a bucket name \
+                     (3 to 256 of a-z A-Z 0-9 . _ -)"
+                );
+            }
+            if dir.as_os_str().is_empty() {
+                bail!("provisioning.bulk_registration_dirs.{bucket} names no directory");
+            }
         }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             bail!("tls.cert_file and tls.key_file must be given together");
@@ -207,6 +230,41 @@ mod tests {
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.api.listen.port(), 1);
         assert_eq!(config.mqtt.listen.port(), 2);
+    }
+
+    #[test]
+    fn bulk_registration_dirs_map_bucket_names_kept_as_written_to_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("roost.toml");
+        std::fs::write(
+            &file,
+            "[provisioning.bulk_registration_dirs]\n\
+             Factory-Batches = \"/srv/batches\"\n\
+             \"line.3\" = \"/srv/line3\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file), &Overrides::default()).unwrap();
+        let dirs = &config.provisioning.bulk_registration_dirs;
+        assert_eq!(dirs["Factory-Batches"], PathBuf::from("/srv/batches"));
+        assert_eq!(dirs["line.3"], PathBuf::from("/srv/line3"));
+        assert!(
+            Config::load(None, &Overrides::default())
+                .unwrap()
+                .provisioning
+                .bulk_registration_dirs
+                .is_empty()
+        );
+
+        std::fs::write(
+            &file,
+            "[provisioning.bulk_registration_dirs]\n\"a b\" = \"/srv\"\n",
+        )
+        .unwrap();
+        let err = format!(
+            "{:#}",
+            Config::load(Some(&file), &Overrides::default()).unwrap_err()
+        );
+        assert!(err.contains("bulk_registration_dirs"), "{err}");
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub(crate) struct Endpoints {
     pub(crate) mqtt_host: String,
     pub(crate) mqtt_port: u16,
     pub(crate) region: String,
+    /// The insecure plaintext MQTT listener's port, when one is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) insecure_tcp_port: Option<u16>,
 }
 
 impl DataDir {

@@ -75,6 +75,7 @@ pub(crate) fn configured_endpoints(config: &Config) -> Endpoints {
         mqtt_host: config.mqtt.public_host.clone(),
         mqtt_port: config.mqtt.listen.port(),
         region: config.region.clone(),
+        insecure_tcp_port: config.mqtt.insecure_tcp_listen.map(|addr| addr.port()),
     }
 }
 

@@ -1,8 +1,9 @@
 //! `roost serve`: prepares the data directory, opens the registry and runs the control plane
 //! (and, as they land, the other planes) until SIGINT or SIGTERM.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,11 +60,19 @@ pub(crate) async fn run(config: Config) -> Result<()> {
             data_endpoint_host: config.mqtt.public_host.clone(),
         },
         Some(Arc::new(move || metrics.render())),
-    );
+    )
+    .with_bulk_registration_dirs(bulk_registration_dirs(&config)?);
+    let interrupted = state
+        .fail_interrupted_registration_tasks()
+        .await
+        .context("closing the bulk registration tasks of the last run")?;
+    if !interrupted.is_empty() {
+        tracing::warn!(tasks = ?interrupted, "bulk registration tasks cut short by the last stop are now Failed");
+    }
 
     let broker = Broker::start(
         registry.clone(),
-        broker_config(&config),
+        broker_config(&config, &data)?,
         insecure_policy(&config)?,
     )
     .await
@@ -94,11 +103,14 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         )?;
         broker.serve_tls(listener, tls);
     }
+    let mut insecure_tcp_port = None;
     if let Some(addr) = config.mqtt.insecure_tcp_listen {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("binding the insecure MQTT listener to {addr}"))?;
-        tracing::warn!(%addr, "INSECURE plaintext MQTT listener without client certificates is enabled");
+        let bound = listener.local_addr()?;
+        tracing::warn!(addr = %bound, "INSECURE plaintext MQTT listener without client certificates is enabled");
+        insecure_tcp_port = Some(bound.port());
         broker.serve_insecure_tcp(listener);
     }
 
@@ -134,12 +146,14 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     let endpoints = Endpoints {
         api_url: api_url(api_addr, https),
         mqtt_port: mqtt_addr.port(),
+        insecure_tcp_port,
         ..configured_endpoints(&config)
     };
+    let stop = StopSignals::install();
     data.write_endpoints(&endpoints)?;
     print_banner(&config, &data, &endpoints);
 
-    wait_for_signal().await;
+    stop.wait().await;
     tracing::info!("shutting down");
     shutdown.cancel();
     broker.shutdown(Duration::from_secs(5)).await;
@@ -151,7 +165,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-fn broker_config(config: &Config) -> BrokerConfig {
+fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {
     let mqtt = &config.mqtt;
     let mut broker = BrokerConfig::new(&config.region, &config.account_id);
     broker.mqtt.maximum_packet_size = mqtt.max_packet_size;
@@ -171,7 +185,33 @@ fn broker_config(config: &Config) -> BrokerConfig {
     } else {
         ProvisioningMode::Inline
     };
-    broker
+    broker.device_issuer = Some(Arc::new(data.device_issuer()?));
+    broker.ownership_token_ttl = Duration::from_secs(config.provisioning.ownership_token_ttl_secs);
+    Ok(broker)
+}
+
+/// The allow-listed bulk registration directories, each checked to be a directory.
+fn bulk_registration_dirs(config: &Config) -> Result<BTreeMap<String, PathBuf>> {
+    config
+        .provisioning
+        .bulk_registration_dirs
+        .iter()
+        .map(|(bucket, dir)| {
+            let resolved = dir.canonicalize().with_context(|| {
+                format!(
+                    "provisioning.bulk_registration_dirs.{bucket}: {} is not readable",
+                    dir.display()
+                )
+            })?;
+            if !resolved.is_dir() {
+                anyhow::bail!(
+                    "provisioning.bulk_registration_dirs.{bucket}: {} is not a directory",
+                    dir.display()
+                );
+            }
+            Ok((bucket.clone(), resolved))
+        })
+        .collect()
 }
 
 fn insecure_policy(config: &Config) -> Result<Option<roost_policy::PolicyDocument>> {
@@ -254,24 +294,47 @@ fn print_banner(config: &Config, data: &DataDir, endpoints: &Endpoints) {
     );
 }
 
-async fn wait_for_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, listened for from the moment it is made: a signal sent as soon as
+/// `endpoints.json` appears is then a graceful stop, never the default action (death without
+/// closing the registry or removing `endpoints.json`).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(error) => {
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl StopSignals {
+    /// Registers the handlers now; call before telling anyone the server is up.
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(interrupt), Ok(terminate)) => Self {
+                    signals: Some((interrupt, terminate)),
+                },
+                (Err(error), _) | (_, Err(error)) => {
                     tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops Roost");
-                    let _ = ctrl_c.await;
-                    return;
+                    Self { signals: None }
                 }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+
+    /// Resolves at the first SIGINT or SIGTERM.
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.signals {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -276,7 +276,9 @@ async fn serve_in_span<S>(
             match admit(&core.trust, &chain, now) {
                 Admission::Admitted(principal) => Some(principal),
                 Admission::Unregistered { certificate, ca } => {
-                    match core.provision(&certificate, &ca, &chain).await {
+                    // Boxed, like the other rare awaits here: a future held inline would enlarge
+                    // every connection's task for its whole life (RSS per connection).
+                    match Box::pin(core.provision(&certificate, &ca, &chain)).await {
                         Ok(principal) => Some(principal),
                         Err(refusal) => {
                             source.principal_identifier = certificate.id.clone();
@@ -318,13 +320,13 @@ async fn serve_in_span<S>(
     // up with right after (see below).
     let refreshes = core.index.refreshes();
     let attributes = connect_attributes(&connect);
-    let grants = match resolve_grants(
+    let grants = match Box::pin(resolve_grants(
         &core,
         principal.as_ref(),
         &client_id,
         peer,
         attributes.clone(),
-    )
+    ))
     .await
     {
         Ok(grants) => grants,
@@ -459,7 +461,7 @@ async fn serve_in_span<S>(
         key,
         client_id: client_id.clone(),
         version,
-        wbuf: BytesMut::with_capacity(4096),
+        wbuf: BytesMut::new(),
         unflushed: false,
         output_stalled: false,
         scratch: MatchSet::new(),
@@ -610,7 +612,7 @@ impl Driver {
                         session.close(reason);
                     }
                     Some(Control::RefreshPolicy) => {
-                        match resolve_grants(&self.core, principal, &self.client_id, peer, attributes.clone()).await {
+                        match Box::pin(resolve_grants(&self.core, principal, &self.client_id, peer, attributes.clone())).await {
                             Ok(fresh) => {
                                 if fresh.authorizer.connect(&self.client_id).is_allowed() {
                                     self.core.index.update(self.connection_id, fresh.dependencies.clone());
@@ -828,6 +830,9 @@ impl Driver {
     /// Encodes everything the session has to send into the output buffer.
     fn encode(&mut self, session: &mut Connection) {
         while let Some(packet) = session.poll_transmit() {
+            if self.wbuf.capacity() == 0 {
+                self.wbuf.reserve(WRITE_BUFFER);
+            }
             if matches!(packet, Packet::Publish(_)) {
                 self.core.metrics.messages_sent.increment(1);
             }
@@ -851,6 +856,9 @@ impl Driver {
     }
 }
 
+/// What the output buffer starts with when there is something to send.
+const WRITE_BUFFER: usize = 4096;
+
 /// One step of output: writes what the socket accepts of `wbuf`, or flushes once it is all
 /// written. Cancel-safe (a cancelled step has written nothing it did not account for), so it can
 /// race orders from outside in a `select!`.
@@ -869,6 +877,11 @@ async fn push_output<W: AsyncWrite + Unpin>(
         return Err(std::io::ErrorKind::WriteZero.into());
     }
     bytes::Buf::advance(wbuf, written);
+    if wbuf.is_empty() {
+        // Give the buffer back while the connection has nothing to send: most held
+        // connections are idle, and 4 KiB each adds up (the allocator recycles it cheaply).
+        *wbuf = BytesMut::new();
+    }
     *unflushed = true;
     Ok(())
 }

@@ -181,6 +181,19 @@ impl Matcher {
     /// ARN per packet: the fixed prefix is consumed once, at bind time, by running the pattern's
     /// NFA over it; each surviving NFA state is a suffix of the pattern.
     pub(crate) fn residuals(encoded: &str, prefix: &str) -> Vec<Self> {
+        // Most resources spell their ARN prefix out (`arn:aws:iot:r:acct:topic/…`): while the
+        // pattern's text before its first wildcard covers the prefix, plain string comparison
+        // decides, and the NFA below (which allocates per character) is not needed.
+        let literal_head = &encoded[..encoded.find([MULTI, SINGLE]).unwrap_or(encoded.len())];
+        if literal_head.len() >= prefix.len() {
+            return match encoded.strip_prefix(prefix) {
+                Some(rest) => vec![Self::new(rest)],
+                None => Vec::new(),
+            };
+        }
+        if !prefix.starts_with(literal_head) {
+            return Vec::new();
+        }
         let pattern: Vec<char> = encoded.chars().collect();
         let mut states = vec![false; pattern.len() + 1];
         states[0] = true;

@@ -169,13 +169,12 @@ impl Registry {
             .write(move |conn| {
                 Box::pin(async move {
                     let group = require(conn, &name).await?;
-                    if let Some(expected) = expected_version
-                        && expected != group.version
-                    {
-                        return Err(RegistryError::VersionConflict(format!(
-                            "The version for billing group {name} does not match the expected version."
-                        )));
-                    }
+                    super::check_expected_version(
+                        "billing group",
+                        &name,
+                        expected_version,
+                        group.version,
+                    )?;
                     let version = group.version + 1;
                     sqlx::query(
                         "UPDATE billing_groups SET description = $1, version = $2 WHERE name = $3",
@@ -207,13 +206,12 @@ impl Registry {
                     let Some(group) = find(conn, &name).await? else {
                         return Ok(((), Vec::new()));
                     };
-                    if let Some(expected) = expected_version
-                        && expected != group.version
-                    {
-                        return Err(RegistryError::VersionConflict(format!(
-                            "The version for billing group {name} does not match the expected version."
-                        )));
-                    }
+                    super::check_expected_version(
+                        "billing group",
+                        &name,
+                        expected_version,
+                        group.version,
+                    )?;
                     sqlx::query("UPDATE things SET billing_group = NULL WHERE billing_group = $1")
                         .bind(name.clone())
                         .execute(&mut *conn)

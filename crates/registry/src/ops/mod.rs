@@ -29,3 +29,21 @@ pub use tags::*;
 pub use thing_groups::*;
 pub use thing_types::*;
 pub use things::*;
+
+use crate::error::RegistryError;
+
+/// The optimistic-locking check of the Update/Delete operations that take an
+/// `expectedVersion`: `kind` is how AWS names the resource in the message ("thing group").
+fn check_expected_version(
+    kind: &str,
+    name: &str,
+    expected: Option<i64>,
+    actual: i64,
+) -> Result<(), RegistryError> {
+    match expected {
+        Some(expected) if expected != actual => Err(RegistryError::VersionConflict(format!(
+            "The version for {kind} {name} does not match the expected version."
+        ))),
+        _ => Ok(()),
+    }
+}

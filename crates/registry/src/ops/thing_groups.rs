@@ -329,13 +329,12 @@ impl Registry {
             .write(move |conn| {
                 Box::pin(async move {
                     let group = require_group(conn, &name).await?;
-                    if let Some(expected) = update.expected_version
-                        && expected != group.version
-                    {
-                        return Err(RegistryError::VersionConflict(format!(
-                            "The version for thing group {name} does not match the expected version."
-                        )));
-                    }
+                    super::check_expected_version(
+                        "thing group",
+                        &name,
+                        update.expected_version,
+                        group.version,
+                    )?;
                     let attributes = match &update.attributes {
                         Some(change) => apply_attributes(&group.attributes, change),
                         None => group.attributes.clone(),
@@ -373,13 +372,12 @@ impl Registry {
                     let Some(group) = find_group(conn, &name).await? else {
                         return Ok(((), Vec::new()));
                     };
-                    if let Some(expected) = expected_version
-                        && expected != group.version
-                    {
-                        return Err(RegistryError::VersionConflict(format!(
-                            "The version for thing group {name} does not match the expected version."
-                        )));
-                    }
+                    super::check_expected_version(
+                        "thing group",
+                        &name,
+                        expected_version,
+                        group.version,
+                    )?;
                     let child = sqlx::query("SELECT name FROM thing_groups WHERE parent = $1 LIMIT 1")
                         .bind(name.clone())
                         .fetch_optional(&mut *conn)

@@ -297,13 +297,12 @@ impl Registry {
             .write(move |conn| {
                 Box::pin(async move {
                     let thing = require_thing(conn, &name).await?;
-                    if let Some(expected) = update.expected_version
-                        && expected != thing.version
-                    {
-                        return Err(RegistryError::VersionConflict(format!(
-                            "The version for thing {name} does not match the expected version."
-                        )));
-                    }
+                    super::check_expected_version(
+                        "thing",
+                        &name,
+                        update.expected_version,
+                        thing.version,
+                    )?;
                     let type_name = if update.remove_type {
                         None
                     } else if let Some(new_type) = update.type_name {
@@ -355,13 +354,12 @@ impl Registry {
                     let Some(thing) = find_thing(conn, &name).await? else {
                         return Ok(((), Vec::new()));
                     };
-                    if let Some(expected) = expected_version
-                        && expected != thing.version
-                    {
-                        return Err(RegistryError::VersionConflict(format!(
-                            "The version for thing {name} does not match the expected version."
-                        )));
-                    }
+                    super::check_expected_version(
+                        "thing",
+                        &name,
+                        expected_version,
+                        thing.version,
+                    )?;
                     let attached = sqlx::query("SELECT principal FROM thing_principals WHERE thing_name = $1 LIMIT 1")
                         .bind(name.clone())
                         .fetch_optional(&mut *conn)

@@ -676,12 +676,17 @@ impl Driver {
                         }
                     }
                 }
-                delivery = mailbox.recv(), if !writing => {
+                // While the session's queue is full (the client is behind on acknowledgements)
+                // deliveries wait in the mailbox, and publishers wait for room (see `router`).
+                delivery = mailbox.recv(), if !writing && session.accepts_deliveries() => {
                     let now = Instant::now();
                     self.stalled.store(false, Ordering::Relaxed);
                     if let Some(delivery) = delivery {
                         session.handle_delivery(now, delivery, &grants.authorizer);
                         for _ in 1..DELIVERY_BATCH {
+                            if !session.accepts_deliveries() {
+                                break;
+                            }
                             match mailbox.try_recv() {
                                 Ok(delivery) => session.handle_delivery(now, delivery, &grants.authorizer),
                                 Err(_) => break,

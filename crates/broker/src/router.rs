@@ -5,7 +5,9 @@
 //! offers each delivery to the subscriber's mailbox without waiting. A full mailbox is handed
 //! back as [`Busy`]: the publisher then waits a little for room (so a subscriber that is merely
 //! behind — sharing the CPU with fast publishers — loses nothing, and publishers slow down to
-//! its pace). A mailbox that stayed full through such a wait is marked stalled; further
+//! its pace). A subscriber stops taking from its mailbox while its session queue is full (it is
+//! behind on acknowledgements), so that pressure reaches publishers instead of the queue
+//! dropping QoS 1 messages. A mailbox that stayed full through such a wait is marked stalled; further
 //! deliveries to it are dropped and counted at once until its connection drains it again. So a
 //! stuck client never holds up the others for long, and memory stays bounded.
 //!

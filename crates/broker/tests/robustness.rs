@@ -241,6 +241,57 @@ async fn a_subscriber_that_never_reads_stalls_no_one_and_its_backlog_is_bounded(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_qos1_subscriber_slows_its_publisher_and_loses_nothing() -> Result<()> {
+    // Tiny queues, so that a publisher outruns the subscriber at once.
+    let server = Server::start_with(|c| {
+        c.mailbox_capacity = 4;
+        c.mqtt.max_queued_messages = 4;
+        c.mqtt.max_inflight = std::num::NonZeroU16::new(2).unwrap();
+    })
+    .await?;
+    let device = server.device(ALLOW_ALL).await?;
+    let topic = unique("steady");
+    let mut slow = server
+        .raw_connected(&device, ProtocolVersion::V3_1_1, &unique("slow"))
+        .await?;
+    slow.subscribe(&topic, QoS::AtLeastOnce).await?;
+    const MESSAGES: usize = 200;
+    let reader = tokio::spawn(async move {
+        let mut payloads = Vec::new();
+        while payloads.len() < MESSAGES {
+            // Acknowledges each message a millisecond late: behind the publisher, but alive.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            payloads.push(slow.next_publish().await?.payload.to_vec());
+        }
+        anyhow::Ok(payloads)
+    });
+    let mut publisher = server
+        .raw_connected(&device, ProtocolVersion::V5, &unique("p"))
+        .await?;
+    for i in 0..MESSAGES {
+        let code = publisher
+            .publish(&topic, i.to_string().as_bytes(), QoS::AtLeastOnce, false)
+            .await?;
+        assert_eq!(code, Some(ReasonCode::Success), "message {i}");
+    }
+    let payloads = tokio::time::timeout(Duration::from_secs(20), reader).await???;
+    let expected: Vec<Vec<u8>> = (0..MESSAGES).map(|i| i.to_string().into_bytes()).collect();
+    assert_eq!(
+        payloads, expected,
+        "every acknowledged message arrives, in order"
+    );
+    let dropped = server
+        .broker
+        .core()
+        .router
+        .counters
+        .mailbox_full
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(dropped, 0);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_accepts_no_data_is_disconnected_after_the_write_timeout() -> Result<()> {
     let server = Server::start_with(|c| {
         c.mailbox_capacity = 64;

@@ -323,6 +323,14 @@ impl Connection {
         &self.session
     }
 
+    /// Whether a QoS 1/2 delivery would be queued without dropping anything: false while the
+    /// client's inflight window is full and the queue behind it is at its limit. A driver that
+    /// stops taking deliveries then lets its (bounded) mailbox fill, which slows publishers to
+    /// this client's pace instead of losing acknowledged messages.
+    pub fn accepts_deliveries(&self) -> bool {
+        self.session.queued_len() < self.settings.max_queued_messages
+    }
+
     /// Why the connection closed, if it has.
     pub fn closed(&self) -> Option<ReasonCode> {
         self.closed

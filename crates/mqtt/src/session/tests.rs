@@ -639,6 +639,30 @@ fn a_full_queue_drops_and_counts_the_overflow() {
 }
 
 #[test]
+fn a_full_queue_stops_accepting_deliveries_until_the_client_acknowledges() {
+    let settings = BrokerSettings {
+        max_queued_messages: 2,
+        ..BrokerSettings::default()
+    };
+    let mut client = Client::connect_with(settings, with_receive_maximum(v5("d"), 1));
+    assert!(client.conn.accepts_deliveries());
+    for _ in 0..3 {
+        let d = delivery(&client, "a", QoS::AtLeastOnce);
+        client.deliver(d);
+    }
+    assert_eq!(client.conn.session().queued_len(), 2);
+    assert!(!client.conn.accepts_deliveries());
+    let sent = sent_publishes(&mut client);
+    let id = match sent[0].qos {
+        PublishQos::AtLeastOnce(id) => id,
+        other => panic!("expected QoS 1, got {other:?}"),
+    };
+    client.send(Packet::PubAck(PubAck::new(id))).unwrap();
+    assert!(client.conn.accepts_deliveries());
+    assert_eq!(client.conn.session().dropped().queue_full, 0);
+}
+
+#[test]
 fn a_delivery_larger_than_the_clients_maximum_packet_size_is_dropped_as_if_sent() {
     let mut c = v5("d");
     c.properties.maximum_packet_size = NonZeroU32::new(20);

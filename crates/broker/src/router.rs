@@ -7,9 +7,9 @@
 //! behind — sharing the CPU with fast publishers — loses nothing, and publishers slow down to
 //! its pace). A subscriber stops taking from its mailbox while its session queue is full (it is
 //! behind on acknowledgements), so that pressure reaches publishers instead of the queue
-//! dropping QoS 1 messages. A mailbox that stayed full through such a wait is marked stalled; further
-//! deliveries to it are dropped and counted at once until its connection drains it again. So a
-//! stuck client never holds up the others for long, and memory stays bounded.
+//! dropping QoS 1 messages. A mailbox that stayed full through such a wait is marked stalled;
+//! further deliveries to it are dropped and counted at once until its connection drains it
+//! again. So a stuck client never holds up the others for long, and memory stays bounded.
 //!
 //! Lock order, everywhere: `sessions`, then `mailboxes`, then `trie`; `retained` alone.
 

@@ -159,8 +159,7 @@ pub(crate) async fn register_certificate_in(
         CertificateSource::WithoutCa => (None, CertificateMode::SniOnly),
         CertificateSource::Issued => (None, CertificateMode::Default),
         CertificateSource::AutoRegistered { ca_id } => {
-            let ca = require_ca(conn, ca_id).await?;
-            (Some(ca.id), ca.mode)
+            return insert_ca_signed_in(conn, leaf, ca_id, status).await;
         }
     };
     let now = now_ms();
@@ -199,6 +198,52 @@ pub(crate) async fn register_certificate_in(
     .await
     .map_err(storage)?;
     Ok(record)
+}
+
+/// Registers `leaf`, known not to be registered yet, under registered CA `ca_id` (which has
+/// verified its signature), with the CA's certificate mode. The CA lookup and the insert are one
+/// statement: this is on the path of every just-in-time provisioning.
+pub(crate) async fn insert_ca_signed_in(
+    conn: &mut AnyConnection,
+    leaf: &CertificateInfo,
+    ca_id: &str,
+    status: CertificateStatus,
+) -> Result<Certificate, RegistryError> {
+    let now = now_ms();
+    let generation_id = Uuid::new_v4().to_string();
+    let row = sqlx::query(
+        "INSERT INTO certificates (id, pem, ca_id, status, certificate_mode, not_before_ms, \
+         not_after_ms, customer_version, generation_id, created_ms, modified_ms) \
+         SELECT $1, $2, id, $3, certificate_mode, $4, $5, 1, $6, $7, $7 \
+         FROM ca_certificates WHERE id = $8 RETURNING certificate_mode",
+    )
+    .bind(leaf.id.clone())
+    .bind(leaf.pem.clone())
+    .bind(status.as_str())
+    .bind(leaf.validity.not_before * 1000)
+    .bind(leaf.validity.not_after * 1000)
+    .bind(generation_id.clone())
+    .bind(now)
+    .bind(ca_id.to_owned())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(storage)?
+    .ok_or_else(|| RegistryError::not_found(format!("CA certificate {ca_id} cannot be found.")))?;
+    Ok(Certificate {
+        id: leaf.id.clone(),
+        pem: leaf.pem.clone(),
+        ca_id: Some(ca_id.to_owned()),
+        status,
+        mode: CertificateMode::parse("certificateMode", &row::text(&row, "certificate_mode")?)?,
+        validity: Validity {
+            not_before_ms: leaf.validity.not_before * 1000,
+            not_after_ms: leaf.validity.not_after * 1000,
+        },
+        customer_version: 1,
+        generation_id,
+        created_ms: now,
+        modified_ms: now,
+    })
 }
 
 /// Sets a certificate's status inside a transaction (shared with provisioning).

@@ -166,6 +166,17 @@ pub(crate) async fn attach_policy_in(
             "{target} already has {MAX_POLICIES_PER_TARGET} policies attached, the most it may have"
         )));
     }
+    insert_attachment_in(conn, policy, target).await?;
+    Ok(true)
+}
+
+/// Attaches existing policy `policy` to `target`, known to exist and not to have it attached
+/// nor to be at its limit (the caller made sure).
+pub(crate) async fn insert_attachment_in(
+    conn: &mut AnyConnection,
+    policy: &str,
+    target: &str,
+) -> Result<(), RegistryError> {
     sqlx::query(
         "INSERT INTO policy_attachments (policy_name, target, created_ms) VALUES ($1, $2, $3)",
     )
@@ -175,7 +186,7 @@ pub(crate) async fn attach_policy_in(
     .execute(&mut *conn)
     .await
     .map_err(storage)?;
-    Ok(true)
+    Ok(())
 }
 
 impl Registry {

@@ -72,6 +72,18 @@ pub(crate) async fn attach_principal_in(
     if already {
         return Ok(false);
     }
+    insert_thing_principal_in(conn, thing, principal, kind).await?;
+    Ok(true)
+}
+
+/// Attaches `principal` to existing `thing`, when the principal is known to have no thing
+/// attached (the caller made sure).
+pub(crate) async fn insert_thing_principal_in(
+    conn: &mut AnyConnection,
+    thing: &str,
+    principal: &str,
+    kind: ThingPrincipalType,
+) -> Result<(), RegistryError> {
     sqlx::query(
         "INSERT INTO thing_principals (thing_name, principal, exclusive, created_ms) VALUES ($1, $2, $3, $4)",
     )
@@ -82,7 +94,7 @@ pub(crate) async fn attach_principal_in(
     .execute(&mut *conn)
     .await
     .map_err(storage)?;
-    Ok(true)
+    Ok(())
 }
 
 fn principal_from_row(row: &sqlx::any::AnyRow) -> Result<ThingPrincipal, RegistryError> {

@@ -4,7 +4,7 @@
 //! registration (JITR), fleet provisioning, and RegisterThing (single and bulk), which may also
 //! name an existing certificate, register a PEM, or attach one Roost issued from a CSR.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use roost_pki::{AttributeType, CertificateInfo, DistinguishedName, GeneralName};
 use roost_template::{CertificatePlan, OverrideAction, Parameters, Plan, ThingPlan};
@@ -18,15 +18,19 @@ use crate::names::{POLICY_NAME, RESOURCE_NAME};
 use crate::ops::billing_groups::set_billing_group_in;
 use crate::ops::ca_certificates::{cas_with_subject, invalid_certificate, require_ca};
 use crate::ops::certificates::{
-    CertificateSource, find_certificate, register_certificate_in, set_status_in,
+    CertificateSource, find_certificate, insert_ca_signed_in, register_certificate_in,
+    set_status_in,
 };
-use crate::ops::policies::{attach_policy_in, create_policy_in, find_policy, validate_document};
-use crate::ops::principals::attach_principal_in;
+use crate::ops::policies::{
+    MAX_POLICIES_PER_TARGET, attach_policy_in, create_policy_in, find_policy, insert_attachment_in,
+    validate_document,
+};
+use crate::ops::principals::{attach_principal_in, insert_thing_principal_in};
 use crate::ops::provisioning_templates::find_template;
 use crate::ops::thing_groups::add_member_in;
 use crate::ops::things::{
-    NewThing, check_attribute_count, check_attributes, check_usable_type, create_thing_in,
-    find_thing,
+    NewThing, check_attribute_count, check_attributes, check_usable_type, find_thing,
+    insert_thing_in,
 };
 use crate::row;
 use crate::store::{now_ms, storage};
@@ -233,20 +237,15 @@ fn check_plan_resources(plan: &Plan) -> Result<(), RegistryError> {
 }
 
 /// Creates or updates the plan's thing; returns its name and whether anything changed.
-async fn apply_thing(
-    conn: &mut AnyConnection,
-    arns: &crate::Arns,
-    plan: &ThingPlan,
-) -> Result<bool, RegistryError> {
+async fn apply_thing(conn: &mut AnyConnection, plan: &ThingPlan) -> Result<bool, RegistryError> {
     let Some(existing) = find_thing(conn, &plan.name).await? else {
         check_attribute_count(
             &plan.name,
             plan.attributes.as_ref().map_or(0, |a| a.len()),
             plan.thing_type.is_some(),
         )?;
-        create_thing_in(
+        insert_thing_in(
             conn,
-            arns,
             NewThing {
                 name: plan.name.clone(),
                 type_name: plan.thing_type.clone(),
@@ -431,8 +430,9 @@ async fn provision_in(
     plan: &Plan,
 ) -> Result<(Applied, Vec<RegistryEvent>), RegistryError> {
     let mut events = Vec::new();
-    // (certificate, status to set at the end, whether to announce it)
-    let (certificate, final_status, announce) = match target {
+    // (certificate, status to set at the end, whether to announce it, whether it was registered
+    // just now — then it has no attachments yet, and attaching needs no checks)
+    let (certificate, final_status, announce, fresh) = match target {
         PlanCertificate::Connecting { leaf, ca_id } => {
             let existing = find_certificate(conn, &leaf.id).await?;
             if let Some(existing) = &existing
@@ -451,22 +451,16 @@ async fn provision_in(
                 };
                 return Ok((applied, Vec::new()));
             }
-            let certificate = match existing {
-                Some(pending) => pending,
+            match existing {
+                Some(pending) => (Some(pending), Some(planned_status(plan)), true, false),
                 None => {
-                    register_certificate_in(
-                        conn,
-                        arns,
-                        leaf,
-                        &CertificateSource::AutoRegistered {
-                            ca_id: ca_id.clone(),
-                        },
-                        CertificateStatus::PendingActivation,
-                    )
-                    .await?
+                    // Registered with its final status at once: the transaction makes the
+                    // whole plan visible together or not at all.
+                    let certificate =
+                        insert_ca_signed_in(conn, leaf, ca_id, planned_status(plan)).await?;
+                    (Some(certificate), None, true, true)
                 }
-            };
-            (Some(certificate), Some(planned_status(plan)), true)
+            }
         }
         PlanCertificate::Registered(id) => {
             let existing = find_certificate(conn, id).await?.ok_or_else(|| {
@@ -475,12 +469,12 @@ async fn provision_in(
                 ))
             })?;
             let change = status_change(&existing, plan)?;
-            (Some(existing), change, change.is_some())
+            (Some(existing), change, change.is_some(), false)
         }
         PlanCertificate::Pem { leaf, ca_pem } => match find_certificate(conn, &leaf.id).await? {
             Some(existing) => {
                 let change = status_change(&existing, plan)?;
-                (Some(existing), change, change.is_some())
+                (Some(existing), change, change.is_some(), false)
             }
             None => {
                 let signed_by_registered_ca =
@@ -495,7 +489,7 @@ async fn provision_in(
                 let certificate =
                     register_certificate_in(conn, arns, leaf, &source, planned_status(plan))
                         .await?;
-                (Some(certificate), None, true)
+                (Some(certificate), None, true, true)
             }
         },
         PlanCertificate::Issued(leaf) => {
@@ -507,20 +501,21 @@ async fn provision_in(
                 planned_status(plan),
             )
             .await?;
-            (Some(certificate), None, true)
+            (Some(certificate), None, true, true)
         }
-        PlanCertificate::Absent => (None, None, false),
+        PlanCertificate::Absent => (None, None, false, false),
     };
     let principal = certificate.as_ref().map(|c| arns.certificate(&c.id));
 
     if let Some(thing) = &plan.thing
-        && apply_thing(conn, arns, thing).await?
+        && apply_thing(conn, thing).await?
     {
         events.push(RegistryEvent::ThingChanged {
             thing_name: thing.name.clone(),
         });
     }
     let mut policies = Vec::with_capacity(plan.policies.len());
+    let mut attached = HashSet::new();
     for policy in &plan.policies {
         match &policy.document {
             Some(document) => {
@@ -540,8 +535,27 @@ async fn provision_in(
                 }
             }
         }
+        let newly_attached = match &principal {
+            // Nothing is attached to a certificate registered just now but what this plan
+            // attached already.
+            Some(principal) if fresh => {
+                if !attached.insert(policy.name.as_str()) {
+                    false
+                } else if attached.len() > MAX_POLICIES_PER_TARGET {
+                    return Err(RegistryError::LimitExceeded(format!(
+                        "the template attaches more than {MAX_POLICIES_PER_TARGET} policies to \
+                         {principal}, the most it may have"
+                    )));
+                } else {
+                    insert_attachment_in(conn, &policy.name, principal).await?;
+                    true
+                }
+            }
+            Some(principal) => attach_policy_in(conn, arns, &policy.name, principal).await?,
+            None => false,
+        };
         if let Some(principal) = &principal
-            && attach_policy_in(conn, arns, &policy.name, principal).await?
+            && newly_attached
         {
             events.push(RegistryEvent::PolicyAttachmentChanged {
                 policy_name: policy.name.clone(),
@@ -550,15 +564,33 @@ async fn provision_in(
         }
         policies.push((policy.logical_id.clone(), policy.name.clone()));
     }
+    let thing_attached = match (&plan.thing, &principal) {
+        // A certificate registered just now is attached to no thing yet; the plan's thing
+        // exists by now.
+        (Some(thing), Some(principal)) if fresh => {
+            insert_thing_principal_in(
+                conn,
+                &thing.name,
+                principal,
+                ThingPrincipalType::NonExclusiveThing,
+            )
+            .await?;
+            true
+        }
+        (Some(thing), Some(principal)) => {
+            attach_principal_in(
+                conn,
+                arns,
+                &thing.name,
+                principal,
+                ThingPrincipalType::NonExclusiveThing,
+            )
+            .await?
+        }
+        _ => false,
+    };
     if let (Some(thing), Some(principal)) = (&plan.thing, &principal)
-        && attach_principal_in(
-            conn,
-            arns,
-            &thing.name,
-            principal,
-            ThingPrincipalType::NonExclusiveThing,
-        )
-        .await?
+        && thing_attached
     {
         events.push(RegistryEvent::ThingPrincipalChanged {
             thing_name: thing.name.clone(),

@@ -183,6 +183,15 @@ pub(crate) async fn create_thing_in(
             resource_arn: arns.thing(&thing.name),
         });
     }
+    Ok((insert_thing_in(conn, thing).await?, true))
+}
+
+/// Creates `thing`, known not to exist (the caller looked), after checking its type and billing
+/// group.
+pub(crate) async fn insert_thing_in(
+    conn: &mut AnyConnection,
+    thing: NewThing,
+) -> Result<Thing, RegistryError> {
     if let Some(type_name) = &thing.type_name {
         check_usable_type(conn, type_name).await?;
     }
@@ -212,7 +221,7 @@ pub(crate) async fn create_thing_in(
     .execute(&mut *conn)
     .await
     .map_err(storage)?;
-    Ok((created, true))
+    Ok(created)
 }
 
 /// Applies an attribute update to `current`.

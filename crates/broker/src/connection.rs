@@ -19,7 +19,7 @@ use roost_mqtt::{
     Authorizer as _, Connection, Delivery, Event, MatchSet, Message, PendingWill, SessionKey,
 };
 use roost_policy::{Context, PolicyDocument, PolicySet};
-use roost_registry::ConnectionThing;
+use roost_registry::{ConnectionThing, PrincipalGrants};
 use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
@@ -74,6 +74,7 @@ struct Grants {
 async fn resolve_grants(
     core: &BrokerCore,
     principal: Option<&Principal>,
+    provisioned: Option<PrincipalGrants>,
     client_id: &str,
     peer: SocketAddr,
     connect_attributes: Vec<String>,
@@ -94,10 +95,14 @@ async fn resolve_grants(
             (set, None, Vec::new())
         }
         Some(principal) => {
-            let grants = core
-                .registry
-                .principal_grants(&principal.certificate_id, client_id)
-                .await?;
+            let grants = match provisioned {
+                Some(grants) => grants,
+                None => {
+                    core.registry
+                        .principal_grants(&principal.certificate_id, client_id)
+                        .await?
+                }
+            };
             let mut names = Vec::with_capacity(grants.policies.len());
             let mut documents = Vec::with_capacity(grants.policies.len());
             for (name, text) in grants.policies {
@@ -268,18 +273,20 @@ async fn serve_in_span<S>(
         version_number: connection_id,
     };
 
-    // Who is it?
-    let principal = match identity {
-        PeerIdentity::Insecure => None,
+    // Who is it? (Just provisioned: with everything attached to it, known already.)
+    let (principal, provisioned) = match identity {
+        PeerIdentity::Insecure => (None, None),
         PeerIdentity::Certificates(chain) => {
             let now = crate::unix_now();
             match admit(&core.trust, &chain, now) {
-                Admission::Admitted(principal) => Some(principal),
+                Admission::Admitted(principal) => (Some(principal), None),
                 Admission::Unregistered { certificate, ca } => {
                     // Boxed, like the other rare awaits here: a future held inline would enlarge
                     // every connection's task for its whole life (RSS per connection).
                     match Box::pin(core.provision(&certificate, &ca, &chain)).await {
-                        Ok(principal) => Some(principal),
+                        Ok((principal, grants)) => {
+                            (Some(principal), grants.map(|g| g.for_client(&client_id)))
+                        }
                         Err(refusal) => {
                             source.principal_identifier = certificate.id.clone();
                             tracing::info!(certificate = %certificate.id, ca = %ca.record.id, reason = %refusal, "connection refused");
@@ -316,13 +323,14 @@ async fn serve_in_span<S>(
         source.principal_identifier = principal.certificate_id.clone();
     }
 
-    // What may it do? Registry changes from here until the connection is indexed are caught
-    // up with right after (see below).
-    let refreshes = core.index.refreshes();
+    // What may it do? Registry changes after this commit that reach the index before the
+    // connection does are caught up with right after it is indexed (see below).
+    let read_after = core.registry.committed();
     let attributes = connect_attributes(&connect);
     let grants = match Box::pin(resolve_grants(
         &core,
         principal.as_ref(),
+        provisioned,
         &client_id,
         peer,
         attributes.clone(),
@@ -427,8 +435,8 @@ async fn serve_in_span<S>(
         grants.dependencies.clone(),
         control_tx.clone(),
     );
-    // Enforcement updates the trust view before it closes indexed connections, and counts a
-    // refresh before it sends one: a revocation or policy change that came while this
+    // Enforcement updates the trust view before it closes indexed connections, and records a
+    // refresh when it sends one: a revocation or policy change that came while this
     // connection was being admitted (its policies read, a takeover awaited) shows here.
     if let Some(principal) = &principal
         && principal.claim_template.is_none()
@@ -442,7 +450,7 @@ async fn serve_in_span<S>(
             lifecycle: "AUTH_ERROR",
             done: None,
         });
-    } else if core.index.refreshes() != refreshes {
+    } else if core.index.missed_refresh(read_after, &grants.dependencies) {
         let _ = control_tx.send(Control::RefreshPolicy);
     }
     core.connections_gauge(1);
@@ -612,7 +620,7 @@ impl Driver {
                         session.close(reason);
                     }
                     Some(Control::RefreshPolicy) => {
-                        match Box::pin(resolve_grants(&self.core, principal, &self.client_id, peer, attributes.clone())).await {
+                        match Box::pin(resolve_grants(&self.core, principal, None, &self.client_id, peer, attributes.clone())).await {
                             Ok(fresh) => {
                                 if fresh.authorizer.connect(&self.client_id).is_allowed() {
                                     self.core.index.update(self.connection_id, fresh.dependencies.clone());

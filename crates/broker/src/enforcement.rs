@@ -12,14 +12,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::BrokerCore;
+use crate::index::RefreshScope;
 
 struct Forwarder {
-    events: mpsc::UnboundedSender<Vec<RegistryEvent>>,
+    events: mpsc::UnboundedSender<(u64, Vec<RegistryEvent>)>,
 }
 
 impl ChangeListener for Forwarder {
-    fn on_commit(&self, events: &[RegistryEvent]) {
-        let _ = self.events.send(events.to_vec());
+    fn on_commit(&self, commit: u64, events: &[RegistryEvent]) {
+        let _ = self.events.send((commit, events.to_vec()));
     }
 }
 
@@ -32,12 +33,11 @@ pub(crate) fn start(core: Arc<BrokerCore>, registry: &Registry, shutdown: Cancel
 /// What one batch of events asks the data plane to do.
 #[derive(Debug, Default)]
 struct Work {
+    /// The latest commit whose events are in this batch.
+    through: u64,
     certificates: BTreeSet<String>,
     cas: BTreeSet<String>,
-    refresh_all: bool,
-    refresh_certificates: BTreeSet<String>,
-    refresh_policies: BTreeSet<String>,
-    refresh_things: BTreeSet<String>,
+    refresh: RefreshScope,
 }
 
 impl Work {
@@ -54,48 +54,52 @@ impl Work {
                 self.cas.insert(ca_id);
             }
             RegistryEvent::PolicyChanged { policy_name } => {
-                self.refresh_policies.insert(policy_name);
+                self.refresh.policies.insert(policy_name);
             }
             RegistryEvent::PolicyAttachmentChanged { target, .. } => {
                 match certificate_of(&target) {
                     Some(id) => {
-                        self.refresh_certificates.insert(id);
+                        self.refresh.certificates.insert(id);
                     }
-                    None => self.refresh_all = true,
+                    None => self.refresh.all = true,
                 }
             }
             RegistryEvent::ThingChanged { thing_name } => {
-                self.refresh_things.insert(thing_name);
+                self.refresh.things.insert(thing_name);
             }
             RegistryEvent::ThingPrincipalChanged { principal, .. } => {
                 if let Some(id) = certificate_of(&principal) {
-                    self.refresh_certificates.insert(id);
+                    self.refresh.certificates.insert(id);
                 }
             }
-            RegistryEvent::ThingGroupChanged { .. } => self.refresh_all = true,
+            RegistryEvent::ThingGroupChanged { .. } => self.refresh.all = true,
         }
     }
 }
 
 async fn run(
     core: Arc<BrokerCore>,
-    mut events: mpsc::UnboundedReceiver<Vec<RegistryEvent>>,
+    mut events: mpsc::UnboundedReceiver<(u64, Vec<RegistryEvent>)>,
     shutdown: CancellationToken,
 ) {
     loop {
-        let batch = tokio::select! {
+        let (commit, batch) = tokio::select! {
             () = shutdown.cancelled() => return,
             batch = events.recv() => match batch {
                 Some(batch) => batch,
                 None => return,
             },
         };
-        let mut work = Work::default();
+        let mut work = Work {
+            through: commit,
+            ..Work::default()
+        };
         for event in batch {
             work.add(&core, event);
         }
         // Take whatever else is already waiting, so a storm of commits is handled in bulk.
-        while let Ok(more) = events.try_recv() {
+        while let Ok((commit, more)) = events.try_recv() {
+            work.through = commit;
             for event in more {
                 work.add(&core, event);
             }
@@ -159,22 +163,7 @@ async fn apply(core: &BrokerCore, work: Work) {
             Err(error) => tracing::error!(%error, "re-reading changed certificates failed"),
         }
     }
-    if work.refresh_all {
-        core.index.refresh_where(|_| true);
-        return;
-    }
-    if !work.refresh_certificates.is_empty()
-        || !work.refresh_policies.is_empty()
-        || !work.refresh_things.is_empty()
-    {
-        core.index.refresh_where(|d| {
-            d.certificate_id
-                .as_ref()
-                .is_some_and(|c| work.refresh_certificates.contains(c))
-                || d.thing
-                    .as_ref()
-                    .is_some_and(|t| work.refresh_things.contains(t))
-                || d.policies.iter().any(|p| work.refresh_policies.contains(p))
-        });
+    if !work.refresh.is_empty() {
+        core.index.refresh(work.through, work.refresh);
     }
 }

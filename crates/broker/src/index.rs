@@ -2,8 +2,8 @@
 //! connections it affects: a revoked certificate's connections are closed, a changed policy's
 //! connections re-read their policies.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use roost_codec::ReasonCode;
 use tokio::sync::mpsc;
@@ -18,6 +18,43 @@ pub struct Dependencies {
     pub policies: Vec<String>,
 }
 
+/// Which connections a policy refresh is for.
+#[derive(Debug, Default)]
+pub struct RefreshScope {
+    pub all: bool,
+    pub certificates: BTreeSet<String>,
+    pub things: BTreeSet<String>,
+    pub policies: BTreeSet<String>,
+}
+
+impl RefreshScope {
+    pub fn is_empty(&self) -> bool {
+        !self.all
+            && self.certificates.is_empty()
+            && self.things.is_empty()
+            && self.policies.is_empty()
+    }
+
+    pub fn covers(&self, dependencies: &Dependencies) -> bool {
+        self.all
+            || dependencies
+                .certificate_id
+                .as_ref()
+                .is_some_and(|c| self.certificates.contains(c))
+            || dependencies
+                .thing
+                .as_ref()
+                .is_some_and(|t| self.things.contains(t))
+            || dependencies
+                .policies
+                .iter()
+                .any(|p| self.policies.contains(p))
+    }
+}
+
+/// How many recent refreshes are remembered for connections still being admitted.
+const RECENT_REFRESHES: usize = 256;
+
 #[derive(Debug)]
 struct Entry {
     dependencies: Dependencies,
@@ -29,9 +66,12 @@ struct Entries {
     by_id: HashMap<u64, Entry>,
     /// Certificate id → its live connections (revocation of thousands at once stays cheap).
     by_certificate: HashMap<String, HashSet<u64>>,
-    /// How many policy refreshes were sent out, so that a connection that read its policies
-    /// before it was indexed can tell whether it missed one.
-    refreshes: u64,
+    /// The latest refreshes, by the registry commit (the highest, for merged commits) that
+    /// caused them, so that a connection that read its policies before it was indexed can tell
+    /// whether it missed one that concerns it.
+    recent: VecDeque<(u64, Arc<RefreshScope>)>,
+    /// The highest commit of the refreshes no longer in `recent`.
+    forgotten_through: u64,
 }
 
 /// The index of live connections.
@@ -130,21 +170,104 @@ impl ConnectionIndex {
         sent
     }
 
-    /// The number of policy refreshes so far (see [`ConnectionIndex::refresh_where`]).
-    pub fn refreshes(&self) -> u64 {
-        self.entries().refreshes
-    }
-
-    /// Asks the connections selected by `filter` to re-read their policies.
-    pub fn refresh_where(&self, filter: impl Fn(&Dependencies) -> bool) -> usize {
+    /// Asks the connections `scope` covers to re-read their policies, because of registry
+    /// commits up to `commit`; returns how many were asked.
+    pub fn refresh(&self, commit: u64, scope: RefreshScope) -> usize {
         let mut entries = self.entries();
-        entries.refreshes += 1;
         let mut sent = 0;
-        for entry in entries.by_id.values().filter(|e| filter(&e.dependencies)) {
+        for entry in entries
+            .by_id
+            .values()
+            .filter(|e| scope.covers(&e.dependencies))
+        {
             if entry.control.send(Control::RefreshPolicy).is_ok() {
                 sent += 1;
             }
         }
+        if entries.recent.len() == RECENT_REFRESHES
+            && let Some((forgotten, _)) = entries.recent.pop_front()
+        {
+            entries.forgotten_through = entries.forgotten_through.max(forgotten);
+        }
+        entries.recent.push_back((commit, Arc::new(scope)));
         sent
+    }
+
+    /// Whether a connection indexed just now, whose policies were read from the registry after
+    /// commit `read_after` (see `Registry::committed`), missed a refresh that concerns it: one
+    /// sent before it was indexed, for a later commit its read may not have seen.
+    pub fn missed_refresh(&self, read_after: u64, dependencies: &Dependencies) -> bool {
+        let entries = self.entries();
+        entries.forgotten_through > read_after
+            || entries
+                .recent
+                .iter()
+                .rev()
+                .take_while(|(commit, _)| *commit > read_after)
+                .any(|(_, scope)| scope.covers(dependencies))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn depending_on(certificate: &str, thing: &str, policy: &str) -> Dependencies {
+        Dependencies {
+            certificate_id: Some(certificate.into()),
+            thing: Some(thing.into()),
+            policies: vec![policy.into()],
+        }
+    }
+
+    fn scope(certificates: &[&str], policies: &[&str]) -> RefreshScope {
+        RefreshScope {
+            certificates: certificates.iter().map(|c| c.to_string()).collect(),
+            policies: policies.iter().map(|p| p.to_string()).collect(),
+            ..RefreshScope::default()
+        }
+    }
+
+    #[test]
+    fn refreshes_reach_the_connections_they_cover() {
+        let index = ConnectionIndex::default();
+        let (a_tx, mut a_rx) = mpsc::unbounded_channel();
+        let (b_tx, mut b_rx) = mpsc::unbounded_channel();
+        index.insert(1, depending_on("ca", "ta", "pa"), a_tx);
+        index.insert(2, depending_on("cb", "tb", "pb"), b_tx);
+        assert_eq!(index.refresh(1, scope(&[], &["pb"])), 1);
+        assert!(a_rx.try_recv().is_err());
+        assert!(matches!(b_rx.try_recv(), Ok(Control::RefreshPolicy)));
+        let everyone = RefreshScope {
+            all: true,
+            ..RefreshScope::default()
+        };
+        assert_eq!(index.refresh(2, everyone), 2);
+    }
+
+    #[test]
+    fn a_connection_being_admitted_misses_only_later_refreshes_that_concern_it() {
+        let index = ConnectionIndex::default();
+        let mine = depending_on("c1", "t1", "p1");
+        index.refresh(5, scope(&["c1"], &[]));
+        index.refresh(6, scope(&["c2"], &["p2"]));
+        // Its read came after commit 5: that refresh is reflected in what it read.
+        assert!(!index.missed_refresh(5, &mine));
+        // Read after commit 4: the refresh for commit 5 may not be.
+        assert!(index.missed_refresh(4, &mine));
+        index.refresh(7, scope(&[], &["p1"]));
+        assert!(index.missed_refresh(6, &mine));
+        assert!(!index.missed_refresh(7, &mine));
+    }
+
+    #[test]
+    fn when_the_refreshes_since_a_read_are_forgotten_a_refresh_is_assumed_missed() {
+        let index = ConnectionIndex::default();
+        let mine = depending_on("c1", "t1", "p1");
+        for commit in 1..=(RECENT_REFRESHES as u64 + 10) {
+            index.refresh(commit, scope(&["other"], &[]));
+        }
+        assert!(index.missed_refresh(3, &mine));
+        assert!(!index.missed_refresh(RECENT_REFRESHES as u64 + 10, &mine));
     }
 }

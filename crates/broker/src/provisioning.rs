@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use roost_pki::CertificateInfo;
 use roost_registry::model::CertificateStatus;
-use roost_registry::{CertificateTrust, TemplateType, jitp_parameters};
+use roost_registry::{CertificateTrust, ProvisionedGrants, TemplateType, jitp_parameters};
 use roost_template::Template;
 use rustls::pki_types::CertificateDer;
 
@@ -65,13 +65,14 @@ impl Provisioner {
 
 impl BrokerCore {
     /// Registers (JITR) or provisions (JITP) `certificate`, signed by `ca`. `Ok` lets the
-    /// connection proceed; `Err` refuses it with that reason.
+    /// connection proceed, with what is attached to the certificate when provisioning made all
+    /// of it; `Err` refuses it with that reason.
     pub(crate) async fn provision(
         &self,
         certificate: &CertificateInfo,
         ca: &TrustedCa,
         _chain: &[CertificateDer<'static>],
-    ) -> Result<Principal, String> {
+    ) -> Result<(Principal, Option<ProvisionedGrants>), String> {
         let config = ca.record.registration_config.as_ref();
         let body = match (
             config.and_then(|c| c.template_body.as_deref()),
@@ -97,7 +98,9 @@ impl BrokerCore {
                 }
                 template.body
             }
-            (None, None) => return self.register_just_in_time(certificate, ca).await,
+            (None, None) => {
+                return Err(self.register_just_in_time(certificate, ca).await);
+            }
         };
         let body = body.as_str();
         let template = self.provisioning.template(&ca.record.id, body)?;
@@ -110,7 +113,7 @@ impl BrokerCore {
         })?;
         let provisioned = self
             .registry
-            .provision_certificate(&certificate.pem, &ca.record.id, plan)
+            .provision_certificate(certificate, &ca.record.id, plan)
             .await
             .map_err(|e| match e {
                 roost_registry::RegistryError::Storage(_) => {
@@ -145,24 +148,25 @@ impl BrokerCore {
                 "provisioned; as AWS IoT does, the first connection is closed (reconnect)".into(),
             );
         }
-        Ok(Principal {
+        let principal = Principal {
             certificate_id: certificate.id.clone(),
             certificate: Arc::new(certificate.clone()),
             ca_id: Some(ca.record.id.clone()),
             claim_template: None,
-        })
+        };
+        Ok((principal, provisioned.grants))
     }
 
-    async fn register_just_in_time(
-        &self,
-        certificate: &CertificateInfo,
-        ca: &TrustedCa,
-    ) -> Result<Principal, String> {
-        let (registered, new) = self
+    /// Registers `certificate` PENDING_ACTIVATION; returns why its connection is refused.
+    async fn register_just_in_time(&self, certificate: &CertificateInfo, ca: &TrustedCa) -> String {
+        let (registered, new) = match self
             .registry
             .auto_register_certificate(&certificate.pem, &ca.record.id)
             .await
-            .map_err(|e| format!("automatic registration failed: {e}"))?;
+        {
+            Ok(registered) => registered,
+            Err(e) => return format!("automatic registration failed: {e}"),
+        };
         self.trust.put_certificate(CertificateTrust {
             id: registered.id.clone(),
             status: registered.status,
@@ -178,10 +182,10 @@ impl BrokerCore {
             &self.config.account,
             registered.created_ms,
         ));
-        Err(format!(
+        format!(
             "the certificate was registered as {} by just-in-time registration; it can connect \
              once activated (UpdateCertificate --new-status ACTIVE) and given a policy",
             registered.status
-        ))
+        )
     }
 }

@@ -25,6 +25,7 @@ pub enum RegistryEvent {
 
 /// Receives the events of each commit, in commit order, on the writer task: keep it quick.
 pub trait ChangeListener: Send + Sync {
-    /// Called once per commit with every event of that commit.
-    fn on_commit(&self, events: &[RegistryEvent]);
+    /// Called once per commit that changed something, with every event of that commit and
+    /// the commit's sequence number (see [`crate::Registry::committed`]).
+    fn on_commit(&self, commit: u64, events: &[RegistryEvent]);
 }

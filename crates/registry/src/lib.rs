@@ -56,6 +56,13 @@ impl Registry {
         self.store.subscribe(listener);
     }
 
+    /// The sequence number of the latest commit (0 before the first). A read that starts after
+    /// this returned `n` sees every commit numbered `n` or less; listeners hear of each commit
+    /// with its number, so a reader can tell which changes its read already reflects.
+    pub fn committed(&self) -> u64 {
+        self.store.committed()
+    }
+
     /// Waits for pending writes to commit and closes the connections.
     pub async fn close(&self) {
         self.store.close().await;

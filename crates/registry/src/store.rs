@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -74,6 +75,7 @@ pub(crate) struct Store {
     read: AnyPool,
     jobs: mpsc::Sender<ErasedJob>,
     listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>>,
+    committed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -131,17 +133,24 @@ impl Store {
 
         let listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>> = Arc::default();
         let (jobs, rx) = mpsc::channel(4096);
-        tokio::spawn(run_writer(writer, rx, listeners.clone()));
+        let committed = Arc::new(AtomicU64::new(0));
+        tokio::spawn(run_writer(writer, rx, listeners.clone(), committed.clone()));
         Ok(Self {
             read,
             jobs,
             listeners,
+            committed,
         })
     }
 
     /// The pool for read-only queries.
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.read
+    }
+
+    /// The number of the latest commit.
+    pub(crate) fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
     }
 
     /// Registers a listener called after each commit with the events it made.
@@ -224,6 +233,7 @@ async fn run_writer(
     mut conn: AnyConnection,
     mut jobs: mpsc::Receiver<ErasedJob>,
     listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>>,
+    committed: Arc<AtomicU64>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.recv().await {
@@ -239,13 +249,15 @@ async fn run_writer(
         let result = run_batch(&mut conn, &mut batch, &mut done, &mut events).await;
         match result {
             Ok(()) => {
+                // Counted once the commit is durable and visible to new reads.
+                let commit = committed.fetch_add(1, Ordering::AcqRel) + 1;
                 if !events.is_empty() {
                     let listeners = listeners
                         .read()
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
                         .clone();
                     for listener in listeners {
-                        listener.on_commit(&events);
+                        listener.on_commit(commit, &events);
                     }
                 }
                 for deliver in done {

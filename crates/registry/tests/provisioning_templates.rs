@@ -800,10 +800,16 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
     let factory = ca("JITP CA");
     let ca_id = register_ca(&r, &factory, None).await.unwrap();
     let device = leaf(&factory, "jitp-device");
+    r.create_policy("fleet-wide", &policy_document())
+        .await
+        .unwrap();
     let template = r#"{"Parameters": {"AWS::IoT::Certificate::CommonName": {"Type": "String"},
         "AWS::IoT::Certificate::Id": {"Type": "String"}},
-      "Resources": {"thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"}}},
-        "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}}}}"#;
+      "Resources": {"thing": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": {"Ref": "AWS::IoT::Certificate::CommonName"},
+          "AttributePayload": {"model": "m1"}}},
+        "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {"CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+        "named": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "fleet-wide"}},
+        "own": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Publish\",\"Resource\":\"*\"}]}"}}}}"#;
     let info = roost_pki::CertificateInfo::from_pem(&device).unwrap();
     let parameters = roost_registry::jitp_parameters(&info, &ca_id);
     let plan = Template::parse(template)
@@ -811,18 +817,50 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
         .evaluate(&parameters)
         .unwrap();
     let first = r
-        .provision_certificate(&device, &ca_id, plan.clone())
+        .provision_certificate(&info, &ca_id, plan.clone())
         .await
         .unwrap();
     assert!(first.created);
     assert_eq!(first.certificate.status, CertificateStatus::Active);
     assert_eq!(first.certificate.ca_id.as_deref(), Some(ca_id.as_str()));
     assert_eq!(first.thing_name.as_deref(), Some("jitp-device"));
-    let second = r
-        .provision_certificate(&device, &ca_id, plan)
-        .await
-        .unwrap();
+    // What provisioning says is attached is what the registry reads back, for a client named
+    // like the thing and for one that is not.
+    let known = first
+        .grants
+        .clone()
+        .expect("a fresh provisioning knows its grants");
+    assert_eq!(known.policies.len(), 2);
+    for client_id in ["jitp-device", "someone-else"] {
+        let mut read = r.principal_grants(&info.id, client_id).await.unwrap();
+        let mut provisioned = known.clone().for_client(client_id);
+        read.policies.sort();
+        provisioned.policies.sort();
+        assert_eq!(provisioned, read, "client id {client_id}");
+    }
+    let second = r.provision_certificate(&info, &ca_id, plan).await.unwrap();
     assert!(!second.created);
+    assert!(second.grants.is_none());
+
+    // A thing that existed before may be in groups with policies of their own: provisioning
+    // does not claim to know what applies then.
+    let other = leaf(&factory, "prior-thing");
+    r.create_thing(roost_registry::NewThing {
+        name: "prior-thing".into(),
+        type_name: None,
+        attributes: Default::default(),
+        billing_group: None,
+    })
+    .await
+    .unwrap();
+    let info = roost_pki::CertificateInfo::from_pem(&other).unwrap();
+    let plan = Template::parse(template)
+        .unwrap()
+        .evaluate(&roost_registry::jitp_parameters(&info, &ca_id))
+        .unwrap();
+    let provisioned = r.provision_certificate(&info, &ca_id, plan).await.unwrap();
+    assert!(provisioned.created);
+    assert!(provisioned.grants.is_none());
 }
 
 // -- bulk registration task records ------------------------------------------------------------

@@ -41,6 +41,33 @@ pub struct PrincipalGrants {
     pub policies: Vec<(String, String)>,
 }
 
+/// Everything attached to a certificate that provisioning registered just now, together with
+/// its thing (if the plan created one) and all of its policies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedGrants {
+    /// The thing the certificate was attached to (not exclusively), created with it.
+    pub thing: Option<Thing>,
+    /// (policy name, default-version document) of the policies attached to the certificate.
+    pub policies: Vec<(String, String)>,
+}
+
+impl ProvisionedGrants {
+    /// What applies to the certificate connecting as `client_id`: what
+    /// [`Registry::principal_grants`] would read back.
+    pub fn for_client(self, client_id: &str) -> PrincipalGrants {
+        PrincipalGrants {
+            thing: self
+                .thing
+                .filter(|thing| thing.name == client_id)
+                .map(|thing| ConnectionThing {
+                    thing,
+                    exclusive: false,
+                }),
+            policies: self.policies,
+        }
+    }
+}
+
 impl Registry {
     /// Every registered CA certificate.
     pub async fn all_ca_certificates(&self) -> Result<Vec<CaCertificate>, RegistryError> {

@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 use crate::Registry;
 use crate::error::RegistryError;
 use crate::events::RegistryEvent;
-use crate::model::{Certificate, CertificateStatus, ThingPrincipalType};
+use crate::model::{Certificate, CertificateStatus, Thing, ThingPrincipalType};
 use crate::names::{POLICY_NAME, RESOURCE_NAME};
 use crate::ops::billing_groups::set_billing_group_in;
 use crate::ops::ca_certificates::{cas_with_subject, invalid_certificate, require_ca};
@@ -21,6 +21,7 @@ use crate::ops::certificates::{
     CertificateSource, find_certificate, insert_ca_signed_in, register_certificate_in,
     set_status_in,
 };
+use crate::ops::identity::ProvisionedGrants;
 use crate::ops::policies::{
     MAX_POLICIES_PER_TARGET, attach_policy_in, create_policy_in, find_policy, insert_attachment_in,
     validate_document,
@@ -162,6 +163,9 @@ pub struct Provisioned {
     /// False when the certificate had been provisioned already (a concurrent first connect
     /// won): nothing was changed.
     pub created: bool,
+    /// What applies to the certificate, when provisioning made all of it (then it needs not be
+    /// read back for the connection that brought the certificate).
+    pub grants: Option<ProvisionedGrants>,
 }
 
 /// A provisioning failure that is the template's or the registry's state's fault (as opposed
@@ -236,15 +240,25 @@ fn check_plan_resources(plan: &Plan) -> Result<(), RegistryError> {
     Ok(())
 }
 
-/// Creates or updates the plan's thing; returns its name and whether anything changed.
-async fn apply_thing(conn: &mut AnyConnection, plan: &ThingPlan) -> Result<bool, RegistryError> {
+/// What applying the plan's thing did.
+struct ThingOutcome {
+    changed: bool,
+    /// The thing, when this plan created it.
+    created: Option<Thing>,
+}
+
+/// Creates or updates the plan's thing.
+async fn apply_thing(
+    conn: &mut AnyConnection,
+    plan: &ThingPlan,
+) -> Result<ThingOutcome, RegistryError> {
     let Some(existing) = find_thing(conn, &plan.name).await? else {
         check_attribute_count(
             &plan.name,
             plan.attributes.as_ref().map_or(0, |a| a.len()),
             plan.thing_type.is_some(),
         )?;
-        insert_thing_in(
+        let thing = insert_thing_in(
             conn,
             NewThing {
                 name: plan.name.clone(),
@@ -257,7 +271,10 @@ async fn apply_thing(conn: &mut AnyConnection, plan: &ThingPlan) -> Result<bool,
         for group in &plan.thing_groups {
             add_member_in(conn, group, &plan.name).await?;
         }
-        return Ok(true);
+        return Ok(ThingOutcome {
+            changed: true,
+            created: Some(thing),
+        });
     };
     let conflict = |what: &str| {
         RegistryError::ConflictingResourceUpdate(format!(
@@ -346,7 +363,10 @@ async fn apply_thing(conn: &mut AnyConnection, plan: &ThingPlan) -> Result<bool,
         set_billing_group_in(conn, group, &plan.name).await?;
         changed = true;
     }
-    Ok(changed)
+    Ok(ThingOutcome {
+        changed,
+        created: None,
+    })
 }
 
 /// The certificate a plan's thing and policies attach to, made ready before the transaction.
@@ -381,6 +401,8 @@ struct Applied {
     created: bool,
     /// (logical id, policy name) of each policy, in plan order.
     policies: Vec<(String, String)>,
+    /// Everything attached to the certificate, when this plan registered it and made all of it.
+    grants: Option<ProvisionedGrants>,
 }
 
 /// The status the template gives its certificate.
@@ -448,6 +470,7 @@ async fn provision_in(
                         .iter()
                         .map(|p| (p.logical_id.clone(), p.name.clone()))
                         .collect(),
+                    grants: None,
                 };
                 return Ok((applied, Vec::new()));
             }
@@ -507,34 +530,40 @@ async fn provision_in(
     };
     let principal = certificate.as_ref().map(|c| arns.certificate(&c.id));
 
-    if let Some(thing) = &plan.thing
-        && apply_thing(conn, thing).await?
-    {
-        events.push(RegistryEvent::ThingChanged {
-            thing_name: thing.name.clone(),
-        });
+    // A fresh certificate whose thing (if any) is new and in no group has exactly what this
+    // plan attaches: the connection it came with needs not read it back.
+    let mut known_thing = None;
+    let mut grants_known = fresh;
+    if let Some(thing) = &plan.thing {
+        let outcome = apply_thing(conn, thing).await?;
+        if outcome.changed {
+            events.push(RegistryEvent::ThingChanged {
+                thing_name: thing.name.clone(),
+            });
+        }
+        grants_known &= outcome.created.is_some() && thing.thing_groups.is_empty();
+        known_thing = outcome.created;
     }
     let mut policies = Vec::with_capacity(plan.policies.len());
     let mut attached = HashSet::new();
+    let mut known_policies = Vec::new();
     for policy in &plan.policies {
-        match &policy.document {
-            Some(document) => {
-                if find_policy(conn, &policy.name).await?.is_none() {
-                    create_policy_in(conn, arns, &policy.name, document).await?;
-                    events.push(RegistryEvent::PolicyChanged {
-                        policy_name: policy.name.clone(),
-                    });
-                }
+        let stored = match (find_policy(conn, &policy.name).await?, &policy.document) {
+            (Some(stored), _) => stored,
+            (None, Some(document)) => {
+                let created = create_policy_in(conn, arns, &policy.name, document).await?;
+                events.push(RegistryEvent::PolicyChanged {
+                    policy_name: policy.name.clone(),
+                });
+                created
             }
-            None => {
-                if find_policy(conn, &policy.name).await?.is_none() {
-                    return Err(plan_error(format!(
-                        "the template names policy {} but no such policy exists",
-                        policy.name
-                    )));
-                }
+            (None, None) => {
+                return Err(plan_error(format!(
+                    "the template names policy {} but no such policy exists",
+                    policy.name
+                )));
             }
-        }
+        };
         let newly_attached = match &principal {
             // Nothing is attached to a certificate registered just now but what this plan
             // attached already.
@@ -548,6 +577,7 @@ async fn provision_in(
                     )));
                 } else {
                     insert_attachment_in(conn, &policy.name, principal).await?;
+                    known_policies.push((stored.name, stored.document));
                     true
                 }
             }
@@ -610,11 +640,16 @@ async fn provision_in(
             });
         }
     }
+    let grants = grants_known.then_some(ProvisionedGrants {
+        thing: known_thing,
+        policies: known_policies,
+    });
     Ok((
         Applied {
             certificate,
             created: true,
             policies,
+            grants,
         },
         events,
     ))
@@ -720,18 +755,17 @@ impl Registry {
         })
     }
 
-    /// Just-in-time provisioning: registers `certificate_pem` (signed by registered CA `ca_id`)
-    /// and applies `plan`, all in one transaction. A certificate that is already provisioned
+    /// Just-in-time provisioning: registers `leaf` (signed by registered CA `ca_id`) and
+    /// applies `plan`, all in one transaction. A certificate that is already provisioned
     /// is left alone (`created: false`); one still PENDING_ACTIVATION is completed.
     pub async fn provision_certificate(
         &self,
-        certificate_pem: &str,
+        leaf: &CertificateInfo,
         ca_id: &str,
         plan: Plan,
     ) -> Result<Provisioned, RegistryError> {
-        let leaf = CertificateInfo::from_pem(certificate_pem)
-            .map_err(|e| invalid_certificate("certificate", e))?;
-        check_plan(&plan, &leaf)?;
+        check_plan(&plan, leaf)?;
+        let leaf = leaf.clone();
         let arns = self.arns.clone();
         let target = PlanCertificate::Connecting {
             leaf: Box::new(leaf),
@@ -752,6 +786,7 @@ impl Registry {
             thing_name,
             policies: applied.policies.into_iter().map(|(_, name)| name).collect(),
             created: applied.created,
+            grants: applied.grants,
         })
     }
 

@@ -145,3 +145,24 @@ async fn each_write_announces_what_it_changed_and_nothing_else() {
         .unwrap();
     assert_eq!(h.events.take(), []);
 }
+
+#[tokio::test]
+async fn commits_are_numbered_in_order_and_a_read_after_committed_sees_them() {
+    let h = Harness::new().await;
+    let before = h.committed();
+    h.create_policy("numbered", &policy_document("iot:Connect"))
+        .await
+        .unwrap();
+    let after_policy = h.committed();
+    assert!(after_policy > before, "{after_policy} after {before}");
+    let cert = certificate(&h, CertificateStatus::Active).await;
+    let after_certificate = h.committed();
+    assert!(after_certificate > after_policy);
+
+    // Listeners hear each commit's number, increasing, up to the latest.
+    let numbers = h.events.commit_numbers();
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+    assert_eq!(numbers.last(), Some(&after_certificate));
+    // What was committed up to that number is visible to a read that starts now.
+    assert!(h.certificate_trust(&cert).await.unwrap().is_some());
+}

@@ -17,22 +17,35 @@ pub(crate) const DATABASE_URL_VARIABLE: &str = "ROOST_TEST_DATABASE_URL";
 pub(crate) const REGION: &str = "us-east-1";
 pub(crate) const ACCOUNT: &str = "123456789012";
 
-/// Records the events of every commit, one entry per commit.
+/// Records the events of every commit, one entry per commit, and the commits' numbers.
 #[derive(Default)]
 pub(crate) struct Recorder {
     commits: Mutex<Vec<Vec<RegistryEvent>>>,
+    numbers: Mutex<Vec<u64>>,
 }
 
 impl ChangeListener for Recorder {
-    fn on_commit(&self, events: &[RegistryEvent]) {
+    fn on_commit(&self, commit: u64, events: &[RegistryEvent]) {
         self.commits
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(events.to_vec());
+        self.numbers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(commit);
     }
 }
 
 impl Recorder {
+    /// The numbers of the commits recorded so far, in the order they were heard of.
+    pub(crate) fn commit_numbers(&self) -> Vec<u64> {
+        self.numbers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// The events recorded since the last call, in commit order.
     pub(crate) fn take(&self) -> Vec<RegistryEvent> {
         let mut commits = self.commits.lock().unwrap_or_else(|p| p.into_inner());

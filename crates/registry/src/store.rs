@@ -285,18 +285,29 @@ async fn run_batch(
     events: &mut Vec<RegistryEvent>,
 ) -> Result<(), sqlx::Error> {
     let mut tx = conn.begin().await?;
+    // Savepoints as prepared statements (sqlx's nested transactions re-parse theirs each time):
+    // two of them per job are on the path of every provisioning.
     for job in batch.drain(..) {
-        let mut savepoint = tx.begin().await?;
-        match job(&mut savepoint).await {
+        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
+        match job(&mut tx).await {
             Outcome::Done {
                 events: job_events,
                 deliver,
             } => {
-                savepoint.commit().await?;
+                sqlx::query("RELEASE SAVEPOINT job")
+                    .execute(&mut *tx)
+                    .await?;
                 events.extend(job_events);
                 done.push(deliver);
             }
-            Outcome::Failed => savepoint.rollback().await?,
+            Outcome::Failed => {
+                sqlx::query("ROLLBACK TO SAVEPOINT job")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("RELEASE SAVEPOINT job")
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
     }
     tx.commit().await

@@ -93,8 +93,13 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
         certificate_id: Some(id.clone()),
         refusal,
     };
-    let Ok(info) = CertificateInfo::from_der(leaf_der) else {
-        return refused(Refusal::Unknown);
+    let verified = trust.take_verified(&id);
+    let info = match &verified {
+        Some(verified) => verified.certificate.clone(),
+        None => match CertificateInfo::from_der(leaf_der) {
+            Ok(info) => Arc::new(info),
+            Err(_) => return refused(Refusal::Unknown),
+        },
     };
     if now < info.validity.not_before {
         return refused(Refusal::NotYetValid);
@@ -102,7 +107,6 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
     if now > info.validity.not_after {
         return refused(Refusal::Expired);
     }
-    let info = Arc::new(info);
     if let Some(claim) = trust.claim(&id) {
         if claim.expires_ms <= now.saturating_mul(1000) {
             return refused(Refusal::Expired);
@@ -136,7 +140,11 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
             claim_template: None,
         });
     }
-    match signing_ca(trust, &info) {
+    // The CA as registered now (its settings may have changed since the handshake).
+    let signer = verified
+        .and_then(|v| trust.ca(&v.ca_id))
+        .or_else(|| signing_ca(trust, &info));
+    match signer {
         Some(ca) if ca.auto_registers() => Admission::Unregistered {
             certificate: info,
             ca,
@@ -240,4 +248,90 @@ fn alt_names(names: &[GeneralName]) -> Vec<(AltNameKind, String)> {
             GeneralName::Other(_) => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use roost_pki::{AttributeType, KeyKind, testing};
+    use roost_registry::model::{
+        AutoRegistrationStatus, CaCertificate, CaStatus, CertificateMode, Validity,
+    };
+
+    use super::*;
+    use crate::identity::trust::VerifiedLeaf;
+
+    fn registered(ca: &roost_pki::CertificateAuthority) -> CaCertificate {
+        CaCertificate {
+            id: ca.certificate().id.clone(),
+            pem: ca.cert_pem().to_owned(),
+            status: CaStatus::Active,
+            auto_registration: AutoRegistrationStatus::Enable,
+            registration_config: None,
+            mode: CertificateMode::Default,
+            validity: Validity {
+                not_before_ms: 0,
+                not_after_ms: i64::MAX,
+            },
+            customer_version: 1,
+            generation_id: "g".into(),
+            created_ms: 0,
+            modified_ms: 0,
+        }
+    }
+
+    #[test]
+    fn an_unregistered_leaf_is_admitted_for_provisioning_with_or_without_its_handshake_memo() {
+        let ca = testing::ca("Memo CA").unwrap();
+        let other = testing::ca("Other CA").unwrap();
+        let leaf = ca
+            .issue_client_certificate(
+                &testing::name(&[(AttributeType::CommonName, "d1")]),
+                &[],
+                KeyKind::EcP256,
+                testing::validity(),
+            )
+            .unwrap();
+        let info = CertificateInfo::from_pem(&leaf.certificate_pem).unwrap();
+        let chain = [CertificateDer::from(info.der.clone())];
+        let trust = TrustStore::default();
+        trust.put_ca(registered(&ca));
+        let now = 1_700_000_000;
+        let signer_of = |admission: Admission| match admission {
+            Admission::Unregistered { ca, certificate } => {
+                assert_eq!(certificate.id, info.id);
+                ca.record.id.clone()
+            }
+            other => panic!("not admitted for provisioning: {other:?}"),
+        };
+
+        // Without a memo the signature is checked here.
+        assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
+        // With one, it is used once.
+        trust.remember_verified(
+            info.id.clone(),
+            VerifiedLeaf {
+                certificate: Arc::new(info.clone()),
+                ca_id: ca.certificate().id.clone(),
+            },
+        );
+        assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
+        assert!(trust.take_verified(&info.id).is_none());
+        // A memo naming a CA no longer registered is not trusted: the signature decides.
+        trust.remember_verified(
+            info.id.clone(),
+            VerifiedLeaf {
+                certificate: Arc::new(info.clone()),
+                ca_id: other.certificate().id.clone(),
+            },
+        );
+        assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
+        trust.remove_ca(&ca.certificate().id);
+        assert!(matches!(
+            admit(&trust, &chain, now),
+            Admission::Refused {
+                refusal: Refusal::Unknown,
+                ..
+            }
+        ));
+    }
 }

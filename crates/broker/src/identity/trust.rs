@@ -4,7 +4,7 @@
 //! per certificate. Readers (the synchronous TLS verifier) take a read lock for a lookup.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use roost_pki::CertificateInfo;
 use roost_registry::model::{AutoRegistrationStatus, CaCertificate, CaStatus};
@@ -34,10 +34,24 @@ struct TrustState {
     claims: HashMap<String, ProvisioningClaim>,
 }
 
+/// A certificate the TLS verifier found signed by a registered CA.
+#[derive(Debug, Clone)]
+pub struct VerifiedLeaf {
+    pub certificate: Arc<CertificateInfo>,
+    pub ca_id: String,
+}
+
+/// Most verified leaves kept waiting for their CONNECT (handshakes that never send one leave
+/// theirs behind; the lot is dropped when full, which only costs a second verification).
+const MAX_VERIFIED_LEAVES: usize = 4096;
+
 /// Registered CAs and certificates, as the data plane sees them.
 #[derive(Debug, Default)]
 pub struct TrustStore {
     state: RwLock<TrustState>,
+    /// Unregistered leaves verified during their handshake, by certificate id, so that
+    /// admission at CONNECT neither parses them nor checks their signature again.
+    verified: Mutex<HashMap<String, VerifiedLeaf>>,
 }
 
 impl TrustStore {
@@ -137,6 +151,23 @@ impl TrustStore {
     /// The claim certificate `id`, if there is one (expired or not).
     pub fn claim(&self, id: &str) -> Option<ProvisioningClaim> {
         self.read().claims.get(id).cloned()
+    }
+
+    /// Remembers that the handshake of certificate `id` verified it against `leaf.ca_id`.
+    pub fn remember_verified(&self, id: String, leaf: VerifiedLeaf) {
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= MAX_VERIFIED_LEAVES {
+            verified.clear();
+        }
+        verified.insert(id, leaf);
+    }
+
+    /// What the handshake of certificate `id` verified, once.
+    pub fn take_verified(&self, id: &str) -> Option<VerifiedLeaf> {
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
     }
 
     /// Ids of the registered certificates that `ca_id` signed.

@@ -1,8 +1,9 @@
 //! Storage: connection pools, schema migrations and the group-commit writer.
 //!
 //! Reads go to a pool of connections. Every write is a job sent to one writer task, which runs
-//! the jobs that are waiting together in one transaction — each inside its own savepoint, so a
-//! job that fails is rolled back alone — and commits once. With SQLite in WAL mode and
+//! the jobs that are waiting, and those that arrive meanwhile, together in one transaction —
+//! each inside its own savepoint, so a job that fails is rolled back alone (provisioning's hot
+//! path checks before it writes and needs none) — and commits once. With SQLite in WAL mode and
 //! `synchronous=FULL`, that one commit is one fsync for the whole batch: durability is never
 //! weakened, and throughput under concurrent writers (a provisioning storm) comes from batching.
 //! A job's caller hears back only after the commit, so an acknowledged write is on disk.
@@ -54,7 +55,14 @@ pub struct StoreOptions {
     pub max_readers: u32,
 }
 
-type ErasedJob = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Outcome> + Send>;
+type RunJob = Box<dyn for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, Outcome> + Send>;
+
+/// A job as the writer runs it.
+struct ErasedJob {
+    run: RunJob,
+    /// Run inside a savepoint of its own, so that its failure undoes only its own writes.
+    guarded: bool,
+}
 
 /// Delivers a job's committed (or failed) outcome to its caller.
 type Deliver = Box<dyn FnOnce(Result<(), RegistryError>) + Send>;
@@ -67,6 +75,9 @@ enum Outcome {
         deliver: Deliver,
     },
     Failed,
+    /// An unguarded job failed in storage, perhaps after some of its writes: the whole
+    /// transaction must be rolled back.
+    Aborted(String),
 }
 
 /// The storage engine shared by all registry operations.
@@ -167,8 +178,28 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<T>> + Send + 'static,
     {
+        self.send(job, true).await
+    }
+
+    /// Like [`Store::write`], without the savepoint that isolates a failing job, for the hot
+    /// path of provisioning storms. The job must fail with anything but
+    /// [`RegistryError::Storage`] only before its first write; a storage error rolls back the
+    /// whole batch it is in (its other jobs fail too, as when a commit fails).
+    pub(crate) async fn write_unguarded<T, F>(&self, job: F) -> Result<T, RegistryError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<T>> + Send + 'static,
+    {
+        self.send(job, false).await
+    }
+
+    async fn send<T, F>(&self, job: F, guarded: bool) -> Result<T, RegistryError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<T>> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T, RegistryError>>();
-        let erased: ErasedJob = Box::new(move |conn| {
+        let run: RunJob = Box::new(move |conn| {
             Box::pin(async move {
                 match job(conn).await {
                     Ok((value, events)) => Outcome::Done {
@@ -177,6 +208,10 @@ impl Store {
                             let _ = reply.send(committed.map(|()| value));
                         }),
                     },
+                    Err(RegistryError::Storage(message)) if !guarded => {
+                        let _ = reply.send(Err(RegistryError::Storage(message.clone())));
+                        Outcome::Aborted(message)
+                    }
                     Err(error) => {
                         let _ = reply.send(Err(error));
                         Outcome::Failed
@@ -184,6 +219,7 @@ impl Store {
                 }
             })
         });
+        let erased = ErasedJob { run, guarded };
         self.jobs
             .send(erased)
             .await
@@ -235,18 +271,10 @@ async fn run_writer(
     listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>>,
     committed: Arc<AtomicU64>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let mut done = Vec::with_capacity(batch.len());
+        let mut done = Vec::new();
         let mut events = Vec::new();
-        let result = run_batch(&mut conn, &mut batch, &mut done, &mut events).await;
+        let result = run_batch(&mut conn, first, &mut jobs, &mut done, &mut events).await;
         match result {
             Ok(()) => {
                 // Counted once the commit is durable and visible to new reads.
@@ -278,39 +306,70 @@ async fn run_writer(
     }
 }
 
+/// Runs `first` and the jobs that keep arriving while the transaction is open (up to
+/// [`MAX_BATCH`]) in one transaction, and commits it. Jobs that arrive while earlier ones run
+/// would wait for the commit anyway; taking them in makes commits (and fsyncs) fewer.
 async fn run_batch(
     conn: &mut AnyConnection,
-    batch: &mut Vec<ErasedJob>,
+    first: ErasedJob,
+    jobs: &mut mpsc::Receiver<ErasedJob>,
     done: &mut Vec<Deliver>,
     events: &mut Vec<RegistryEvent>,
-) -> Result<(), sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    // Savepoints as prepared statements (sqlx's nested transactions re-parse theirs each time):
-    // two of them per job are on the path of every provisioning.
-    for job in batch.drain(..) {
-        sqlx::query("SAVEPOINT job").execute(&mut *tx).await?;
-        match job(&mut tx).await {
-            Outcome::Done {
-                events: job_events,
-                deliver,
-            } => {
-                sqlx::query("RELEASE SAVEPOINT job")
-                    .execute(&mut *tx)
-                    .await?;
-                events.extend(job_events);
-                done.push(deliver);
-            }
-            Outcome::Failed => {
-                sqlx::query("ROLLBACK TO SAVEPOINT job")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("RELEASE SAVEPOINT job")
-                    .execute(&mut *tx)
-                    .await?;
-            }
+) -> Result<(), String> {
+    let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
+    let mut next = Some(first);
+    let mut taken = 0;
+    while let Some(job) = next.take() {
+        taken += 1;
+        run_job(&mut tx, job, done, events)
+            .await
+            .map_err(|e| e.to_string())??;
+        if taken < MAX_BATCH {
+            next = jobs.try_recv().ok();
         }
     }
-    tx.commit().await
+    tx.commit().await.map_err(|e| e.to_string())
+}
+
+/// Runs one job of a batch; the inner `Err` is an unguarded job's abort.
+async fn run_job(
+    conn: &mut AnyConnection,
+    job: ErasedJob,
+    done: &mut Vec<Deliver>,
+    events: &mut Vec<RegistryEvent>,
+) -> Result<Result<(), String>, sqlx::Error> {
+    // Savepoints as prepared statements (sqlx's nested transactions re-parse theirs each time).
+    if job.guarded {
+        sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    }
+    match (job.run)(conn).await {
+        Outcome::Done {
+            events: job_events,
+            deliver,
+        } => {
+            if job.guarded {
+                sqlx::query("RELEASE SAVEPOINT job")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            events.extend(job_events);
+            done.push(deliver);
+        }
+        Outcome::Failed if job.guarded => {
+            sqlx::query("ROLLBACK TO SAVEPOINT job")
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("RELEASE SAVEPOINT job")
+                .execute(&mut *conn)
+                .await?;
+        }
+        // Failed before its first write, by its contract.
+        Outcome::Failed => {}
+        Outcome::Aborted(message) => {
+            return Ok(Err(format!("a write failed in storage: {message}")));
+        }
+    }
+    Ok(Ok(()))
 }
 
 pub(crate) fn storage(error: sqlx::Error) -> RegistryError {
@@ -323,4 +382,122 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_millis() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open_store(dir: &tempfile::TempDir) -> Store {
+        let store = Store::open(&StoreOptions {
+            url: format!("sqlite://{}", dir.path().join("store.db").display()),
+            max_readers: 2,
+        })
+        .await
+        .unwrap();
+        store
+            .write(|conn| {
+                Box::pin(async move {
+                    sqlx::query("CREATE TABLE scratch (v TEXT NOT NULL)")
+                        .execute(conn)
+                        .await
+                        .map_err(storage)?;
+                    Ok(((), Vec::new()))
+                })
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    /// A job that inserts `value`, then fails with `error` if there is one.
+    fn insert(
+        value: &'static str,
+        error: Option<RegistryError>,
+    ) -> impl for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<()>> + Send + 'static
+    {
+        move |conn| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO scratch (v) VALUES ($1)")
+                    .bind(value)
+                    .execute(conn)
+                    .await
+                    .map_err(storage)?;
+                match error {
+                    Some(error) => Err(error),
+                    None => Ok(((), Vec::new())),
+                }
+            })
+        }
+    }
+
+    async fn values(store: &Store) -> Vec<String> {
+        sqlx::query_scalar("SELECT v FROM scratch ORDER BY v")
+            .fetch_all(store.reader())
+            .await
+            .unwrap()
+    }
+
+    /// Holds the writer in an open transaction for a moment, so that the jobs sent meanwhile
+    /// share its batch.
+    fn hold_writer(store: &Store) -> tokio::task::JoinHandle<Result<(), RegistryError>> {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(|_| {
+                    Box::pin(async {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        Ok(((), Vec::new()))
+                    })
+                })
+                .await
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failing_guarded_job_is_undone_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir).await;
+        let held = hold_writer(&store);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (a, b, c) = tokio::join!(
+            store.write(insert("a", None)),
+            store.write(insert("b", Some(RegistryError::invalid("no")))),
+            store.write(insert("c", None)),
+        );
+        held.await.unwrap().unwrap();
+        assert!(a.is_ok() && c.is_ok());
+        assert!(matches!(b, Err(RegistryError::InvalidRequest(_))));
+        assert_eq!(values(&store).await, ["a", "c"]);
+    }
+
+    #[tokio::test]
+    async fn an_unguarded_job_failing_in_storage_rolls_back_its_whole_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_store(&dir).await;
+        let before = store.committed();
+        let held = hold_writer(&store);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (a, b, c) = tokio::join!(
+            store.write(insert("a", None)),
+            store.write_unguarded(insert("b", Some(RegistryError::Storage("disk".into())))),
+            store.write(insert("c", None)),
+        );
+        // The jobs run before it in its batch fail with it; the next one starts a new batch.
+        assert!(held.await.unwrap().is_err());
+        assert!(a.is_err(), "{a:?}");
+        assert!(matches!(b, Err(RegistryError::Storage(_))));
+        assert!(c.is_ok(), "{c:?}");
+        assert_eq!(values(&store).await, ["c"]);
+        assert_eq!(store.committed(), before + 1);
+
+        // The writer goes on; an unguarded job that fails before writing changes nothing else.
+        let (d, e) = tokio::join!(
+            store.write(insert("d", None)),
+            store.write_unguarded(|_| Box::pin(async { Err(RegistryError::invalid("no")) })),
+        );
+        assert!(d.is_ok());
+        assert!(matches!(e, Err::<(), _>(RegistryError::InvalidRequest(_))));
+        assert_eq!(values(&store).await, ["c", "d"]);
+    }
 }

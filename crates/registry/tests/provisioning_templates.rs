@@ -794,6 +794,16 @@ async fn an_existing_thing_with_override_fail_is_a_conflict_and_changes_nothing(
     );
 }
 
+/// The events of every commit since it subscribed.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<roost_registry::RegistryEvent>>);
+
+impl roost_registry::ChangeListener for Events {
+    fn on_commit(&self, _commit: u64, events: &[roost_registry::RegistryEvent]) {
+        self.0.lock().unwrap().extend_from_slice(events);
+    }
+}
+
 #[tokio::test]
 async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent() {
     let r = fixture().await;
@@ -841,6 +851,52 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
     let second = r.provision_certificate(&info, &ca_id, plan).await.unwrap();
     assert!(!second.created);
     assert!(second.grants.is_none());
+
+    // The next device finds both policies made: the plan is applied by inserts alone, with the
+    // same outcome and the same events as the general path.
+    let events = std::sync::Arc::new(Events::default());
+    r.subscribe(events.clone());
+    let next = leaf(&factory, "jitp-device-2");
+    let info = roost_pki::CertificateInfo::from_pem(&next).unwrap();
+    let plan = Template::parse(template)
+        .unwrap()
+        .evaluate(&roost_registry::jitp_parameters(&info, &ca_id))
+        .unwrap();
+    let own_policy = plan.policies[1].name.clone();
+    let provisioned = r.provision_certificate(&info, &ca_id, plan).await.unwrap();
+    assert!(provisioned.created);
+    assert_eq!(provisioned.certificate.status, CertificateStatus::Active);
+    let mut read = r.principal_grants(&info.id, "jitp-device-2").await.unwrap();
+    let mut known = provisioned.grants.unwrap().for_client("jitp-device-2");
+    read.policies.sort();
+    known.policies.sort();
+    assert_eq!(known, read);
+    assert_eq!(read.thing.unwrap().thing.attributes["model"], "m1");
+    let principal = r.arns().certificate(&info.id);
+    use roost_registry::RegistryEvent::*;
+    assert_eq!(
+        *events.0.lock().unwrap(),
+        [
+            ThingChanged {
+                thing_name: "jitp-device-2".into()
+            },
+            PolicyAttachmentChanged {
+                policy_name: "fleet-wide".into(),
+                target: principal.clone()
+            },
+            PolicyAttachmentChanged {
+                policy_name: own_policy,
+                target: principal.clone()
+            },
+            ThingPrincipalChanged {
+                thing_name: "jitp-device-2".into(),
+                principal
+            },
+            CertificateChanged {
+                certificate_id: info.id.clone()
+            },
+        ]
+    );
 
     // A thing that existed before may be in groups with policies of their own: provisioning
     // does not claim to know what applies then.

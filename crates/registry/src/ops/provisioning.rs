@@ -655,6 +655,153 @@ async fn provision_in(
     ))
 }
 
+/// The common case of just-in-time provisioning, checked by reads alone: a certificate not yet
+/// registered, a thing (if any) that does not exist and has no type, billing group or groups,
+/// and policies that all exist. Then the writes that follow can fail only in storage, and the
+/// job needs no savepoint of its own (see [`crate::store::Store::write_unguarded`]).
+struct FreshProvisioning {
+    /// (policy name, default-version document), each policy once, in plan order.
+    policies: Vec<(String, String)>,
+}
+
+/// Whether `plan` for the connecting `leaf` is [`FreshProvisioning`]; `None` when it takes
+/// the general path. Reads only.
+async fn fresh_provisioning(
+    conn: &mut AnyConnection,
+    leaf: &CertificateInfo,
+    plan: &Plan,
+) -> Result<Option<FreshProvisioning>, RegistryError> {
+    if let Some(thing) = &plan.thing {
+        if thing.thing_type.is_some()
+            || thing.billing_group.is_some()
+            || !thing.thing_groups.is_empty()
+        {
+            return Ok(None);
+        }
+        check_attribute_count(
+            &thing.name,
+            thing.attributes.as_ref().map_or(0, |a| a.len()),
+            false,
+        )?;
+    }
+    let mut policies: Vec<(String, String)> = Vec::with_capacity(plan.policies.len());
+    for policy in &plan.policies {
+        if policies.iter().any(|(name, _)| *name == policy.name) {
+            continue;
+        }
+        match find_policy(conn, &policy.name).await? {
+            Some(stored) => policies.push((stored.name, stored.document)),
+            None => return Ok(None),
+        }
+    }
+    if policies.len() > MAX_POLICIES_PER_TARGET {
+        return Ok(None);
+    }
+    if find_certificate(conn, &leaf.id).await?.is_some() {
+        return Ok(None);
+    }
+    if let Some(thing) = &plan.thing
+        && find_thing(conn, &thing.name).await?.is_some()
+    {
+        return Ok(None);
+    }
+    Ok(Some(FreshProvisioning { policies }))
+}
+
+/// Applies a [`FreshProvisioning`] plan: nothing but inserts, the certificate's first (it is
+/// the only one that can fail other than in storage: its CA may have been deleted, and then
+/// nothing has been written yet).
+async fn provision_fresh_in(
+    conn: &mut AnyConnection,
+    arns: &crate::Arns,
+    leaf: &CertificateInfo,
+    ca_id: &str,
+    plan: &Plan,
+    fresh: FreshProvisioning,
+) -> Result<(Applied, Vec<RegistryEvent>), RegistryError> {
+    let certificate = insert_ca_signed_in(conn, leaf, ca_id, planned_status(plan)).await?;
+    let principal = arns.certificate(&certificate.id);
+    let mut events = Vec::new();
+    let mut thing = None;
+    if let Some(planned) = &plan.thing {
+        let created = insert_thing_in(
+            conn,
+            NewThing {
+                name: planned.name.clone(),
+                type_name: None,
+                attributes: planned.attributes.clone().unwrap_or_default(),
+                billing_group: None,
+            },
+        )
+        .await?;
+        events.push(RegistryEvent::ThingChanged {
+            thing_name: created.name.clone(),
+        });
+        thing = Some(created);
+    }
+    for (name, _) in &fresh.policies {
+        insert_attachment_in(conn, name, &principal).await?;
+        events.push(RegistryEvent::PolicyAttachmentChanged {
+            policy_name: name.clone(),
+            target: principal.clone(),
+        });
+    }
+    if let Some(thing) = &thing {
+        insert_thing_principal_in(
+            conn,
+            &thing.name,
+            &principal,
+            ThingPrincipalType::NonExclusiveThing,
+        )
+        .await?;
+        events.push(RegistryEvent::ThingPrincipalChanged {
+            thing_name: thing.name.clone(),
+            principal: principal.clone(),
+        });
+    }
+    events.push(RegistryEvent::CertificateChanged {
+        certificate_id: certificate.id.clone(),
+    });
+    let applied = Applied {
+        certificate: Some(certificate),
+        created: true,
+        policies: plan
+            .policies
+            .iter()
+            .map(|p| (p.logical_id.clone(), p.name.clone()))
+            .collect(),
+        grants: Some(ProvisionedGrants {
+            thing,
+            policies: fresh.policies,
+        }),
+    };
+    Ok((applied, events))
+}
+
+/// Runs `apply` inside a savepoint of the job's own, so that its failure undoes its writes
+/// (for a job sent with [`crate::store::Store::write_unguarded`] that takes the general path).
+async fn in_savepoint<T>(
+    conn: &mut AnyConnection,
+    apply: impl AsyncFnOnce(&mut AnyConnection) -> Result<T, RegistryError>,
+) -> Result<T, RegistryError> {
+    sqlx::query("SAVEPOINT provisioning")
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+    let result = apply(&mut *conn).await;
+    if result.is_err() {
+        sqlx::query("ROLLBACK TO SAVEPOINT provisioning")
+            .execute(&mut *conn)
+            .await
+            .map_err(storage)?;
+    }
+    sqlx::query("RELEASE SAVEPOINT provisioning")
+        .execute(&mut *conn)
+        .await
+        .map_err(storage)?;
+    result
+}
+
 /// What RegisterThing made: the certificate and the ARN of every resource of the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisteredThing {
@@ -767,15 +914,24 @@ impl Registry {
         check_plan(&plan, leaf)?;
         let leaf = leaf.clone();
         let arns = self.arns.clone();
-        let target = PlanCertificate::Connecting {
-            leaf: Box::new(leaf),
-            ca_id: ca_id.to_owned(),
-        };
+        let ca_id = ca_id.to_owned();
         let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
         let applied = self
             .store
-            .write(move |conn| {
-                Box::pin(async move { provision_in(conn, &arns, &target, &plan).await })
+            .write_unguarded(move |conn| {
+                Box::pin(async move {
+                    if let Some(fresh) = fresh_provisioning(conn, &leaf, &plan).await? {
+                        return provision_fresh_in(conn, &arns, &leaf, &ca_id, &plan, fresh).await;
+                    }
+                    let target = PlanCertificate::Connecting {
+                        leaf: Box::new(leaf),
+                        ca_id,
+                    };
+                    in_savepoint(conn, async |conn| {
+                        provision_in(conn, &arns, &target, &plan).await
+                    })
+                    .await
+                })
             })
             .await?;
         let certificate = applied.certificate.ok_or_else(|| {

@@ -26,7 +26,13 @@ const MAX_CONNECT: u32 = 64 * 1024;
 /// The server configuration: the fleet's server certificate, client certificates required and
 /// verified against the fleet CA, TLS 1.3 only, no resumption.
 pub fn server_config(fleet: &FleetDir) -> Result<Arc<ServerConfig>, BenchError> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // The suite order Roost's broker uses (roost_broker::server_crypto_provider), so that the
+    // ceiling does the same handshake work as Roost.
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let provider = Arc::new(provider);
     let mut roots = rustls::RootCertStore::empty();
     for cert in read_certificates(&fleet.ca_cert())? {
         roots.add(cert)?;
@@ -43,6 +49,7 @@ pub fn server_config(fleet: &FleetDir) -> Result<Arc<ServerConfig>, BenchError> 
         )?;
     config.session_storage = Arc::new(NoServerSessionStorage {});
     config.send_tls13_tickets = 0;
+    config.ignore_client_order = true;
     Ok(Arc::new(config))
 }
 

@@ -284,9 +284,7 @@ async fn serve_in_span<S>(
                     // Boxed, like the other rare awaits here: a future held inline would enlarge
                     // every connection's task for its whole life (RSS per connection).
                     match Box::pin(core.provision(&certificate, &ca, &chain)).await {
-                        Ok((principal, grants)) => {
-                            (Some(principal), grants.map(|g| g.for_client(&client_id)))
-                        }
+                        Ok((principal, grants)) => (Some(principal), grants),
                         Err(refusal) => {
                             source.principal_identifier = certificate.id.clone();
                             tracing::info!(certificate = %certificate.id, ca = %ca.record.id, reason = %refusal, "connection refused");
@@ -323,14 +321,17 @@ async fn serve_in_span<S>(
         source.principal_identifier = principal.certificate_id.clone();
     }
 
-    // What may it do? Registry changes after this commit that reach the index before the
-    // connection does are caught up with right after it is indexed (see below).
-    let read_after = core.registry.committed();
+    // What may it do? Registry changes after the commit its policies reflect that reach the
+    // index before the connection does are caught up with right after it is indexed (below).
+    let read_after = match &provisioned {
+        Some(grants) => grants.as_of_commit,
+        None => core.registry.committed(),
+    };
     let attributes = connect_attributes(&connect);
     let grants = match Box::pin(resolve_grants(
         &core,
         principal.as_ref(),
-        provisioned,
+        provisioned.map(|grants| grants.for_client(&client_id)),
         &client_id,
         peer,
         attributes.clone(),

@@ -64,8 +64,9 @@ struct ErasedJob {
     guarded: bool,
 }
 
-/// Delivers a job's committed (or failed) outcome to its caller.
-type Deliver = Box<dyn FnOnce(Result<(), RegistryError>) + Send>;
+/// Delivers a job's outcome to its caller: the number of the commit that made it durable, or
+/// why it failed.
+type Deliver = Box<dyn FnOnce(Result<u64, RegistryError>) + Send>;
 
 /// A job's result as the writer sees it: on success, the events to publish and a hook that
 /// delivers the typed value to the caller once the commit outcome is known.
@@ -178,14 +179,15 @@ impl Store {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<T>> + Send + 'static,
     {
-        self.send(job, true).await
+        self.send(job, true).await.map(|(value, _)| value)
     }
 
     /// Like [`Store::write`], without the savepoint that isolates a failing job, for the hot
     /// path of provisioning storms. The job must fail with anything but
     /// [`RegistryError::Storage`] only before its first write; a storage error rolls back the
-    /// whole batch it is in (its other jobs fail too, as when a commit fails).
-    pub(crate) async fn write_unguarded<T, F>(&self, job: F) -> Result<T, RegistryError>
+    /// whole batch it is in (its other jobs fail too, as when a commit fails). Returns the
+    /// value and the number of the commit that made it durable.
+    pub(crate) async fn write_unguarded<T, F>(&self, job: F) -> Result<(T, u64), RegistryError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<T>> + Send + 'static,
@@ -193,19 +195,19 @@ impl Store {
         self.send(job, false).await
     }
 
-    async fn send<T, F>(&self, job: F, guarded: bool) -> Result<T, RegistryError>
+    async fn send<T, F>(&self, job: F, guarded: bool) -> Result<(T, u64), RegistryError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<T>> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel::<Result<T, RegistryError>>();
+        let (reply, answer) = oneshot::channel::<Result<(T, u64), RegistryError>>();
         let run: RunJob = Box::new(move |conn| {
             Box::pin(async move {
                 match job(conn).await {
                     Ok((value, events)) => Outcome::Done {
                         events,
                         deliver: Box::new(move |committed| {
-                            let _ = reply.send(committed.map(|()| value));
+                            let _ = reply.send(committed.map(|commit| (value, commit)));
                         }),
                     },
                     Err(RegistryError::Storage(message)) if !guarded => {
@@ -289,7 +291,7 @@ async fn run_writer(
                     }
                 }
                 for deliver in done {
-                    deliver(Ok(()));
+                    deliver(Ok(commit));
                 }
             }
             Err(error) => {
@@ -497,7 +499,10 @@ mod tests {
             store.write_unguarded(|_| Box::pin(async { Err(RegistryError::invalid("no")) })),
         );
         assert!(d.is_ok());
-        assert!(matches!(e, Err::<(), _>(RegistryError::InvalidRequest(_))));
+        assert!(matches!(
+            e,
+            Err::<((), u64), _>(RegistryError::InvalidRequest(_))
+        ));
         assert_eq!(values(&store).await, ["c", "d"]);
     }
 }

@@ -841,9 +841,11 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
         .clone()
         .expect("a fresh provisioning knows its grants");
     assert_eq!(known.policies.len(), 2);
+    // As of the commit that provisioned it, which is the latest one here.
+    assert_eq!(known.as_of_commit, r.committed());
     for client_id in ["jitp-device", "someone-else"] {
         let mut read = r.principal_grants(&info.id, client_id).await.unwrap();
-        let mut provisioned = known.clone().for_client(client_id);
+        let mut provisioned = known.for_client(client_id);
         read.policies.sort();
         provisioned.policies.sort();
         assert_eq!(provisioned, read, "client id {client_id}");

@@ -292,7 +292,7 @@ mod tests {
             )
             .unwrap();
         let info = CertificateInfo::from_pem(&leaf.certificate_pem).unwrap();
-        let chain = [CertificateDer::from(info.der.clone())];
+        let chain = [info.der.clone()];
         let trust = TrustStore::default();
         trust.put_ca(registered(&ca));
         let now = 1_700_000_000;

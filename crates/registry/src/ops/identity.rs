@@ -49,21 +49,25 @@ pub struct ProvisionedGrants {
     pub thing: Option<Thing>,
     /// (policy name, default-version document) of the policies attached to the certificate.
     pub policies: Vec<(String, String)>,
+    /// The commit that made them (see [`Registry::committed`]): later commits may have changed
+    /// them since.
+    pub as_of_commit: u64,
 }
 
 impl ProvisionedGrants {
     /// What applies to the certificate connecting as `client_id`: what
     /// [`Registry::principal_grants`] would read back.
-    pub fn for_client(self, client_id: &str) -> PrincipalGrants {
+    pub fn for_client(&self, client_id: &str) -> PrincipalGrants {
         PrincipalGrants {
             thing: self
                 .thing
+                .as_ref()
                 .filter(|thing| thing.name == client_id)
                 .map(|thing| ConnectionThing {
-                    thing,
+                    thing: thing.clone(),
                     exclusive: false,
                 }),
-            policies: self.policies,
+            policies: self.policies.clone(),
         }
     }
 }

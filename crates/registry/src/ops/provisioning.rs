@@ -643,6 +643,7 @@ async fn provision_in(
     let grants = grants_known.then_some(ProvisionedGrants {
         thing: known_thing,
         policies: known_policies,
+        as_of_commit: 0,
     });
     Ok((
         Applied {
@@ -773,6 +774,7 @@ async fn provision_fresh_in(
         grants: Some(ProvisionedGrants {
             thing,
             policies: fresh.policies,
+            as_of_commit: 0,
         }),
     };
     Ok((applied, events))
@@ -916,7 +918,7 @@ impl Registry {
         let arns = self.arns.clone();
         let ca_id = ca_id.to_owned();
         let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
-        let applied = self
+        let (applied, commit) = self
             .store
             .write_unguarded(move |conn| {
                 Box::pin(async move {
@@ -942,7 +944,10 @@ impl Registry {
             thing_name,
             policies: applied.policies.into_iter().map(|(_, name)| name).collect(),
             created: applied.created,
-            grants: applied.grants,
+            grants: applied.grants.map(|grants| ProvisionedGrants {
+                as_of_commit: commit,
+                ..grants
+            }),
         })
     }
 

@@ -61,17 +61,59 @@ struct Entry {
     control: mpsc::UnboundedSender<Control>,
 }
 
+/// Live connections by one kind of dependency.
+type Dependents = HashMap<String, HashSet<u64>>;
+
+fn link(map: &mut Dependents, key: &str, id: u64) {
+    map.entry(key.to_owned()).or_default().insert(id);
+}
+
+fn unlink(map: &mut Dependents, key: &str, id: u64) {
+    if let Some(set) = map.get_mut(key) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(key);
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Entries {
     by_id: HashMap<u64, Entry>,
     /// Certificate id → its live connections (revocation of thousands at once stays cheap).
-    by_certificate: HashMap<String, HashSet<u64>>,
+    by_certificate: Dependents,
+    /// Thing name and policy name → the live connections that depend on it, so that a refresh
+    /// reaches its connections without scanning every live one (a provisioning storm refreshes
+    /// after every commit while the rest of the fleet stays connected).
+    by_thing: Dependents,
+    by_policy: Dependents,
     /// The latest refreshes, by the registry commit (the highest, for merged commits) that
     /// caused them, so that a connection that read its policies before it was indexed can tell
     /// whether it missed one that concerns it.
     recent: VecDeque<(u64, Arc<RefreshScope>)>,
     /// The highest commit of the refreshes no longer in `recent`.
     forgotten_through: u64,
+}
+
+impl Entries {
+    /// Indexes what a connection's policies were resolved from: its thing and policies.
+    fn link_grants(&mut self, id: u64, dependencies: &Dependencies) {
+        if let Some(thing) = &dependencies.thing {
+            link(&mut self.by_thing, thing, id);
+        }
+        for policy in &dependencies.policies {
+            link(&mut self.by_policy, policy, id);
+        }
+    }
+
+    fn unlink_grants(&mut self, id: u64, dependencies: &Dependencies) {
+        if let Some(thing) = &dependencies.thing {
+            unlink(&mut self.by_thing, thing, id);
+        }
+        for policy in &dependencies.policies {
+            unlink(&mut self.by_policy, policy, id);
+        }
+    }
 }
 
 /// The index of live connections.
@@ -93,12 +135,9 @@ impl ConnectionIndex {
     ) {
         let mut entries = self.entries();
         if let Some(certificate) = &dependencies.certificate_id {
-            entries
-                .by_certificate
-                .entry(certificate.clone())
-                .or_default()
-                .insert(id);
+            link(&mut entries.by_certificate, certificate, id);
         }
+        entries.link_grants(id, &dependencies);
         entries.by_id.insert(
             id,
             Entry {
@@ -111,9 +150,13 @@ impl ConnectionIndex {
     /// Records what a connection depends on after its policies were re-read (its certificate
     /// does not change).
     pub fn update(&self, id: u64, dependencies: Dependencies) {
-        if let Some(entry) = self.entries().by_id.get_mut(&id) {
-            entry.dependencies = dependencies;
-        }
+        let mut entries = self.entries();
+        let Some(entry) = entries.by_id.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut entry.dependencies, dependencies.clone());
+        entries.unlink_grants(id, &old);
+        entries.link_grants(id, &dependencies);
     }
 
     pub fn remove(&self, id: u64) {
@@ -121,14 +164,10 @@ impl ConnectionIndex {
         let Some(entry) = entries.by_id.remove(&id) else {
             return;
         };
-        if let Some(certificate) = entry.dependencies.certificate_id
-            && let Some(set) = entries.by_certificate.get_mut(&certificate)
-        {
-            set.remove(&id);
-            if set.is_empty() {
-                entries.by_certificate.remove(&certificate);
-            }
+        if let Some(certificate) = &entry.dependencies.certificate_id {
+            unlink(&mut entries.by_certificate, certificate, id);
         }
+        entries.unlink_grants(id, &entry.dependencies);
     }
 
     pub fn len(&self) -> usize {
@@ -175,13 +214,30 @@ impl ConnectionIndex {
     pub fn refresh(&self, commit: u64, scope: RefreshScope) -> usize {
         let mut entries = self.entries();
         let mut sent = 0;
-        for entry in entries
-            .by_id
-            .values()
-            .filter(|e| scope.covers(&e.dependencies))
-        {
-            if entry.control.send(Control::RefreshPolicy).is_ok() {
-                sent += 1;
+        if scope.all {
+            for entry in entries.by_id.values() {
+                if entry.control.send(Control::RefreshPolicy).is_ok() {
+                    sent += 1;
+                }
+            }
+        } else {
+            let dependents = |map: &Dependents, keys: &BTreeSet<String>| {
+                keys.iter()
+                    .filter_map(|key| map.get(key))
+                    .flatten()
+                    .copied()
+                    .collect::<Vec<_>>()
+            };
+            let mut ids: HashSet<u64> = HashSet::new();
+            ids.extend(dependents(&entries.by_certificate, &scope.certificates));
+            ids.extend(dependents(&entries.by_thing, &scope.things));
+            ids.extend(dependents(&entries.by_policy, &scope.policies));
+            for id in ids {
+                if let Some(entry) = entries.by_id.get(&id)
+                    && entry.control.send(Control::RefreshPolicy).is_ok()
+                {
+                    sent += 1;
+                }
             }
         }
         if entries.recent.len() == RECENT_REFRESHES
@@ -238,11 +294,40 @@ mod tests {
         assert_eq!(index.refresh(1, scope(&[], &["pb"])), 1);
         assert!(a_rx.try_recv().is_err());
         assert!(matches!(b_rx.try_recv(), Ok(Control::RefreshPolicy)));
+        assert_eq!(index.refresh(2, scope(&["ca"], &[])), 1);
+        assert!(matches!(a_rx.try_recv(), Ok(Control::RefreshPolicy)));
+        let by_thing = RefreshScope {
+            things: ["tb".to_string()].into(),
+            ..RefreshScope::default()
+        };
+        assert_eq!(index.refresh(3, by_thing), 1);
+        assert!(matches!(b_rx.try_recv(), Ok(Control::RefreshPolicy)));
+        // One refresh per connection, however many of its dependencies the scope names.
+        assert_eq!(index.refresh(4, scope(&["cb"], &["pb"])), 1);
+        assert!(matches!(b_rx.try_recv(), Ok(Control::RefreshPolicy)));
+        assert!(b_rx.try_recv().is_err());
         let everyone = RefreshScope {
             all: true,
             ..RefreshScope::default()
         };
-        assert_eq!(index.refresh(2, everyone), 2);
+        assert_eq!(index.refresh(5, everyone), 2);
+    }
+
+    #[test]
+    fn refreshes_follow_a_connection_s_dependencies_as_they_change_and_end() {
+        let index = ConnectionIndex::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        index.insert(1, depending_on("c1", "t1", "old"), tx);
+        index.update(1, depending_on("c1", "t1", "new"));
+        assert_eq!(index.refresh(1, scope(&[], &["old"])), 0);
+        assert_eq!(index.refresh(2, scope(&[], &["new"])), 1);
+        assert!(matches!(rx.try_recv(), Ok(Control::RefreshPolicy)));
+        index.remove(1);
+        assert_eq!(index.refresh(3, scope(&["c1"], &["new"])), 0);
+        assert!(index.is_empty());
+        let entries = index.entries();
+        assert!(entries.by_certificate.is_empty());
+        assert!(entries.by_thing.is_empty() && entries.by_policy.is_empty());
     }
 
     #[test]

@@ -434,6 +434,7 @@ async fn serve_in_span<S>(
     core.index.insert(
         connection_id,
         grants.dependencies.clone(),
+        read_after,
         control_tx.clone(),
     );
     // Enforcement updates the trust view before it closes indexed connections, and records a
@@ -621,10 +622,11 @@ impl Driver {
                         session.close(reason);
                     }
                     Some(Control::RefreshPolicy) => {
+                        let read_after = self.core.registry.committed();
                         match Box::pin(resolve_grants(&self.core, principal, None, &self.client_id, peer, attributes.clone())).await {
                             Ok(fresh) => {
                                 if fresh.authorizer.connect(&self.client_id).is_allowed() {
-                                    self.core.index.update(self.connection_id, fresh.dependencies.clone());
+                                    self.core.index.update(self.connection_id, fresh.dependencies.clone(), read_after);
                                     *grants = fresh;
                                 } else {
                                     tracing::info!("policy no longer allows iot:Connect; disconnecting");

@@ -58,6 +58,8 @@ const RECENT_REFRESHES: usize = 256;
 #[derive(Debug)]
 struct Entry {
     dependencies: Dependencies,
+    /// The registry commit its policies reflect: refreshes for commits up to it are moot.
+    as_of: u64,
     control: mpsc::UnboundedSender<Control>,
 }
 
@@ -127,10 +129,12 @@ impl ConnectionIndex {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Indexes connection `id`, whose policies were read as of registry commit `as_of`.
     pub fn insert(
         &self,
         id: u64,
         dependencies: Dependencies,
+        as_of: u64,
         control: mpsc::UnboundedSender<Control>,
     ) {
         let mut entries = self.entries();
@@ -142,18 +146,20 @@ impl ConnectionIndex {
             id,
             Entry {
                 dependencies,
+                as_of,
                 control,
             },
         );
     }
 
-    /// Records what a connection depends on after its policies were re-read (its certificate
-    /// does not change).
-    pub fn update(&self, id: u64, dependencies: Dependencies) {
+    /// Records what a connection depends on after its policies were re-read as of registry
+    /// commit `as_of` (its certificate does not change).
+    pub fn update(&self, id: u64, dependencies: Dependencies, as_of: u64) {
         let mut entries = self.entries();
         let Some(entry) = entries.by_id.get_mut(&id) else {
             return;
         };
+        entry.as_of = entry.as_of.max(as_of);
         let old = std::mem::replace(&mut entry.dependencies, dependencies.clone());
         entries.unlink_grants(id, &old);
         entries.link_grants(id, &dependencies);
@@ -210,12 +216,13 @@ impl ConnectionIndex {
     }
 
     /// Asks the connections `scope` covers to re-read their policies, because of registry
-    /// commits up to `commit`; returns how many were asked.
+    /// commits up to `commit`, unless what they read already reflects `commit` (a device just
+    /// provisioned, say); returns how many were asked.
     pub fn refresh(&self, commit: u64, scope: RefreshScope) -> usize {
         let mut entries = self.entries();
         let mut sent = 0;
         if scope.all {
-            for entry in entries.by_id.values() {
+            for entry in entries.by_id.values().filter(|e| e.as_of < commit) {
                 if entry.control.send(Control::RefreshPolicy).is_ok() {
                     sent += 1;
                 }
@@ -234,6 +241,7 @@ impl ConnectionIndex {
             ids.extend(dependents(&entries.by_policy, &scope.policies));
             for id in ids {
                 if let Some(entry) = entries.by_id.get(&id)
+                    && entry.as_of < commit
                     && entry.control.send(Control::RefreshPolicy).is_ok()
                 {
                     sent += 1;
@@ -289,8 +297,8 @@ mod tests {
         let index = ConnectionIndex::default();
         let (a_tx, mut a_rx) = mpsc::unbounded_channel();
         let (b_tx, mut b_rx) = mpsc::unbounded_channel();
-        index.insert(1, depending_on("ca", "ta", "pa"), a_tx);
-        index.insert(2, depending_on("cb", "tb", "pb"), b_tx);
+        index.insert(1, depending_on("ca", "ta", "pa"), 0, a_tx);
+        index.insert(2, depending_on("cb", "tb", "pb"), 0, b_tx);
         assert_eq!(index.refresh(1, scope(&[], &["pb"])), 1);
         assert!(a_rx.try_recv().is_err());
         assert!(matches!(b_rx.try_recv(), Ok(Control::RefreshPolicy)));
@@ -317,8 +325,8 @@ mod tests {
     fn refreshes_follow_a_connection_s_dependencies_as_they_change_and_end() {
         let index = ConnectionIndex::default();
         let (tx, mut rx) = mpsc::unbounded_channel();
-        index.insert(1, depending_on("c1", "t1", "old"), tx);
-        index.update(1, depending_on("c1", "t1", "new"));
+        index.insert(1, depending_on("c1", "t1", "old"), 0, tx);
+        index.update(1, depending_on("c1", "t1", "new"), 0);
         assert_eq!(index.refresh(1, scope(&[], &["old"])), 0);
         assert_eq!(index.refresh(2, scope(&[], &["new"])), 1);
         assert!(matches!(rx.try_recv(), Ok(Control::RefreshPolicy)));
@@ -354,5 +362,24 @@ mod tests {
         }
         assert!(index.missed_refresh(3, &mine));
         assert!(!index.missed_refresh(RECENT_REFRESHES as u64 + 10, &mine));
+    }
+
+    #[test]
+    fn a_refresh_skips_connections_whose_policies_already_reflect_its_commit() {
+        let index = ConnectionIndex::default();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        // Provisioned in commit 7, and read as of it.
+        index.insert(1, depending_on("c1", "t1", "p1"), 7, tx);
+        assert_eq!(index.refresh(7, scope(&["c1"], &["p1"])), 0);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(index.refresh(8, scope(&["c1"], &[])), 1);
+        assert!(matches!(rx.try_recv(), Ok(Control::RefreshPolicy)));
+        // Re-read as of commit 9.
+        index.update(1, depending_on("c1", "t1", "p1"), 9);
+        let everyone = RefreshScope {
+            all: true,
+            ..RefreshScope::default()
+        };
+        assert_eq!(index.refresh(9, everyone), 0);
     }
 }

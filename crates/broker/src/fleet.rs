@@ -356,7 +356,10 @@ impl BrokerCore {
             .evaluate(&parameters)
             .map_err(|e| Rejection::invalid(format!("The provisioning template failed: {e}")))?;
         let device_configuration = plan.device_configuration.clone();
-        let provisioned = self.registry.provision_certificate(&info, "", plan).await?;
+        let provisioned = self
+            .registry
+            .provision_certificate(std::sync::Arc::new(info), "", plan)
+            .await?;
         self.registry.consume_ownership_token(token).await?;
         metrics::counter!("roost_fleet_provisioned_total").increment(1);
         tracing::info!(

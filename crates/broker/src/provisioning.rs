@@ -69,7 +69,7 @@ impl BrokerCore {
     /// of it; `Err` refuses it with that reason.
     pub(crate) async fn provision(
         &self,
-        certificate: &CertificateInfo,
+        certificate: &Arc<CertificateInfo>,
         ca: &TrustedCa,
         _chain: &[CertificateDer<'static>],
     ) -> Result<(Principal, Option<ProvisionedGrants>), String> {
@@ -113,7 +113,7 @@ impl BrokerCore {
         })?;
         let provisioned = self
             .registry
-            .provision_certificate(certificate, &ca.record.id, plan)
+            .provision_certificate(certificate.clone(), &ca.record.id, plan)
             .await
             .map_err(|e| match e {
                 roost_registry::RegistryError::Storage(_) => {
@@ -150,7 +150,7 @@ impl BrokerCore {
         }
         let principal = Principal {
             certificate_id: certificate.id.clone(),
-            certificate: Arc::new(certificate.clone()),
+            certificate: certificate.clone(),
             ca_id: Some(ca.record.id.clone()),
             claim_template: None,
         };

@@ -827,7 +827,7 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
         .evaluate(&parameters)
         .unwrap();
     let first = r
-        .provision_certificate(&info, &ca_id, plan.clone())
+        .provision_certificate(std::sync::Arc::new(info.clone()), &ca_id, plan.clone())
         .await
         .unwrap();
     assert!(first.created);
@@ -850,7 +850,10 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
         provisioned.policies.sort();
         assert_eq!(provisioned, read, "client id {client_id}");
     }
-    let second = r.provision_certificate(&info, &ca_id, plan).await.unwrap();
+    let second = r
+        .provision_certificate(std::sync::Arc::new(info.clone()), &ca_id, plan)
+        .await
+        .unwrap();
     assert!(!second.created);
     assert!(second.grants.is_none());
 
@@ -865,7 +868,10 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
         .evaluate(&roost_registry::jitp_parameters(&info, &ca_id))
         .unwrap();
     let own_policy = plan.policies[1].name.clone();
-    let provisioned = r.provision_certificate(&info, &ca_id, plan).await.unwrap();
+    let provisioned = r
+        .provision_certificate(std::sync::Arc::new(info.clone()), &ca_id, plan)
+        .await
+        .unwrap();
     assert!(provisioned.created);
     assert_eq!(provisioned.certificate.status, CertificateStatus::Active);
     let mut read = r.principal_grants(&info.id, "jitp-device-2").await.unwrap();
@@ -916,7 +922,10 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
         .unwrap()
         .evaluate(&roost_registry::jitp_parameters(&info, &ca_id))
         .unwrap();
-    let provisioned = r.provision_certificate(&info, &ca_id, plan).await.unwrap();
+    let provisioned = r
+        .provision_certificate(std::sync::Arc::new(info.clone()), &ca_id, plan)
+        .await
+        .unwrap();
     assert!(provisioned.created);
     assert!(provisioned.grants.is_none());
 }

@@ -304,26 +304,24 @@ mod tests {
             other => panic!("not admitted for provisioning: {other:?}"),
         };
 
+        let remember_signed_by = |signer: &roost_pki::CertificateAuthority| {
+            trust.remember_verified(
+                info.id.clone(),
+                VerifiedLeaf {
+                    certificate: Arc::new(info.clone()),
+                    ca_id: signer.certificate().id.clone(),
+                },
+            )
+        };
+
         // Without a memo the signature is checked here.
         assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
         // With one, it is used once.
-        trust.remember_verified(
-            info.id.clone(),
-            VerifiedLeaf {
-                certificate: Arc::new(info.clone()),
-                ca_id: ca.certificate().id.clone(),
-            },
-        );
+        remember_signed_by(&ca);
         assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
         assert!(trust.take_verified(&info.id).is_none());
         // A memo naming a CA no longer registered is not trusted: the signature decides.
-        trust.remember_verified(
-            info.id.clone(),
-            VerifiedLeaf {
-                certificate: Arc::new(info.clone()),
-                ca_id: other.certificate().id.clone(),
-            },
-        );
+        remember_signed_by(&other);
         assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
         trust.remove_ca(&ca.certificate().id);
         assert!(matches!(

@@ -5,6 +5,7 @@
 //! name an existing certificate, register a PEM, or attach one Roost issued from a CSR.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use roost_pki::{AttributeType, CertificateInfo, DistinguishedName, GeneralName};
 use roost_template::{CertificatePlan, OverrideAction, Parameters, Plan, ThingPlan};
@@ -402,7 +403,14 @@ struct Applied {
     /// (logical id, policy name) of each policy, in plan order.
     policies: Vec<(String, String)>,
     /// Everything attached to the certificate, when this plan registered it and made all of it.
-    grants: Option<ProvisionedGrants>,
+    grants: Option<KnownGrants>,
+}
+
+/// What a plan that registered its certificate attached to it (all there is).
+#[derive(Debug)]
+struct KnownGrants {
+    thing: Option<Thing>,
+    policies: Vec<(String, String)>,
 }
 
 /// The status the template gives its certificate.
@@ -640,10 +648,9 @@ async fn provision_in(
             });
         }
     }
-    let grants = grants_known.then_some(ProvisionedGrants {
+    let grants = grants_known.then_some(KnownGrants {
         thing: known_thing,
         policies: known_policies,
-        as_of_commit: 0,
     });
     Ok((
         Applied {
@@ -771,10 +778,9 @@ async fn provision_fresh_in(
             .iter()
             .map(|p| (p.logical_id.clone(), p.name.clone()))
             .collect(),
-        grants: Some(ProvisionedGrants {
+        grants: Some(KnownGrants {
             thing,
             policies: fresh.policies,
-            as_of_commit: 0,
         }),
     };
     Ok((applied, events))
@@ -909,12 +915,11 @@ impl Registry {
     /// is left alone (`created: false`); one still PENDING_ACTIVATION is completed.
     pub async fn provision_certificate(
         &self,
-        leaf: &CertificateInfo,
+        leaf: Arc<CertificateInfo>,
         ca_id: &str,
         plan: Plan,
     ) -> Result<Provisioned, RegistryError> {
-        check_plan(&plan, leaf)?;
-        let leaf = leaf.clone();
+        check_plan(&plan, &leaf)?;
         let arns = self.arns.clone();
         let ca_id = ca_id.to_owned();
         let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
@@ -926,7 +931,7 @@ impl Registry {
                         return provision_fresh_in(conn, &arns, &leaf, &ca_id, &plan, fresh).await;
                     }
                     let target = PlanCertificate::Connecting {
-                        leaf: Box::new(leaf),
+                        leaf: Box::new(CertificateInfo::clone(&leaf)),
                         ca_id,
                     };
                     in_savepoint(conn, async |conn| {
@@ -944,9 +949,10 @@ impl Registry {
             thing_name,
             policies: applied.policies.into_iter().map(|(_, name)| name).collect(),
             created: applied.created,
-            grants: applied.grants.map(|grants| ProvisionedGrants {
+            grants: applied.grants.map(|known| ProvisionedGrants {
+                thing: known.thing,
+                policies: known.policies,
                 as_of_commit: commit,
-                ..grants
             }),
         })
     }

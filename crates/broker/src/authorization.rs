@@ -1,8 +1,10 @@
 //! What a connection may do: the IoT policies that apply to it, bound once to its context, plus
 //! the broker's own rule that no client may forge messages on Roost's reserved topics.
 
-use roost_mqtt::{Authorizer, SubscriptionFilter, TopicName};
+use roost_mqtt::{Authorizer, Message, SubscriptionFilter, TopicName};
 use roost_policy::{Action, BoundPolicy, Decision, Resource};
+
+use crate::router::RetainedRoom;
 
 /// The reserved topics only Roost itself publishes on, whatever a policy allows: lifecycle and
 /// registry events, and the answers of its device-facing services. A device allowed
@@ -35,11 +37,12 @@ pub fn is_reserved_for_roost(topic: &str) -> bool {
 #[derive(Debug)]
 pub struct ConnectionAuthorizer {
     policy: BoundPolicy,
+    retained: RetainedRoom,
 }
 
 impl ConnectionAuthorizer {
-    pub fn new(policy: BoundPolicy) -> Self {
-        Self { policy }
+    pub fn new(policy: BoundPolicy, retained: RetainedRoom) -> Self {
+        Self { policy, retained }
     }
 
     /// `iot:Connect` for `client_id`.
@@ -90,6 +93,10 @@ impl Authorizer for ConnectionAuthorizer {
         self.policy
             .authorize(Action::Receive, Resource::Topic(topic.as_str()))
             .is_allowed()
+    }
+
+    fn retained_room(&self, message: &Message) -> bool {
+        self.retained.has_room(message)
     }
 }
 

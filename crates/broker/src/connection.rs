@@ -1,9 +1,10 @@
 //! One client connection: a thin tokio driver around the sans-IO [`roost_mqtt::Connection`].
 //!
-//! The task reads and decodes packets, feeds them and the deliveries from its mailbox to the
-//! session machine, routes what the session publishes, writes what it transmits, and keeps its
-//! timers. Admission (certificate status), authorization (IoT policies), takeover, lifecycle
-//! events and the hand-back of persistent sessions happen here, around the machine.
+//! [`serve`] reads the CONNECT, runs [`crate::admission`], takes the client id's session in
+//! the router and starts the session machine; the [`Driver`] then only runs the packet loop:
+//! it reads and decodes packets, feeds them and the deliveries from its mailbox to the session
+//! machine, routes what the session publishes, writes what it transmits, and keeps its timers.
+//! At the end the session goes back to the router and the will is published if it may be.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,25 +13,23 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use roost_codec::{
-    ConnAck, ConnAckProperties, Connect, DecodeError, Packet, ProtocolVersion, PublishProperties,
-    QoS, ReasonCode,
+    Connect, DecodeError, Packet, ProtocolVersion, PublishProperties, QoS, ReasonCode,
 };
 use roost_mqtt::{
     Authorizer as _, Connection, Delivery, Event, MatchSet, Message, PendingWill, SessionKey,
 };
-use roost_policy::{Context, PolicyDocument, PolicySet};
-use roost_registry::{ConnectionThing, PrincipalGrants};
-use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::BrokerCore;
+pub use crate::admission::PeerIdentity;
+use crate::admission::{AdmissionRefusal, Admitted, admit_connection};
 use crate::authorization::{ConnectionAuthorizer, filter_text};
 use crate::fleet::{FleetRequest, Requester};
-use crate::identity::principal::{Admission, Principal, admit, claim_policy, policy_context};
-use crate::index::Dependencies;
-use crate::lifecycle::{self, EventSource};
+use crate::grants::{GrantSubject, Grants, resolve_grants};
+use crate::identity::principal::Principal;
+use crate::lifecycle::{self, DisconnectReason, EventSource};
 use crate::router::{Busy, Control, Mailbox};
 
 /// Most deliveries taken from the mailbox before the socket is written.
@@ -39,130 +38,20 @@ const DELIVERY_BATCH: usize = 64;
 /// short: a peer that does not read must not delay a revocation or a takeover.
 const CLOSING_FLUSH: Duration = Duration::from_millis(500);
 
-/// How the peer authenticated.
-#[derive(Debug)]
-pub enum PeerIdentity {
-    /// The TLS client certificate chain, leaf first.
-    Certificates(Vec<CertificateDer<'static>>),
-    /// The insecure plaintext listener: no identity, its own policy.
-    Insecure,
-}
-
-/// Why a connection ended, as the lifecycle event's `disconnectReason` says it.
-fn lifecycle_reason(reason: ReasonCode) -> &'static str {
+/// Why a connection ended, from the reason the session machine closed it with.
+fn disconnect_reason(reason: ReasonCode) -> DisconnectReason {
     match reason {
         ReasonCode::Success | ReasonCode::DisconnectWithWillMessage => {
-            "CLIENT_INITIATED_DISCONNECT"
+            DisconnectReason::ClientInitiated
         }
-        ReasonCode::KeepAliveTimeout => "MQTT_KEEP_ALIVE_TIMEOUT",
-        ReasonCode::SessionTakenOver => "DUPLICATE_CLIENTID",
-        ReasonCode::NotAuthorized => "AUTH_ERROR",
-        ReasonCode::ServerShuttingDown => "SERVER_INITIATED_DISCONNECT",
-        ReasonCode::AdministrativeAction => "SERVER_INITIATED_DISCONNECT",
-        _ => "CLIENT_ERROR",
-    }
-}
-
-/// The authorizer and what it was built from.
-struct Grants {
-    authorizer: ConnectionAuthorizer,
-    thing: Option<ConnectionThing>,
-    dependencies: Dependencies,
-}
-
-/// Resolves the policies that apply to a connection and binds them to its context.
-async fn resolve_grants(
-    core: &BrokerCore,
-    principal: Option<&Principal>,
-    provisioned: Option<PrincipalGrants>,
-    client_id: &str,
-    peer: SocketAddr,
-    connect_attributes: Vec<String>,
-) -> Result<Grants, roost_registry::RegistryError> {
-    let (set, thing, names) = match principal {
-        Some(principal) if principal.claim_template.is_some() => {
-            let template = principal.claim_template.as_deref().unwrap_or_default();
-            let text = claim_policy(&core.config.region, &core.config.account, template);
-            let set = match PolicyDocument::parse(&text) {
-                Ok(document) => {
-                    PolicySet::new([("provisioning-claim".to_owned(), Arc::new(document))])
-                }
-                Err(error) => {
-                    tracing::error!(%error, "the implicit claim policy does not parse");
-                    PolicySet::new([])
-                }
-            };
-            (set, None, Vec::new())
+        ReasonCode::KeepAliveTimeout => DisconnectReason::KeepAliveTimeout,
+        ReasonCode::SessionTakenOver => DisconnectReason::DuplicateClientId,
+        ReasonCode::NotAuthorized => DisconnectReason::AuthError,
+        ReasonCode::ServerShuttingDown | ReasonCode::AdministrativeAction => {
+            DisconnectReason::ServerInitiated
         }
-        Some(principal) => {
-            let grants = match provisioned {
-                Some(grants) => grants,
-                None => {
-                    core.registry
-                        .principal_grants(&principal.certificate_id, client_id)
-                        .await?
-                }
-            };
-            let mut names = Vec::with_capacity(grants.policies.len());
-            let mut documents = Vec::with_capacity(grants.policies.len());
-            for (name, text) in grants.policies {
-                match PolicyDocument::parse(&text) {
-                    Ok(document) => {
-                        names.push(name.clone());
-                        documents.push((name, Arc::new(document)));
-                    }
-                    // Stored documents were validated when written; one that no longer parses
-                    // (a validator change) grants nothing rather than failing the connection.
-                    Err(error) => {
-                        tracing::warn!(policy = %name, %error, "stored policy does not parse")
-                    }
-                }
-            }
-            (PolicySet::new(documents), grants.thing, names)
-        }
-        None => (
-            core.insecure_policy
-                .clone()
-                .unwrap_or_else(|| PolicySet::new([])),
-            None,
-            Vec::new(),
-        ),
-    };
-    let context: Context = policy_context(
-        &core.config.region,
-        &core.config.account,
-        client_id,
-        Some(peer.ip()),
-        principal,
-        thing.as_ref(),
-        connect_attributes,
-    );
-    Ok(Grants {
-        authorizer: ConnectionAuthorizer::new(set.bind(&context)),
-        dependencies: Dependencies {
-            certificate_id: principal.map(|p| p.certificate_id.clone()),
-            thing: thing.as_ref().map(|t| t.thing.name.clone()),
-            policies: names,
-        },
-        thing,
-    })
-}
-
-/// The connect attributes of a CONNECT (`iot:ConnectAttributes`).
-fn connect_attributes(connect: &Connect) -> Vec<String> {
-    let persistent = if connect.protocol_version.is_v5() {
-        connect.properties.session_expiry_interval.unwrap_or(0) > 0
-    } else {
-        !connect.clean_start
-    };
-    let mut attributes = Vec::new();
-    if persistent {
-        attributes.push("PersistentConnect".to_owned());
+        _ => DisconnectReason::ClientError,
     }
-    if connect.will.is_some() {
-        attributes.push("LastWill".to_owned());
-    }
-    attributes
 }
 
 /// Reads until a CONNECT is decoded; `None` on EOF or a malformed first packet.
@@ -182,7 +71,32 @@ async fn read_connect<R: AsyncRead + Unpin>(
     }
 }
 
-/// Writes one packet outside the session machine (a refusing CONNACK).
+/// The CONNECT, if one arrives in time and decodes; anything else ends the connection quietly.
+async fn receive_connect<R: AsyncRead + Unpin>(
+    core: &BrokerCore,
+    reader: &mut R,
+    buf: &mut BytesMut,
+) -> Option<Connect> {
+    let max_packet = core.settings.maximum_packet_size;
+    match tokio::time::timeout(
+        core.config.connect_timeout,
+        read_connect(reader, buf, max_packet),
+    )
+    .await
+    {
+        Ok(Ok(connect)) => connect,
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "malformed CONNECT");
+            None
+        }
+        Err(_) => {
+            tracing::debug!("no CONNECT in time");
+            None
+        }
+    }
+}
+
+/// Writes one packet outside the session machine (a refusing CONNACK) and closes.
 async fn write_packet<W: AsyncWrite + Unpin>(
     writer: &mut W,
     packet: &Packet,
@@ -196,18 +110,6 @@ async fn write_packet<W: AsyncWrite + Unpin>(
         })
         .await;
     }
-}
-
-fn refusal_connack(version: ProtocolVersion, reason: &str) -> Packet {
-    let mut properties = ConnAckProperties::default();
-    if version.is_v5() {
-        properties.reason_string = Some(reason.to_owned());
-    }
-    Packet::ConnAck(Box::new(ConnAck {
-        session_present: false,
-        reason_code: ReasonCode::NotAuthorized,
-        properties,
-    }))
 }
 
 /// Serves one connection from its first byte to its close, in its own span.
@@ -226,6 +128,13 @@ where
         .await;
 }
 
+/// The connection's I/O: the two halves of its stream and the bytes read but not decoded.
+struct Io<S> {
+    reader: ReadHalf<S>,
+    writer: WriteHalf<S>,
+    rbuf: BytesMut,
+}
+
 async fn serve_in_span<S>(
     core: Arc<BrokerCore>,
     stream: S,
@@ -234,156 +143,80 @@ async fn serve_in_span<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut rbuf = BytesMut::with_capacity(4096);
-    let max_packet = core.settings.maximum_packet_size;
-    let connect = match tokio::time::timeout(
-        core.config.connect_timeout,
-        read_connect(&mut reader, &mut rbuf, max_packet),
-    )
-    .await
-    {
-        Ok(Ok(Some(connect))) => connect,
-        Ok(Ok(None)) => return,
-        Ok(Err(error)) => {
-            tracing::debug!(%peer, %error, "malformed CONNECT");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(%peer, "no CONNECT in time");
-            return;
-        }
+    let (reader, writer) = tokio::io::split(stream);
+    let mut io = Io {
+        reader,
+        writer,
+        rbuf: BytesMut::with_capacity(4096),
+    };
+    let Some(connect) = receive_connect(&core, &mut io.reader, &mut io.rbuf).await else {
+        return;
     };
     let version = connect.protocol_version;
-    let connection_id = core.next_connection_id();
     let client_id = if connect.client_id.is_empty() {
         format!("roost-{}", uuid::Uuid::new_v4().simple())
     } else {
         connect.client_id.clone()
     };
-    let span = tracing::Span::current();
-    span.record("client_id", client_id.as_str());
-
+    tracing::Span::current().record("client_id", client_id.as_str());
     let mut source = EventSource {
-        client_id: client_id.clone(),
+        client_id,
         thing_name: None,
         session_identifier: uuid::Uuid::new_v4().to_string(),
         principal_identifier: String::new(),
         ip_address: peer.ip().to_string(),
-        version_number: connection_id,
+        version_number: core.next_connection_id(),
     };
-
-    // Who is it? (Just provisioned: with everything attached to it, known already.)
-    let (principal, provisioned) = match identity {
-        PeerIdentity::Insecure => (None, None),
-        PeerIdentity::Certificates(chain) => {
-            let now = crate::unix_now();
-            match admit(&core.trust, &chain, now) {
-                Admission::Admitted(principal) => (Some(principal), None),
-                Admission::Unregistered { certificate, ca } => {
-                    // Boxed, like the other rare awaits here: a future held inline would enlarge
-                    // every connection's task for its whole life (RSS per connection).
-                    match Box::pin(core.provision(&certificate, &ca, &chain)).await {
-                        Ok((principal, grants)) => (Some(principal), grants),
-                        Err(refusal) => {
-                            source.principal_identifier = certificate.id.clone();
-                            tracing::info!(certificate = %certificate.id, ca = %ca.record.id, reason = %refusal, "connection refused");
-                            core.publish_event(lifecycle::connect_failed(
-                                &source,
-                                "AUTHORIZATION_FAILED",
-                            ));
-                            write_packet(&mut writer, &refusal_connack(version, &refusal), version)
-                                .await;
-                            return;
-                        }
-                    }
-                }
-                Admission::Refused {
-                    certificate_id,
-                    refusal,
-                } => {
-                    source.principal_identifier = certificate_id.clone().unwrap_or_default();
-                    tracing::info!(certificate = certificate_id.as_deref().unwrap_or("-"), reason = %refusal, "connection refused");
-                    core.publish_event(lifecycle::connect_failed(&source, "AUTHORIZATION_FAILED"));
-                    write_packet(
-                        &mut writer,
-                        &refusal_connack(version, &refusal.to_string()),
-                        version,
-                    )
-                    .await;
-                    return;
-                }
-            }
-        }
-    };
-    if let Some(principal) = &principal {
-        span.record("certificate", principal.certificate_id.as_str());
-        source.principal_identifier = principal.certificate_id.clone();
+    match admit_connection(&core, connect, identity, peer, &mut source).await {
+        Ok(admitted) => run_session(core, admitted, io, peer, source).await,
+        Err(refusal) => refuse(&core, &refusal, &source, &mut io.writer, version).await,
     }
+}
 
-    // What may it do? Registry changes after the commit its policies reflect that reach the
-    // index before the connection does are caught up with right after it is indexed (below).
-    let read_after = match &provisioned {
-        Some(grants) => grants.as_of_commit,
-        None => core.registry.committed(),
-    };
-    let attributes = connect_attributes(&connect);
-    let grants = match Box::pin(resolve_grants(
-        &core,
-        principal.as_ref(),
-        provisioned.map(|grants| grants.for_client(&client_id)),
-        &client_id,
-        peer,
-        attributes.clone(),
-    ))
-    .await
-    {
-        Ok(grants) => grants,
-        Err(error) => {
-            tracing::error!(%error, "reading the connection's policies failed");
-            write_packet(
-                &mut writer,
-                &refusal_connack(version, "internal error"),
-                version,
-            )
-            .await;
-            return;
-        }
-    };
-    source.thing_name = grants
-        .thing
-        .as_ref()
-        .filter(|t| t.exclusive)
-        .map(|t| t.thing.name.clone());
-    let mut grants = grants;
-    let denial = if !grants.authorizer.connect(&client_id).is_allowed() {
-        Some(format!(
-            "no policy allows iot:Connect for client id {client_id}"
-        ))
-    } else if let Some(will) = &connect.will
-        && !grants.authorizer.will(will.topic.as_str(), will.retain)
-    {
-        Some(format!(
-            "no policy allows publishing the will on {}",
-            will.topic.as_str()
-        ))
-    } else {
-        None
-    };
-    if let Some(reason) = denial {
-        tracing::info!(%reason, "connection refused");
-        core.publish_event(lifecycle::connect_failed(&source, "AUTHORIZATION_FAILED"));
-        write_packet(&mut writer, &refusal_connack(version, &reason), version).await;
-        return;
+/// Tells a refused client why, once: the log line, the `connect_failed` event, the CONNACK.
+async fn refuse<W: AsyncWrite + Unpin>(
+    core: &BrokerCore,
+    refusal: &AdmissionRefusal,
+    source: &EventSource,
+    writer: &mut W,
+    version: ProtocolVersion,
+) {
+    refusal.log();
+    if lifecycle::has_events(&source.client_id) {
+        core.publish_event(lifecycle::connect_failed(source, refusal.connect_failure()));
     }
+    write_packet(writer, &refusal.connack(version), version).await;
+}
 
-    // Take the session (over), and start the machine.
+/// An admitted connection: takes its client id's session (over), runs the packet loop, and
+/// hands the session back at the end.
+async fn run_session<S>(
+    core: Arc<BrokerCore>,
+    admitted: Admitted,
+    mut io: Io<S>,
+    peer: SocketAddr,
+    source: EventSource,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let Admitted {
+        connect,
+        client_id,
+        principal,
+        mut grants,
+        read_after,
+        connect_attributes,
+    } = admitted;
+    let version = connect.protocol_version;
+    let connection_id = source.version_number;
+
+    // Take the session (over), and start the machine. The CONNECT was validated at admission,
+    // so the machine accepts it; taking over comes only now, after every check.
     let (mailbox_tx, mut mailbox) = mpsc::channel::<Delivery>(core.config.mailbox_capacity);
     let stalled = Arc::new(AtomicBool::new(false));
     // Answers of Roost's device services (fleet provisioning) go to this connection only.
     let own_mailbox = mailbox_tx.clone();
     let (control_tx, mut control) = mpsc::unbounded_channel::<Control>();
-    let clean_start = connect.clean_start;
     let attachment = core
         .router
         .attach(
@@ -394,7 +227,7 @@ async fn serve_in_span<S>(
                 sender: mailbox_tx,
                 stalled: stalled.clone(),
             },
-            clean_start,
+            connect.clean_start,
         )
         .await;
     let key = attachment.key;
@@ -413,14 +246,16 @@ async fn serve_in_span<S>(
     }) {
         Ok(session) => session,
         Err(refused) => {
+            // Unreachable while admission validates with the same settings; kept so that a
+            // divergence refuses cleanly instead of losing the session.
             let session = refused.resumed.unwrap_or_else(|| {
                 roost_mqtt::SessionState::new(roost_mqtt::ClientId::new(&client_id))
             });
             core.router
                 .detach(&client_id, connection_id, key, session, now);
-            tracing::info!(reason = ?refused.connack.reason_code, "CONNECT refused by the session rules");
+            tracing::warn!(reason = ?refused.connack.reason_code, "CONNECT refused by the session machine after admission");
             write_packet(
-                &mut writer,
+                &mut io.writer,
                 &Packet::ConnAck(Box::new(refused.connack)),
                 version,
             )
@@ -439,17 +274,19 @@ async fn serve_in_span<S>(
     );
     // Enforcement updates the trust view before it closes indexed connections, and records a
     // refresh when it sends one: a revocation or policy change that came while this
-    // connection was being admitted (its policies read, a takeover awaited) shows here.
+    // connection was being admitted (its policies read, a takeover awaited) shows here. A
+    // certificate provisioned just now may not be in the view yet (the registry's change
+    // events are its only writer); any later change to it reaches the index.
     if let Some(principal) = &principal
         && principal.claim_template.is_none()
         && core
             .trust
             .certificate(&principal.certificate_id)
-            .is_none_or(|c| c.status != roost_registry::model::CertificateStatus::Active)
+            .is_some_and(|c| c.status != roost_registry::model::CertificateStatus::Active)
     {
         let _ = control_tx.send(Control::Close {
             reason: ReasonCode::AdministrativeAction,
-            lifecycle: "AUTH_ERROR",
+            lifecycle: DisconnectReason::CertificateCutOff,
             done: None,
         });
     } else if core.index.missed_refresh(read_after, &grants.dependencies) {
@@ -482,21 +319,16 @@ async fn serve_in_span<S>(
         own_mailbox,
         stalled,
         busy: Vec::new(),
-        certificate_id: principal.as_ref().map(|p| p.certificate_id.clone()),
+        principal,
+        peer,
+        connect_attributes,
+    };
+    let mut inbox = Inbox {
+        mailbox: &mut mailbox,
+        control: &mut control,
     };
     let result = driver
-        .run(
-            &mut session,
-            &mut grants,
-            &mut reader,
-            &mut writer,
-            &mut rbuf,
-            &mut mailbox,
-            &mut control,
-            principal.as_ref(),
-            peer,
-            attributes,
-        )
+        .run(&mut session, &mut grants, &mut io, &mut inbox)
         .await;
     if let Err(error) = result {
         tracing::debug!(%error, "connection I/O ended");
@@ -507,16 +339,16 @@ async fn serve_in_span<S>(
     if !driver.output_stalled {
         let _ = tokio::time::timeout(CLOSING_FLUSH, async {
             driver.encode(&mut session);
-            driver.drain(&mut writer).await?;
-            writer.shutdown().await
+            driver.drain(&mut io.writer).await?;
+            io.writer.shutdown().await
         })
         .await;
     }
     let reason = driver.lifecycle.unwrap_or_else(|| {
         session
             .closed()
-            .map(lifecycle_reason)
-            .unwrap_or("CONNECTION_LOST")
+            .map(disconnect_reason)
+            .unwrap_or(DisconnectReason::ConnectionLost)
     });
     let ended_at = Instant::now();
     let ended = session.into_session_state();
@@ -534,12 +366,41 @@ async fn serve_in_span<S>(
         let _ = done.send(());
     }
     if let Some(will) = ended.will {
-        core.schedule_will(client_id.clone(), key, will);
+        publish_will(&core, &client_id, key, will, reason, &grants.authorizer);
     }
-    tracing::debug!(reason, "disconnected");
+    tracing::debug!(reason = reason.as_str(), "disconnected");
     if lifecycle::has_events(&client_id) {
         core.publish_event(lifecycle::disconnected(&source, reason));
     }
+}
+
+/// Publishes (or schedules) the will of a connection that ended for `reason`, unless the
+/// reason forbids it — a client's DISCONNECT, a certificate cut off by revocation — or the
+/// connection's policies, as they stand now, no longer allow it.
+fn publish_will(
+    core: &Arc<BrokerCore>,
+    client_id: &str,
+    key: SessionKey,
+    will: PendingWill,
+    reason: DisconnectReason,
+    authorizer: &ConnectionAuthorizer,
+) {
+    if !reason.publishes_will() {
+        tracing::debug!(reason = reason.as_str(), "the will is not published");
+        return;
+    }
+    let message = &will.will;
+    if !authorizer.will(message.topic.as_str(), message.retain) {
+        tracing::info!(topic = %message.topic.as_str(), "the will is no longer allowed by the connection's policies; not published");
+        return;
+    }
+    core.schedule_will(client_id.to_owned(), key, will);
+}
+
+/// Where the packet loop's orders and deliveries come from.
+struct Inbox<'a> {
+    mailbox: &'a mut mpsc::Receiver<Delivery>,
+    control: &'a mut mpsc::UnboundedReceiver<Control>,
 }
 
 /// The state of the main loop that isn't the session machine.
@@ -558,7 +419,7 @@ struct Driver {
     scratch: MatchSet,
     source: EventSource,
     /// Set when something outside the session decided why the connection ends.
-    lifecycle: Option<&'static str>,
+    lifecycle: Option<DisconnectReason>,
     takeover_done: Option<oneshot::Sender<()>>,
     client_disconnected: bool,
     own_mailbox: mpsc::Sender<Delivery>,
@@ -566,24 +427,27 @@ struct Driver {
     stalled: Arc<AtomicBool>,
     /// Deliveries of this connection's publishes whose mailboxes were full.
     busy: Vec<Busy>,
-    certificate_id: Option<String>,
+    /// Who is connected, for re-reading its policies when they change.
+    principal: Option<Principal>,
+    peer: SocketAddr,
+    connect_attributes: Vec<String>,
 }
 
 impl Driver {
-    #[allow(clippy::too_many_arguments)]
+    /// The packet loop, until the connection ends.
     async fn run<S: AsyncRead + AsyncWrite>(
         &mut self,
         session: &mut Connection,
         grants: &mut Grants,
-        reader: &mut ReadHalf<S>,
-        writer: &mut WriteHalf<S>,
-        rbuf: &mut BytesMut,
-        mailbox: &mut mpsc::Receiver<Delivery>,
-        control: &mut mpsc::UnboundedReceiver<Control>,
-        principal: Option<&Principal>,
-        peer: SocketAddr,
-        attributes: Vec<String>,
+        io: &mut Io<S>,
+        inbox: &mut Inbox<'_>,
     ) -> std::io::Result<()> {
+        let Io {
+            reader,
+            writer,
+            rbuf,
+        } = io;
+        let Inbox { mailbox, control } = inbox;
         let max_packet = self.core.settings.maximum_packet_size;
         let write_timeout = self.core.config.write_timeout;
         // When the socket last accepted bytes (or output began waiting).
@@ -621,22 +485,7 @@ impl Driver {
                         self.takeover_done = done;
                         session.close(reason);
                     }
-                    Some(Control::RefreshPolicy) => {
-                        let read_after = self.core.registry.committed();
-                        match Box::pin(resolve_grants(&self.core, principal, None, &self.client_id, peer, attributes.clone())).await {
-                            Ok(fresh) => {
-                                if fresh.authorizer.connect(&self.client_id).is_allowed() {
-                                    self.core.index.update(self.connection_id, fresh.dependencies.clone(), read_after);
-                                    *grants = fresh;
-                                } else {
-                                    tracing::info!("policy no longer allows iot:Connect; disconnecting");
-                                    self.lifecycle = Some("AUTH_ERROR");
-                                    session.close(ReasonCode::NotAuthorized);
-                                }
-                            }
-                            Err(error) => tracing::error!(%error, "re-reading the connection's policies failed"),
-                        }
-                    }
+                    Some(Control::RefreshPolicy) => self.refresh_policy(session, grants).await,
                     None => return Ok(()),
                 },
                 written = push_output(writer, &mut self.wbuf, &mut self.unflushed), if writing => {
@@ -645,19 +494,19 @@ impl Driver {
                 }
                 () = tokio::time::sleep_until((progress_at + write_timeout).into()), if writing => {
                     tracing::debug!(?write_timeout, "the client accepts no data; closing");
-                    self.lifecycle.get_or_insert("CONNECTION_LOST");
+                    self.lifecycle.get_or_insert(DisconnectReason::ConnectionLost);
                     self.output_stalled = true;
                     return Ok(());
                 }
                 read = reader.read_buf(rbuf), if !writing => {
                     match read {
                         Ok(0) => {
-                            self.lifecycle.get_or_insert(if self.client_disconnected { "CLIENT_INITIATED_DISCONNECT" } else { "CONNECTION_LOST" });
+                            self.lifecycle.get_or_insert(if self.client_disconnected { DisconnectReason::ClientInitiated } else { DisconnectReason::ConnectionLost });
                             return Ok(());
                         }
                         Ok(_) => {}
                         Err(error) => {
-                            self.lifecycle.get_or_insert("CONNECTION_LOST");
+                            self.lifecycle.get_or_insert(DisconnectReason::ConnectionLost);
                             return Err(error);
                         }
                     }
@@ -680,7 +529,7 @@ impl Driver {
                             Ok(None) => break,
                             Err(error) => {
                                 tracing::debug!(%error, "malformed packet; closing");
-                                self.lifecycle = Some("CLIENT_ERROR");
+                                self.lifecycle = Some(DisconnectReason::ClientError);
                                 session.close(error.reason_code());
                                 break;
                             }
@@ -709,6 +558,34 @@ impl Driver {
                     session.handle_timeout(Instant::now());
                 }
             }
+        }
+    }
+
+    /// Re-reads the connection's policies after a registry change; closes it if they no
+    /// longer allow `iot:Connect`.
+    async fn refresh_policy(&mut self, session: &mut Connection, grants: &mut Grants) {
+        let read_after = self.core.registry.committed();
+        let subject = GrantSubject {
+            principal: self.principal.as_ref(),
+            client_id: &self.client_id,
+            peer: self.peer,
+            connect_attributes: &self.connect_attributes,
+        };
+        match Box::pin(resolve_grants(&self.core, subject, None)).await {
+            Ok(fresh) if fresh.authorizer.connect(&self.client_id).is_allowed() => {
+                self.core
+                    .index
+                    .update(self.connection_id, fresh.dependencies.clone(), read_after);
+                *grants = fresh;
+            }
+            Ok(fresh) => {
+                tracing::info!("policy no longer allows iot:Connect; disconnecting");
+                // The will meets the policies in force now.
+                *grants = fresh;
+                self.lifecycle = Some(DisconnectReason::AuthError);
+                session.close(ReasonCode::NotAuthorized);
+            }
+            Err(error) => tracing::error!(%error, "re-reading the connection's policies failed"),
         }
     }
 
@@ -743,7 +620,7 @@ impl Driver {
         let rejected_qos = granted(&request.rejected_topic());
         let requester = Requester {
             client_id: self.client_id.clone(),
-            certificate_id: self.certificate_id.clone(),
+            certificate_id: self.principal.as_ref().map(|p| p.certificate_id.clone()),
         };
         let core = self.core.clone();
         let mailbox = self.own_mailbox.clone();

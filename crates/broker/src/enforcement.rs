@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::BrokerCore;
 use crate::index::RefreshScope;
+use crate::lifecycle::DisconnectReason;
 
 struct Forwarder {
     events: mpsc::UnboundedSender<(u64, Vec<RegistryEvent>)>,
@@ -150,7 +151,7 @@ async fn apply(core: &BrokerCore, work: Work) {
                 let closed = core.index.close_certificates(
                     &cut,
                     ReasonCode::AdministrativeAction,
-                    "AUTH_ERROR",
+                    DisconnectReason::CertificateCutOff,
                 );
                 if closed > 0 {
                     tracing::info!(

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use roost_codec::ReasonCode;
 use tokio::sync::mpsc;
 
+use crate::lifecycle::DisconnectReason;
 use crate::router::Control;
 
 /// What a live connection depends on.
@@ -189,7 +190,7 @@ impl ConnectionIndex {
         &self,
         ids: &[String],
         reason: ReasonCode,
-        lifecycle: &'static str,
+        lifecycle: DisconnectReason,
     ) -> usize {
         let entries = self.entries();
         let mut sent = 0;

@@ -6,16 +6,19 @@
 //! evaluation (`roost-policy`), storage (`roost-registry`). Types that matter: [`Broker`],
 //! [`BrokerConfig`], [`identity::verifier::RegistryVerifier`], [`router::Router`].
 
+pub mod admission;
 pub mod authorization;
 pub mod connection;
 mod enforcement;
 pub mod fleet;
+mod grants;
 pub mod identity;
 pub mod index;
 pub mod lifecycle;
 pub mod metrics;
 mod provisioning;
 pub mod router;
+pub mod tickets;
 pub mod webhook;
 
 use std::net::SocketAddr;
@@ -24,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use roost_codec::ReasonCode;
-use roost_mqtt::{BrokerSettings, MatchSet, Message, PendingWill, SessionKey};
+use roost_mqtt::{BrokerSettings, MatchSet, Message, PendingWill, RetainedLimits, SessionKey};
 use roost_pki::CertificateAuthority;
 use roost_policy::{PolicyDocument, PolicySet};
 use roost_registry::{Registry, RegistryError};
@@ -37,7 +40,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::PeerIdentity;
+use crate::admission::PeerIdentity;
+pub use crate::identity::principal::AdmissionRules;
 use crate::identity::trust::TrustStore;
 use crate::identity::verifier::RegistryVerifier;
 use crate::index::ConnectionIndex;
@@ -101,6 +105,12 @@ pub struct BrokerConfig {
     pub device_issuer: Option<Arc<CertificateAuthority>>,
     /// How long a fleet-provisioning ownership token is valid (AWS: one hour).
     pub ownership_token_ttl: Duration,
+    /// How much the whole broker keeps as retained messages.
+    pub retained: RetainedLimits,
+    /// Rules admission applies besides each certificate's registry status.
+    pub admission: AdmissionRules,
+    /// TLS session resumption by stateless tickets on the MQTT listeners.
+    pub session_tickets: tickets::SessionTickets,
 }
 
 impl BrokerConfig {
@@ -118,6 +128,9 @@ impl BrokerConfig {
             provisioning: ProvisioningMode::default(),
             device_issuer: None,
             ownership_token_ttl: fleet::OWNERSHIP_TOKEN_TTL,
+            retained: RetainedLimits::UNLIMITED,
+            admission: AdmissionRules::default(),
+            session_tickets: tickets::SessionTickets::default(),
         }
     }
 }
@@ -131,6 +144,8 @@ pub struct BrokerCore {
     pub settings: BrokerSettings,
     pub config: BrokerConfig,
     insecure_policy: Option<PolicySet>,
+    /// Parsed policies shared by every connection.
+    policies: grants::PolicyCache,
     next_connection: AtomicU64,
     provisioning: provisioning::Provisioner,
     pub metrics: metrics::BrokerMetrics,
@@ -224,8 +239,9 @@ impl Broker {
         let trust = Arc::new(TrustStore::load(&registry).await?);
         let core = Arc::new(BrokerCore {
             router: Router::new(
-                config.mqtt.max_queued_messages,
+                config.mqtt.queue_limit(),
                 config.mqtt.queue_qos0_while_offline,
+                config.retained,
             ),
             trust,
             index: ConnectionIndex::default(),
@@ -233,6 +249,7 @@ impl Broker {
             insecure_policy: insecure_policy.map(|document| {
                 PolicySet::new([("insecure-listener".to_owned(), Arc::new(document))])
             }),
+            policies: grants::PolicyCache::default(),
             next_connection: AtomicU64::new(1),
             provisioning: provisioning::Provisioner::new(config.provisioning),
             metrics: metrics::BrokerMetrics::new(),
@@ -272,10 +289,18 @@ impl Broker {
             .with_safe_default_protocol_versions()?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key)?;
-        // Resumption would skip the certificate check; the status check at CONNECT stays
-        // either way, but a full handshake keeps the verifier authoritative.
+        // Resumption skips the handshake's certificate check, never admission's: the chain is
+        // restored from the ticket and its status, CA and policies are checked at CONNECT.
+        // Tickets are stateless; no session cache is kept.
         config.session_storage = Arc::new(NoServerSessionStorage {});
-        config.send_tls13_tickets = 0;
+        let tickets = self.core.config.session_tickets;
+        if tickets.enabled {
+            config.ticketer = Arc::new(tickets::ticketer(tickets)?);
+            // One ticket per connection: a device reconnects with the latest one.
+            config.send_tls13_tickets = 1;
+        } else {
+            config.send_tls13_tickets = 0;
+        }
         config.ignore_client_order = true;
         config.alpn_protocols = alpn;
         Ok(Arc::new(config))
@@ -358,7 +383,7 @@ impl Broker {
         for control in self.core.router.online_controls() {
             let _ = control.send(Control::Close {
                 reason: ReasonCode::ServerShuttingDown,
-                lifecycle: "SERVER_INITIATED_DISCONNECT",
+                lifecycle: lifecycle::DisconnectReason::ServerInitiated,
                 done: None,
             });
         }

@@ -18,6 +18,73 @@ pub struct EventSource {
     pub version_number: u64,
 }
 
+/// Why a connection ended: the `disconnectReason` of its `disconnected` event, and whether its
+/// will may be published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// The client sent DISCONNECT.
+    ClientInitiated,
+    /// The socket closed or failed without a DISCONNECT.
+    ConnectionLost,
+    /// The client broke the protocol or sent something malformed.
+    ClientError,
+    /// Nothing arrived within 1.5 × the keep-alive.
+    KeepAliveTimeout,
+    /// Another connection took over the client id.
+    DuplicateClientId,
+    /// Its policies no longer allow `iot:Connect`.
+    AuthError,
+    /// Its certificate (or its CA) was revoked or deactivated: reported as `AUTH_ERROR`, but a
+    /// device that has been cut off does not get to speak once more through its will.
+    CertificateCutOff,
+    /// The broker is shutting down.
+    ServerInitiated,
+}
+
+impl DisconnectReason {
+    /// The reason as the lifecycle event spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientInitiated => "CLIENT_INITIATED_DISCONNECT",
+            Self::ConnectionLost => "CONNECTION_LOST",
+            Self::ClientError => "CLIENT_ERROR",
+            Self::KeepAliveTimeout => "MQTT_KEEP_ALIVE_TIMEOUT",
+            Self::DuplicateClientId => "DUPLICATE_CLIENTID",
+            Self::AuthError | Self::CertificateCutOff => "AUTH_ERROR",
+            Self::ServerInitiated => "SERVER_INITIATED_DISCONNECT",
+        }
+    }
+
+    /// Whether the connection's will may be published, if the session kept one: the session
+    /// machine already discards it on a normal DISCONNECT and keeps it on MQTT 5's
+    /// "Disconnect with Will Message"; a cut-off certificate loses it here.
+    pub fn publishes_will(self) -> bool {
+        self != Self::CertificateCutOff
+    }
+}
+
+/// Why a connection was refused: the `connectFailureReason` of its `connect_failed` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    /// Its certificate, its CA or its policies do not let it connect (or publish its will).
+    AuthorizationFailed,
+    /// The CONNECT breaks the MQTT rules or the broker's limits.
+    ClientError,
+    /// The broker could not decide (the registry failed).
+    ServerError,
+}
+
+impl ConnectFailure {
+    /// The reason as the lifecycle event spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AuthorizationFailed => "AUTHORIZATION_FAILED",
+            Self::ClientError => "CLIENT_ERROR",
+            Self::ServerError => "SERVER_ERROR",
+        }
+    }
+}
+
 fn epoch_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -56,10 +123,10 @@ pub fn connected(source: &EventSource) -> (String, Value) {
 }
 
 /// `$aws/events/presence/disconnected/<clientId>`.
-pub fn disconnected(source: &EventSource, reason: &str) -> (String, Value) {
+pub fn disconnected(source: &EventSource, reason: DisconnectReason) -> (String, Value) {
     let mut body = base(source, "disconnected");
-    body["clientInitiatedDisconnect"] = (reason == "CLIENT_INITIATED_DISCONNECT").into();
-    body["disconnectReason"] = reason.into();
+    body["clientInitiatedDisconnect"] = (reason == DisconnectReason::ClientInitiated).into();
+    body["disconnectReason"] = reason.as_str().into();
     body["versionNumber"] = source.version_number.into();
     (
         format!("$aws/events/presence/disconnected/{}", source.client_id),
@@ -68,9 +135,9 @@ pub fn disconnected(source: &EventSource, reason: &str) -> (String, Value) {
 }
 
 /// `$aws/events/presence/connect_failed/<clientId>`.
-pub fn connect_failed(source: &EventSource, reason: &str) -> (String, Value) {
+pub fn connect_failed(source: &EventSource, reason: ConnectFailure) -> (String, Value) {
     let mut body = base(source, "connect_failed");
-    body["connectFailureReason"] = reason.into();
+    body["connectFailureReason"] = reason.as_str().into();
     body["ipAddress"] = source.ip_address.clone().into();
     (
         format!("$aws/events/presence/connect_failed/{}", source.client_id),
@@ -130,13 +197,23 @@ mod tests {
 
     #[test]
     fn disconnected_events_say_whether_the_client_asked_for_it() {
-        let (topic, body) = disconnected(&source(), "CLIENT_INITIATED_DISCONNECT");
+        let (topic, body) = disconnected(&source(), DisconnectReason::ClientInitiated);
         assert_eq!(topic, "$aws/events/presence/disconnected/c1");
         assert_eq!(body["clientInitiatedDisconnect"], true);
-        let (_, body) = disconnected(&source(), "MQTT_KEEP_ALIVE_TIMEOUT");
+        assert_eq!(body["disconnectReason"], "CLIENT_INITIATED_DISCONNECT");
+        let (_, body) = disconnected(&source(), DisconnectReason::KeepAliveTimeout);
         assert_eq!(body["clientInitiatedDisconnect"], false);
         assert_eq!(body["disconnectReason"], "MQTT_KEEP_ALIVE_TIMEOUT");
         assert!(body.get("thingName").is_none());
+    }
+
+    #[test]
+    fn a_cut_off_certificate_reads_as_auth_error_but_keeps_its_will_unsaid() {
+        let cut = DisconnectReason::CertificateCutOff;
+        assert_eq!(cut.as_str(), "AUTH_ERROR");
+        assert!(!cut.publishes_will());
+        assert!(DisconnectReason::AuthError.publishes_will());
+        assert!(DisconnectReason::DuplicateClientId.publishes_will());
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct BrokerMetrics {
     pub messages_received: Counter,
     pub messages_sent: Counter,
     pub deliveries_dropped_mailbox_full: Counter,
+    /// Retained publishes delivered live but not stored: the retained store was full.
+    pub retained_refused: Counter,
     pub connections: Gauge,
 }
 
@@ -25,6 +27,7 @@ impl BrokerMetrics {
                 "roost_mqtt_deliveries_dropped_total",
                 "reason" => "mailbox_full"
             ),
+            retained_refused: metrics::counter!("roost_mqtt_retained_refused_total"),
             connections: metrics::gauge!("roost_mqtt_connections"),
         }
     }

@@ -13,9 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use roost_pki::CertificateInfo;
 use roost_registry::model::CertificateStatus;
-use roost_registry::{CertificateTrust, ProvisionedGrants, TemplateType, jitp_parameters};
+use roost_registry::{ProvisionedGrants, TemplateType, jitp_parameters};
 use roost_template::Template;
-use rustls::pki_types::CertificateDer;
 
 use crate::BrokerCore;
 use crate::identity::principal::Principal;
@@ -71,7 +70,6 @@ impl BrokerCore {
         &self,
         certificate: &Arc<CertificateInfo>,
         ca: &TrustedCa,
-        _chain: &[CertificateDer<'static>],
     ) -> Result<(Principal, Option<ProvisionedGrants>), String> {
         let config = ca.record.registration_config.as_ref();
         let body = match (
@@ -122,13 +120,9 @@ impl BrokerCore {
                 }
                 other => format!("provisioning failed: {other}"),
             })?;
+        // The trust view learns of the certificate from the registry's change events, its one
+        // writer; this connection goes on with what provisioning returned.
         let status = provisioned.certificate.status;
-        self.trust.put_certificate(CertificateTrust {
-            id: certificate.id.clone(),
-            status,
-            ca_id: Some(ca.record.id.clone()),
-            not_after_ms: certificate.validity.not_after * 1000,
-        });
         if provisioned.created {
             metrics::counter!("roost_jitp_provisioned_total").increment(1);
             tracing::info!(
@@ -167,12 +161,6 @@ impl BrokerCore {
             Ok(registered) => registered,
             Err(e) => return format!("automatic registration failed: {e}"),
         };
-        self.trust.put_certificate(CertificateTrust {
-            id: registered.id.clone(),
-            status: registered.status,
-            ca_id: registered.ca_id.clone(),
-            not_after_ms: registered.validity.not_after_ms,
-        });
         if new {
             metrics::counter!("roost_jitr_registered_total").increment(1);
         }

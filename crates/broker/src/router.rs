@@ -15,17 +15,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
 use roost_codec::ReasonCode;
 use roost_mqtt::{
-    Delivery, Match, MatchSet, Message, RetainedStore, SessionKey, SessionState, SubscriptionEntry,
-    SubscriptionFilter, SubscriptionTrie, TopicFilter,
+    Delivery, Match, MatchSet, Message, QueueLimit, RetainOutcome, RetainedLimits, RetainedStore,
+    SessionKey, SessionState, SubscriptionEntry, SubscriptionFilter, SubscriptionTrie, TopicFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::lifecycle::DisconnectReason;
 use crate::metrics::BrokerMetrics;
 
 /// How long a new connection waits for the connection it takes over to hand its session back.
@@ -38,8 +39,8 @@ pub enum Control {
     /// once the session has been handed back to the router.
     Close {
         reason: ReasonCode,
-        /// The lifecycle `disconnectReason`.
-        lifecycle: &'static str,
+        /// Why, as the lifecycle event says it (and whether the will is published).
+        lifecycle: DisconnectReason,
         done: Option<oneshot::Sender<()>>,
     },
     /// Re-read the policies that apply (a policy, attachment, thing or group changed).
@@ -102,14 +103,35 @@ pub struct RouteCounters {
     pub delivered: AtomicU64,
 }
 
+/// A handle on the retained store that only asks whether a message would fit (the session
+/// machine's [`roost_mqtt::Authorizer::retained_room`]); the store itself enforces the limit
+/// again when the message is routed.
+#[derive(Clone)]
+pub struct RetainedRoom(Arc<Mutex<RetainedStore>>);
+
+impl RetainedRoom {
+    /// Whether `message` would be stored now.
+    pub fn has_room(&self, message: &Message) -> bool {
+        lock(&self.0).has_room(message)
+    }
+}
+
+impl std::fmt::Debug for RetainedRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetainedRoom").finish_non_exhaustive()
+    }
+}
+
 /// The broker's shared routing state.
 pub struct Router {
     sessions: Mutex<Sessions>,
     mailboxes: RwLock<HashMap<SessionKey, Mailbox>>,
     trie: RwLock<SubscriptionTrie>,
-    retained: Mutex<RetainedStore>,
+    retained: Arc<Mutex<RetainedStore>>,
     next_key: AtomicU64,
-    max_queued: usize,
+    /// Connections waiting in [`Router::attach`] for another to hand over their client id.
+    takeovers_waiting: AtomicUsize,
+    max_queued: QueueLimit,
     queue_qos0_offline: bool,
     pub counters: Arc<RouteCounters>,
     pub(crate) metrics: BrokerMetrics,
@@ -126,13 +148,16 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Router {
-    pub fn new(max_queued: usize, queue_qos0_offline: bool) -> Self {
+    /// A router whose offline sessions hold at most `max_queued` each (QoS 0 only if
+    /// `queue_qos0_offline`) and whose retained store stays within `retained`.
+    pub fn new(max_queued: QueueLimit, queue_qos0_offline: bool, retained: RetainedLimits) -> Self {
         Self {
             sessions: Mutex::default(),
             mailboxes: RwLock::default(),
             trie: RwLock::new(SubscriptionTrie::new()),
-            retained: Mutex::new(RetainedStore::new()),
+            retained: Arc::new(Mutex::new(RetainedStore::with_limits(retained))),
             next_key: AtomicU64::new(1),
+            takeovers_waiting: AtomicUsize::new(0),
             max_queued,
             queue_qos0_offline,
             counters: Arc::default(),
@@ -160,7 +185,7 @@ impl Router {
                         let (done, waiting) = oneshot::channel();
                         let sent = old.send(Control::Close {
                             reason: ReasonCode::SessionTakenOver,
-                            lifecycle: "DUPLICATE_CLIENTID",
+                            lifecycle: DisconnectReason::DuplicateClientId,
                             done: Some(done),
                         });
                         if sent.is_ok() {
@@ -233,7 +258,9 @@ impl Router {
                 }
             };
             if let Some(waiting) = waiting {
+                self.takeovers_waiting.fetch_add(1, Ordering::Relaxed);
                 let _ = tokio::time::timeout_at(deadline.into(), waiting).await;
+                self.takeovers_waiting.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
@@ -367,9 +394,19 @@ impl Router {
         lock(&self.retained).remove_expired(now);
     }
 
+    /// How many connections are waiting for another to hand over their client id.
+    pub fn takeovers_waiting(&self) -> usize {
+        self.takeovers_waiting.load(Ordering::Relaxed)
+    }
+
     /// Number of retained messages.
     pub fn retained_count(&self) -> usize {
         lock(&self.retained).len()
+    }
+
+    /// Answers whether the retained store has room, for connections' session machines.
+    pub fn retained_room(&self) -> RetainedRoom {
+        RetainedRoom(self.retained.clone())
     }
 
     /// Routes `message` to every matching session (except the publisher's where no-local
@@ -383,8 +420,8 @@ impl Router {
         busy: &mut Vec<Busy>,
         now: Instant,
     ) {
-        if message.retain {
-            lock(&self.retained).retain(message);
+        if message.retain && lock(&self.retained).retain(message) == RetainOutcome::Refused {
+            self.metrics.retained_refused.increment(1);
         }
         scratch.clear();
         self.trie.read().unwrap_or_else(|p| p.into_inner()).matches(

@@ -444,18 +444,30 @@ async fn a_certificate_revoked_while_its_connect_waits_for_a_takeover_is_still_c
     late.send(connect(ProtocolVersion::V5, &client_id, true))
         .await?;
     // The CONNECT is admitted and now waits for the stuck connection to hand over.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    takeover_waiting(&server).await?;
     server
         .registry
         .update_certificate(&device.id, CertificateStatus::Revoked)
         .await?;
     let (packets, _) = late.closed().await?;
-    let cut = packets.iter().any(|p| {
-        matches!(p, Packet::Disconnect(d) if d.reason_code == ReasonCode::AdministrativeAction)
-            || matches!(p, Packet::ConnAck(a) if a.reason_code == ReasonCode::NotAuthorized)
-    });
-    assert!(cut, "{packets:?}");
+    assert_admitted_then_cut(&packets, ReasonCode::AdministrativeAction);
     Ok(())
+}
+
+/// Waits until a CONNECT, past admission, waits in the router for a takeover.
+async fn takeover_waiting(server: &Server) -> Result<()> {
+    let router = &server.broker.core().router;
+    common::eventually(|| router.takeovers_waiting() > 0).await
+}
+
+/// The connection was admitted (CONNACK success once the takeover completed), then closed
+/// with a DISCONNECT carrying `reason`.
+fn assert_admitted_then_cut(packets: &[Packet], reason: ReasonCode) {
+    let [Packet::ConnAck(ack), Packet::Disconnect(disconnect)] = packets else {
+        panic!("expected a CONNACK then a DISCONNECT: {packets:?}");
+    };
+    assert_eq!(ack.reason_code, ReasonCode::Success, "{packets:?}");
+    assert_eq!(disconnect.reason_code, reason, "{packets:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -469,16 +481,82 @@ async fn a_policy_detached_while_a_connect_waits_for_a_takeover_still_applies() 
     let mut late = server.raw(&device, ProtocolVersion::V5).await?;
     late.send(connect(ProtocolVersion::V5, &client_id, true))
         .await?;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    takeover_waiting(&server).await?;
     server
         .registry
         .detach_policy(&policy, &server.cert_arn(&device))
         .await?;
     let (packets, _) = late.closed().await?;
-    let cut = packets.iter().any(|p| {
-        matches!(p, Packet::Disconnect(d) if d.reason_code == ReasonCode::NotAuthorized)
-            || matches!(p, Packet::ConnAck(a) if a.reason_code == ReasonCode::NotAuthorized)
-    });
-    assert!(cut, "{packets:?}");
+    assert_admitted_then_cut(&packets, ReasonCode::NotAuthorized);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_clients_will_is_not_published_but_a_lost_clients_is() -> Result<()> {
+    let server = Server::start().await?;
+    let topic = unique("wills");
+    let watcher_device = server.device(ALLOW_ALL).await?;
+    let mut watcher = server
+        .raw_connected(&watcher_device, ProtocolVersion::V5, &unique("watcher"))
+        .await?;
+    watcher.subscribe(&topic, QoS::AtLeastOnce).await?;
+
+    // Cut off by revocation: no last word.
+    let revoked = server.device(ALLOW_ALL).await?;
+    let mut raw = server.raw(&revoked, ProtocolVersion::V5).await?;
+    let mut hello = connect(ProtocolVersion::V5, &unique("revoked"), true);
+    hello.will = Some(will(&topic, "revoked", QoS::AtLeastOnce, false));
+    raw.connect(hello).await?;
+    server
+        .registry
+        .update_certificate(&revoked.id, CertificateStatus::Revoked)
+        .await?;
+    let (reason, _) = cut(&mut raw, Instant::now()).await?;
+    assert_eq!(reason, Some(ReasonCode::AdministrativeAction));
+    watcher.no_publish().await?;
+
+    // A connection that is merely lost still speaks its will (the control case).
+    let lost = server.device(ALLOW_ALL).await?;
+    let mut raw = server.raw(&lost, ProtocolVersion::V5).await?;
+    let mut hello = connect(ProtocolVersion::V5, &unique("lost"), true);
+    hello.will = Some(will(&topic, "lost", QoS::AtLeastOnce, false));
+    raw.connect(hello).await?;
+    drop(raw);
+    let will = watcher.next_publish().await?;
+    assert_eq!(&will.payload[..], b"lost");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_will_no_longer_allowed_by_the_current_policy_is_not_published() -> Result<()> {
+    let server = Server::start().await?;
+    let topic = unique("guarded");
+    let watcher_device = server.device(ALLOW_ALL).await?;
+    let mut watcher = server
+        .raw_connected(&watcher_device, ProtocolVersion::V5, &unique("watcher"))
+        .await?;
+    let device = server.issue(&unique("d"), roost_pki::KeyKind::EcP256)?;
+    server.register(&device, CertificateStatus::Active).await?;
+    let policy = server.attach_policy(&device, ALLOW_ALL).await?;
+    let mut raw = server.raw(&device, ProtocolVersion::V5).await?;
+    let mut hello = connect(ProtocolVersion::V5, &unique("speaker"), true);
+    hello.will = Some(will(&topic, "stale", QoS::AtLeastOnce, false));
+    raw.connect(hello).await?;
+    // The policy now denies publishing on the will's topic (connect is still allowed).
+    let denies_will = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Action":"iot:*","Resource":"*"}},
+            {{"Effect":"Deny","Action":"iot:Publish","Resource":"{}"}}]}}"#,
+        arn(&format!("topic/{topic}"))
+    );
+    server
+        .registry
+        .create_policy_version(&policy, &denies_will, true)
+        .await?;
+    // Wait until the connection applies it: its publishes on the topic are refused.
+    until_puback(&mut raw, &topic, ReasonCode::NotAuthorized).await?;
+    watcher.subscribe(&topic, QoS::AtLeastOnce).await?;
+    drop(raw);
+    watcher.no_publish().await?;
     Ok(())
 }

@@ -317,3 +317,205 @@ async fn a_refused_3_1_1_client_gets_connack_return_code_5_and_nothing_else() ->
     }
     Ok(())
 }
+
+/// Enables auto-registration (JITR: no template) on a registered CA and waits for the broker
+/// to see it.
+async fn enable_auto_registration(server: &Server, ca_id: &str) -> Result<()> {
+    server
+        .registry
+        .update_ca_certificate(
+            ca_id,
+            roost_registry::CaCertificateUpdate {
+                new_auto_registration: Some(roost_registry::model::AutoRegistrationStatus::Enable),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let trust = &server.broker.core().trust;
+    eventually(|| trust.ca(ca_id).is_some_and(|ca| ca.auto_registers())).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_ca_registers_no_new_device_while_its_registered_devices_keep_connecting()
+-> Result<()> {
+    let server = Server::start().await?;
+    let mut monitor = server.monitor().await?;
+    let now = unix_now();
+    let ca = roost_pki::CertificateAuthority::generate(
+        "Short-lived CA",
+        roost_pki::Validity::new(now - 60, now + 2)?,
+    )?;
+    let ca_id = server.register_rcgen_ca(&ca).await?;
+    enable_auto_registration(&server, &ca_id).await?;
+    let known = server.device_from(ca.issue_with_new_key(KeyKind::EcP256, "known", validity())?);
+    server
+        .register_with_ca(&known, CertificateStatus::Active)
+        .await?;
+    server.attach_policy(&known, ALLOW_ALL).await?;
+    while unix_now() <= now + 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A new device under the expired CA: refused at CONNECT, and nothing is registered.
+    let newcomer = server.device_from(ca.issue_with_new_key(KeyKind::EcP256, "new", validity())?);
+    let client_id = unique("newcomer");
+    let mut raw = server.raw(&newcomer, ProtocolVersion::V5).await?;
+    let connack = raw
+        .connect(connect(ProtocolVersion::V5, &client_id, true))
+        .await?;
+    assert_eq!(connack.reason_code, ReasonCode::NotAuthorized);
+    let why = connack.properties.reason_string.unwrap_or_default();
+    assert!(why.contains("outside its validity period"), "{why}");
+    let event = monitor
+        .event(&format!("$aws/events/presence/connect_failed/{client_id}"))
+        .await?;
+    assert_eq!(event["connectFailureReason"], "AUTHORIZATION_FAILED");
+    assert!(
+        server
+            .registry
+            .describe_certificate(&newcomer.id)
+            .await
+            .is_err(),
+        "an expired CA registered a new certificate"
+    );
+    // RegisterCertificate refuses it too, with the reason.
+    let error = server
+        .registry
+        .register_certificate(roost_registry::NewCertificate {
+            pem: newcomer.cert_pem.clone(),
+            source: roost_registry::CertificateSource::WithCa { ca_pem: None },
+            status: CertificateStatus::Active,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, roost_registry::RegistryError::CertificateValidation(m) if m.contains("outside its validity period")),
+        "{error:?}"
+    );
+
+    // A device registered before the CA expired still connects (one expired CA must not
+    // take a fleet offline).
+    round_trip(&server, &known, ProtocolVersion::V5).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sha1_signed_device_certificate_is_refused_at_registration_and_at_connect() -> Result<()>
+{
+    let server = Server::start().await?;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path();
+    openssl_ca(
+        path,
+        "rootCA",
+        KeyKind::EcP256,
+        &format!("/CN={}", unique("SHA1 CA")),
+    )?;
+    let code = server.registration_code().await?;
+    openssl_v1_cert(
+        path,
+        "verification",
+        KeyKind::EcP256,
+        "rootCA",
+        &format!("/CN={code}"),
+    )?;
+    server
+        .register_ca(&read(path, "rootCA.pem")?, &read(path, "verification.pem")?)
+        .await?;
+    openssl_v1_cert_with_digest(
+        path,
+        "device",
+        KeyKind::EcP256,
+        "rootCA",
+        "/CN=sha1",
+        "-sha1",
+    )?;
+    let device = Device::new(
+        &read(path, "device.pem")?,
+        &read(path, "device.key")?,
+        server.server_ca.cert_pem(),
+    );
+    for source in [
+        roost_registry::CertificateSource::WithCa { ca_pem: None },
+        roost_registry::CertificateSource::WithoutCa,
+    ] {
+        let error = server
+            .registry
+            .register_certificate(roost_registry::NewCertificate {
+                pem: device.cert_pem.clone(),
+                source,
+                status: CertificateStatus::Active,
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, roost_registry::RegistryError::CertificateValidation(m) if m.contains("SHA-1")),
+            "{error:?}"
+        );
+    }
+    // One registered before the rule existed is refused at CONNECT, saying why.
+    server.register(&device, CertificateStatus::Active).await?;
+    server.attach_policy(&device, ALLOW_ALL).await?;
+    let mut raw = server.raw(&device, ProtocolVersion::V5).await?;
+    let connack = raw
+        .connect(connect(ProtocolVersion::V5, &unique("sha1"), true))
+        .await?;
+    assert_eq!(connack.reason_code, ReasonCode::NotAuthorized);
+    let why = connack.properties.reason_string.unwrap_or_default();
+    assert!(why.contains("SHA-1"), "{why}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_revoked_after_its_session_ticket_was_issued_is_refused_on_resumption()
+-> Result<()> {
+    use rustls::HandshakeKind::{Full, Resumed};
+    let server = Server::start().await?;
+    for tls12 in [false, true] {
+        let mut device = server.device(ALLOW_ALL).await?;
+        if tls12 {
+            device = device.tls12();
+        }
+        // One client configuration, so that its session cache keeps the ticket.
+        let config = device.client_config();
+        let session = |expected| {
+            let config = config.clone();
+            let addr = server.addr;
+            async move {
+                let (mut raw, kind) = Raw::tls_with_kind(addr, config, ProtocolVersion::V5).await?;
+                assert_eq!(kind, Some(expected), "TLS 1.2 only: {tls12}");
+                let connack = raw
+                    .connect(connect(ProtocolVersion::V5, &unique("resumer"), true))
+                    .await?;
+                raw.send(roost_codec::Disconnect::default()).await?;
+                raw.closed().await?;
+                anyhow::Ok(connack.reason_code)
+            }
+        };
+        assert_eq!(session(Full).await?, ReasonCode::Success);
+        assert_eq!(session(Resumed).await?, ReasonCode::Success);
+        server
+            .registry
+            .update_certificate(&device.id, CertificateStatus::Revoked)
+            .await?;
+        server.trusted(&device, CertificateStatus::Revoked).await?;
+        assert_eq!(session(Resumed).await?, ReasonCode::NotAuthorized);
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_session_tickets_off_every_handshake_is_full() -> Result<()> {
+    let server = Server::start_with(|c| c.session_tickets.enabled = false).await?;
+    let device = server.device(ALLOW_ALL).await?;
+    let config = device.client_config();
+    for _ in 0..2 {
+        let (mut raw, kind) =
+            Raw::tls_with_kind(server.addr, config.clone(), ProtocolVersion::V5).await?;
+        assert_eq!(kind, Some(rustls::HandshakeKind::Full));
+        raw.connect(connect(ProtocolVersion::V5, &unique("full"), true))
+            .await?;
+        raw.send(roost_codec::Disconnect::default()).await?;
+        raw.closed().await?;
+    }
+    Ok(())
+}

@@ -28,11 +28,11 @@ pub mod trie;
 
 pub use error::{ProtocolViolation, TopicError};
 pub use message::{Delivery, Message};
-pub use retained::{RetainOutcome, RetainedStore};
+pub use retained::{RetainOutcome, RetainedLimits, RetainedStore};
 pub use roost_codec::QoS;
 pub use session::{
     AllowAll, Authorizer, BrokerSettings, ClientId, Connection, Ended, Event, KeepAlivePolicy,
-    PendingWill, Refused, SessionState, Subscribed,
+    PendingWill, QueueLimit, Refused, SessionState, Subscribed, validate_connect,
 };
 pub use topic::{ShareName, SharedFilter, SubscriptionFilter, TopicFilter, TopicLimits, TopicName};
 pub use trie::{Match, MatchSet, SessionKey, SharedMatch, SubscriptionEntry, SubscriptionTrie};

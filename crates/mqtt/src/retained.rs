@@ -30,6 +30,32 @@ pub enum RetainOutcome {
     Cleared,
     /// An empty payload for a topic with no retained message: nothing changed.
     Unchanged,
+    /// Storing it would pass the store's [`RetainedLimits`]: nothing changed (the message is
+    /// still delivered to current subscribers; only its storage is refused).
+    Refused,
+}
+
+/// How much the whole broker keeps as retained messages: a bound on the memory any set of
+/// clients can make it hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetainedLimits {
+    /// Most retained messages (topics with one).
+    pub max_messages: usize,
+    /// Most bytes of topics and payloads, added up over all retained messages.
+    pub max_bytes: usize,
+}
+
+impl RetainedLimits {
+    /// No bound beyond memory.
+    pub const UNLIMITED: Self = Self {
+        max_messages: usize::MAX,
+        max_bytes: usize::MAX,
+    };
+}
+
+/// The bytes a retained message is charged for: its topic and payload.
+fn charged_bytes(message: &Message) -> usize {
+    message.topic.as_str().len() + message.payload.len()
 }
 
 /// Retained messages by topic. Expired messages are never returned; they are dropped by
@@ -39,6 +65,8 @@ pub struct RetainedStore {
     nodes: Vec<Node>,
     free: Vec<NodeId>,
     len: usize,
+    bytes: usize,
+    limits: RetainedLimits,
 }
 
 impl Default for RetainedStore {
@@ -48,13 +76,42 @@ impl Default for RetainedStore {
 }
 
 impl RetainedStore {
-    /// An empty store.
+    /// An empty store with no limits.
     pub fn new() -> Self {
+        Self::with_limits(RetainedLimits::UNLIMITED)
+    }
+
+    /// An empty store that refuses messages beyond `limits`.
+    pub fn with_limits(limits: RetainedLimits) -> Self {
         Self {
             nodes: vec![Node::default()],
             free: Vec::new(),
             len: 0,
+            bytes: 0,
+            limits,
         }
+    }
+
+    /// Bytes of topics and payloads held (what [`RetainedLimits::max_bytes`] bounds).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Whether [`RetainedStore::retain`] would store `message` (an empty payload, which
+    /// clears, always has room; a replacement is charged only for what it adds).
+    pub fn has_room(&self, message: &Message) -> bool {
+        if message.payload.is_empty() {
+            return true;
+        }
+        let existing = self
+            .find(&message.topic)
+            .and_then(|node| self.nodes[node as usize].message.as_ref());
+        let (count, freed) = match existing {
+            Some(old) => (self.len, charged_bytes(old)),
+            None => (self.len.saturating_add(1), 0),
+        };
+        count <= self.limits.max_messages
+            && (self.bytes - freed).saturating_add(charged_bytes(message)) <= self.limits.max_bytes
     }
 
     /// Number of stored messages, expired ones included until they are removed.
@@ -76,6 +133,9 @@ impl RetainedStore {
                 None => RetainOutcome::Unchanged,
             };
         }
+        if !self.has_room(message) {
+            return RetainOutcome::Refused;
+        }
         let mut node = ROOT;
         for level in message.topic.as_str().split('/') {
             node = self.child_or_insert(node, level);
@@ -84,8 +144,12 @@ impl RetainedStore {
             retain: true,
             ..message.clone()
         };
+        self.bytes += charged_bytes(&stored);
         match self.nodes[node as usize].message.replace(stored) {
-            Some(_) => RetainOutcome::Replaced,
+            Some(old) => {
+                self.bytes -= charged_bytes(&old);
+                RetainOutcome::Replaced
+            }
             None => {
                 self.len += 1;
                 RetainOutcome::Stored
@@ -98,6 +162,7 @@ impl RetainedStore {
         let node = self.find(topic)?;
         let removed = self.nodes[node as usize].message.take()?;
         self.len -= 1;
+        self.bytes -= charged_bytes(&removed);
         self.prune(node);
         Some(removed)
     }
@@ -152,7 +217,9 @@ impl RetainedStore {
             .collect();
         let count = expired.len();
         for id in expired {
-            self.nodes[id as usize].message = None;
+            if let Some(old) = self.nodes[id as usize].message.take() {
+                self.bytes -= charged_bytes(&old);
+            }
             self.len -= 1;
             self.prune(id);
         }
@@ -257,6 +324,63 @@ mod tests {
         let mut names: Vec<String> = out.iter().map(|m| m.topic.to_string()).collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn the_store_refuses_a_new_topic_at_its_message_limit_but_replaces_existing_ones() {
+        let now = Instant::now();
+        let mut store = RetainedStore::with_limits(RetainedLimits {
+            max_messages: 2,
+            max_bytes: usize::MAX,
+        });
+        assert_eq!(
+            store.retain(&msg("a", b"1", None, now)),
+            RetainOutcome::Stored
+        );
+        assert_eq!(
+            store.retain(&msg("b", b"1", None, now)),
+            RetainOutcome::Stored
+        );
+        let third = msg("c", b"1", None, now);
+        assert!(!store.has_room(&third));
+        assert_eq!(store.retain(&third), RetainOutcome::Refused);
+        assert_eq!(store.len(), 2);
+        assert_eq!(
+            store.retain(&msg("a", b"2", None, now)),
+            RetainOutcome::Replaced
+        );
+        assert_eq!(
+            store.retain(&msg("a", b"", None, now)),
+            RetainOutcome::Cleared
+        );
+        assert_eq!(store.retain(&third), RetainOutcome::Stored);
+    }
+
+    #[test]
+    fn the_store_counts_topic_and_payload_bytes_against_its_byte_limit() {
+        let now = Instant::now();
+        let mut store = RetainedStore::with_limits(RetainedLimits {
+            max_messages: usize::MAX,
+            max_bytes: 10,
+        });
+        assert_eq!(
+            store.retain(&msg("ab", b"123", None, now)),
+            RetainOutcome::Stored
+        );
+        assert_eq!(store.bytes(), 5);
+        assert_eq!(
+            store.retain(&msg("cd", b"1234", None, now)),
+            RetainOutcome::Refused
+        );
+        // A replacement is charged only for what it adds.
+        assert_eq!(
+            store.retain(&msg("ab", b"12345678", None, now)),
+            RetainOutcome::Replaced
+        );
+        assert_eq!(store.bytes(), 10);
+        store.remove(&topic_name("ab", &TopicLimits::MQTT).unwrap());
+        assert_eq!(store.bytes(), 0);
+        assert!(store.is_empty());
     }
 
     #[test]

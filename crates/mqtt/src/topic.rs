@@ -48,6 +48,7 @@ impl TopicLimits {
     }
 
     fn check(&self, s: &str) -> Result<(), TopicError> {
+        let s = without_basic_ingest_prefix(s);
         if s.len() > self.max_bytes {
             return Err(TopicError::TooLong {
                 len: s.len(),
@@ -62,6 +63,18 @@ impl TopicLimits {
             });
         }
         Ok(())
+    }
+}
+
+/// The part of a topic that counts against the limits: AWS IoT does not count a Basic Ingest
+/// prefix (`$aws/rules/<rule>/`), so a rule's topic may be as long as any other.
+fn without_basic_ingest_prefix(s: &str) -> &str {
+    let Some(rest) = s.strip_prefix("$aws/rules/") else {
+        return s;
+    };
+    match rest.split_once('/') {
+        Some((_rule, topic)) => topic,
+        None => s,
     }
 }
 
@@ -263,6 +276,27 @@ mod tests {
 
     fn filter(s: &str) -> TopicFilter {
         TopicFilter::new(s, &TopicLimits::MQTT).unwrap()
+    }
+
+    #[test]
+    fn the_basic_ingest_prefix_does_not_count_against_the_limits() {
+        let l = TopicLimits::AWS_IOT;
+        assert!(topic_name("$aws/rules/my_rule/a/b/c/d/e/f/g/h", &l).is_ok());
+        assert!(matches!(
+            topic_name("$aws/rules/my_rule/a/b/c/d/e/f/g/h/i", &l),
+            Err(TopicError::TooManyLevels { levels: 9, .. })
+        ));
+        assert!(matches!(
+            topic_name("$aws/things/t/a/b/c/d/e/f", &l),
+            Err(TopicError::TooManyLevels { .. })
+        ));
+        let long = format!("$aws/rules/r/{}", "x".repeat(256));
+        assert!(topic_name(&long, &l).is_ok());
+        let too_long = format!("$aws/rules/r/{}", "x".repeat(257));
+        assert!(matches!(
+            topic_name(&too_long, &l),
+            Err(TopicError::TooLong { len: 257, .. })
+        ));
     }
 
     #[test]

@@ -341,6 +341,24 @@ impl CertificateInfo {
             .is_none_or(|p| p.iter().any(|o| o == CLIENT_AUTH || o == ANY_EKU))
     }
 
+    /// `Err` if the certificate's own signature uses SHA-1 (sha1WithRSAEncryption or
+    /// ecdsa-with-SHA1). Only device certificates and intermediates are held to this: a CA's
+    /// self-signature proves nothing a registration did not already.
+    pub fn check_not_sha1_signed(&self) -> Result<(), PkiError> {
+        const SHA1_WITH_RSA: &str = "1.2.840.113549.1.1.5";
+        const ECDSA_WITH_SHA1: &str = "1.2.840.10045.4.1";
+        if matches!(
+            self.signature_algorithm.as_str(),
+            SHA1_WITH_RSA | ECDSA_WITH_SHA1
+        ) {
+            return Err(PkiError::WeakSignatureAlgorithm {
+                subject: self.subject.to_string(),
+                algorithm: self.signature_algorithm.clone(),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether subject and issuer are the same name (a root, or a self-issued certificate).
     pub fn is_self_issued(&self) -> bool {
         self.subject_der == self.issuer_der

@@ -96,6 +96,19 @@ pub enum PkiError {
         algorithm: String,
     },
 
+    /// The certificate is signed with SHA-1, whose collisions are practical: a forged
+    /// certificate could carry the same signature.
+    #[error(
+        "certificate '{subject}' is signed with SHA-1 ({algorithm}), which is no longer \
+         accepted; reissue it with SHA-256 or stronger"
+    )]
+    WeakSignatureAlgorithm {
+        /// The certificate's subject.
+        subject: String,
+        /// Dotted OID of the signature algorithm.
+        algorithm: String,
+    },
+
     /// No certificate in the chain or the anchor is named as the issuer.
     #[error("no certificate in the chain or trust anchor is the issuer '{issuer}' of '{subject}'")]
     IssuerNotFound {

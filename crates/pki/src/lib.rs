@@ -32,4 +32,6 @@ pub use chain::{MAX_CHAIN_LENGTH, verify_chain_to, verify_signed_by};
 pub use error::PkiError;
 pub use key::KeyKind;
 pub use name::{AttributeType, DistinguishedName, NameAttribute};
-pub use registration::{check_ca_certificate, verify_registration_proof};
+pub use registration::{
+    check_ca_capability, check_ca_certificate, check_ca_validity, verify_registration_proof,
+};

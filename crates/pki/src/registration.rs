@@ -8,6 +8,12 @@ use crate::error::PkiError;
 /// CA by basicConstraints (with keyUsage, if any, allowing certificate signing) or an X.509 v1
 /// self-signed root as `openssl x509 -req -signkey` makes it (AWS accepts those).
 pub fn check_ca_certificate(ca: &CertificateInfo, now: i64) -> Result<(), PkiError> {
+    check_ca_validity(ca, now)?;
+    check_ca_capability(ca)
+}
+
+/// `Ok` if `now` (Unix seconds) lies within the CA's validity period.
+pub fn check_ca_validity(ca: &CertificateInfo, now: i64) -> Result<(), PkiError> {
     if !ca.validity.contains(now) {
         return Err(PkiError::CaOutsideValidity {
             subject: ca.subject.to_string(),
@@ -16,6 +22,13 @@ pub fn check_ca_certificate(ca: &CertificateInfo, now: i64) -> Result<(), PkiErr
             now,
         });
     }
+    Ok(())
+}
+
+/// `Ok` if `ca` may sign certificates, whatever the time: marked CA by basicConstraints (with
+/// keyUsage, if any, allowing certificate signing) or a self-signed X.509 v1 root. It verifies
+/// a v1 root's self-signature, so callers on a hot path compute it once per CA.
+pub fn check_ca_capability(ca: &CertificateInfo) -> Result<(), PkiError> {
     let not_a_ca = |reason| PkiError::NotACa {
         subject: ca.subject.to_string(),
         reason,

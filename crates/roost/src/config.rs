@@ -19,6 +19,7 @@ pub(crate) struct Config {
     pub(crate) account_id: String,
     pub(crate) api: ApiConfig,
     pub(crate) mqtt: MqttConfig,
+    pub(crate) identity: IdentityConfig,
     pub(crate) tls: TlsConfig,
     pub(crate) database: DatabaseConfig,
     pub(crate) provisioning: ProvisioningConfig,
@@ -45,9 +46,22 @@ pub(crate) struct MqttConfig {
     pub(crate) max_connections: usize,
     pub(crate) max_inflight: u16,
     pub(crate) max_queued_messages: usize,
+    pub(crate) max_queued_bytes: usize,
+    pub(crate) max_topic_bytes: usize,
+    pub(crate) max_topic_levels: usize,
+    pub(crate) max_filters_per_subscribe: usize,
+    pub(crate) max_subscriptions_per_connection: usize,
+    pub(crate) max_retained_messages: usize,
+    pub(crate) max_retained_bytes: usize,
     pub(crate) max_session_expiry_secs: u32,
     pub(crate) persistent_session_expiry_secs: u32,
     pub(crate) connect_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct IdentityConfig {
+    pub(crate) expired_ca_refuses_all: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +78,8 @@ pub(crate) struct ProvisioningConfig {
 #[serde(deny_unknown_fields)]
 pub(crate) struct TlsConfig {
     pub(crate) server_names: Vec<String>,
+    pub(crate) session_tickets: bool,
+    pub(crate) session_ticket_lifetime_secs: u64,
     pub(crate) cert_file: Option<PathBuf>,
     pub(crate) key_file: Option<PathBuf>,
 }
@@ -169,6 +185,25 @@ impl Config {
         if self.mqtt.max_inflight == 0 || self.mqtt.max_connections == 0 {
             bail!("mqtt.max_inflight and mqtt.max_connections must be positive");
         }
+        let positive = [
+            ("mqtt.max_queued_bytes", self.mqtt.max_queued_bytes),
+            (
+                "mqtt.max_filters_per_subscribe",
+                self.mqtt.max_filters_per_subscribe,
+            ),
+            (
+                "mqtt.max_subscriptions_per_connection",
+                self.mqtt.max_subscriptions_per_connection,
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                bail!("{key} must be positive");
+            }
+        }
+        if self.mqtt.max_topic_bytes < 16 || self.mqtt.max_topic_levels < 2 {
+            bail!("mqtt.max_topic_bytes must be at least 16 and mqtt.max_topic_levels at least 2");
+        }
         for (bucket, dir) in &self.provisioning.bulk_registration_dirs {
             let valid = (3..=256).contains(&bucket.len())
                 && bucket
@@ -183,6 +218,9 @@ impl Config {
             if dir.as_os_str().is_empty() {
                 bail!("provisioning.bulk_registration_dirs.{bucket} names no directory");
             }
+        }
+        if self.tls.session_ticket_lifetime_secs < 2 {
+            bail!("tls.session_ticket_lifetime_secs must be at least 2");
         }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             bail!("tls.cert_file and tls.key_file must be given together");

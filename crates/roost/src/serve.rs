@@ -174,10 +174,29 @@ fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {
         broker.mqtt.receive_maximum = inflight;
     }
     broker.mqtt.max_queued_messages = mqtt.max_queued_messages;
+    broker.mqtt.max_queued_bytes = mqtt.max_queued_bytes;
+    broker.mqtt.topic_limits = roost_mqtt::TopicLimits {
+        max_bytes: mqtt.max_topic_bytes,
+        max_levels: mqtt.max_topic_levels,
+        ..roost_mqtt::TopicLimits::AWS_IOT
+    };
+    broker.mqtt.max_filters_per_subscribe = mqtt.max_filters_per_subscribe;
+    broker.mqtt.max_subscriptions = mqtt.max_subscriptions_per_connection;
+    broker.retained = roost_mqtt::RetainedLimits {
+        max_messages: mqtt.max_retained_messages,
+        max_bytes: mqtt.max_retained_bytes,
+    };
     broker.mqtt.max_session_expiry_secs = mqtt.max_session_expiry_secs;
     broker.mqtt.v3_session_expiry_secs = mqtt
         .persistent_session_expiry_secs
         .min(mqtt.max_session_expiry_secs);
+    broker.admission = roost_broker::AdmissionRules {
+        expired_ca_refuses_all: config.identity.expired_ca_refuses_all,
+    };
+    broker.session_tickets = roost_broker::tickets::SessionTickets {
+        enabled: config.tls.session_tickets,
+        lifetime: Duration::from_secs(config.tls.session_ticket_lifetime_secs),
+    };
     broker.max_connections = mqtt.max_connections;
     broker.connect_timeout = Duration::from_secs(mqtt.connect_timeout_secs);
     broker.provisioning = if config.provisioning.aws_compatible_first_connect {

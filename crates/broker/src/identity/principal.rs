@@ -43,6 +43,14 @@ pub enum Refusal {
     Unknown,
     /// No client certificate on a listener that requires one.
     NoCertificate,
+    /// The certificate or an intermediate is signed with SHA-1.
+    WeakSignature(String),
+    /// The CA that signed the certificate is outside its validity period or cannot sign
+    /// certificates, so it vouches for no new device.
+    CaUnusable {
+        ca_id: String,
+        reason: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -58,6 +66,10 @@ impl fmt::Display for Refusal {
             ),
             Refusal::Unknown => f.write_str("the certificate is not known to the registry"),
             Refusal::NoCertificate => f.write_str("no client certificate was presented"),
+            Refusal::WeakSignature(reason) => f.write_str(reason),
+            Refusal::CaUnusable { ca_id, reason } => {
+                write!(f, "the certificate's CA {ca_id} cannot be used: {reason}")
+            }
         }
     }
 }
@@ -80,8 +92,35 @@ pub enum Admission {
     },
 }
 
+/// Broker-wide rules admission applies besides each certificate's registry status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AdmissionRules {
+    /// Whether certificates registered under a CA stay refused once that CA has expired (or
+    /// cannot sign). Off by default: one expired CA must not take a fleet offline; it only
+    /// stops new devices from being registered under it.
+    pub expired_ca_refuses_all: bool,
+}
+
+/// `Err` if a presented intermediate (not a self-issued root) is signed with SHA-1.
+fn check_intermediates(chain: &[CertificateDer<'_>]) -> Result<(), String> {
+    for der in chain.iter().skip(1) {
+        // An intermediate that does not parse cannot have helped the handshake; ignore it.
+        if let Ok(info) = roost_pki::CertificateInfo::from_der(der)
+            && !info.is_self_issued()
+        {
+            info.check_not_sha1_signed().map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 /// Decides what a peer presenting `chain` (leaf first) may do at `now` (Unix seconds).
-pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admission {
+pub fn admit(
+    trust: &TrustStore,
+    chain: &[CertificateDer<'_>],
+    now: i64,
+    rules: AdmissionRules,
+) -> Admission {
     let Some(leaf_der) = chain.first() else {
         return Admission::Refused {
             certificate_id: None,
@@ -107,6 +146,20 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
     if now > info.validity.not_after {
         return refused(Refusal::Expired);
     }
+    if let Err(weak) = info.check_not_sha1_signed() {
+        return refused(Refusal::WeakSignature(weak.to_string()));
+    }
+    if let Err(weak) = check_intermediates(chain) {
+        return refused(Refusal::WeakSignature(weak));
+    }
+    let unusable = |ca: &TrustedCa| {
+        ca.check_usable_at(now)
+            .err()
+            .map(|reason| Refusal::CaUnusable {
+                ca_id: ca.record.id.clone(),
+                reason,
+            })
+    };
     if let Some(claim) = trust.claim(&id) {
         if claim.expires_ms <= now.saturating_mul(1000) {
             return refused(Refusal::Expired);
@@ -125,6 +178,9 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
         {
             // Registered by an earlier first connect that did not complete (JITR, or a JITP
             // CA whose template was added since): provisioning decides again.
+            if let Some(refusal) = unusable(&ca) {
+                return refused(refusal);
+            }
             return Admission::Unregistered {
                 certificate: info,
                 ca,
@@ -132,6 +188,12 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
         }
         if registered.status != CertificateStatus::Active {
             return refused(Refusal::NotActive(registered.status));
+        }
+        if rules.expired_ca_refuses_all
+            && let Some(ca) = registered.ca_id.as_deref().and_then(|ca| trust.ca(ca))
+            && let Some(refusal) = unusable(&ca)
+        {
+            return refused(refusal);
         }
         return Admission::Admitted(Principal {
             certificate_id: id,
@@ -145,9 +207,12 @@ pub fn admit(trust: &TrustStore, chain: &[CertificateDer<'_>], now: i64) -> Admi
         .and_then(|v| trust.ca(&v.ca_id))
         .or_else(|| signing_ca(trust, &info));
     match signer {
-        Some(ca) if ca.auto_registers() => Admission::Unregistered {
-            certificate: info,
-            ca,
+        Some(ca) if ca.auto_registers() => match unusable(&ca) {
+            Some(refusal) => refused(refusal),
+            None => Admission::Unregistered {
+                certificate: info,
+                ca,
+            },
         },
         Some(ca) => refused(Refusal::NotRegistered {
             ca_id: ca.record.id.clone(),
@@ -258,7 +323,7 @@ mod tests {
     };
 
     use super::*;
-    use crate::identity::trust::VerifiedLeaf;
+    use crate::identity::trust::{TrustedCa, VerifiedLeaf};
 
     fn registered(ca: &roost_pki::CertificateAuthority) -> CaCertificate {
         CaCertificate {
@@ -315,21 +380,121 @@ mod tests {
         };
 
         // Without a memo the signature is checked here.
-        assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
+        assert_eq!(
+            signer_of(admit(&trust, &chain, now, AdmissionRules::default())),
+            ca.certificate().id
+        );
         // With one, it is used once.
         remember_signed_by(&ca);
-        assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
+        assert_eq!(
+            signer_of(admit(&trust, &chain, now, AdmissionRules::default())),
+            ca.certificate().id
+        );
         assert!(trust.take_verified(&info.id).is_none());
         // A memo naming a CA no longer registered is not trusted: the signature decides.
         remember_signed_by(&other);
-        assert_eq!(signer_of(admit(&trust, &chain, now)), ca.certificate().id);
+        assert_eq!(
+            signer_of(admit(&trust, &chain, now, AdmissionRules::default())),
+            ca.certificate().id
+        );
         trust.remove_ca(&ca.certificate().id);
         assert!(matches!(
-            admit(&trust, &chain, now),
+            admit(&trust, &chain, now, AdmissionRules::default()),
             Admission::Refused {
                 refusal: Refusal::Unknown,
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_ca_past_its_validity_provisions_no_new_device_but_keeps_registered_ones_by_default() {
+        let now = 1_700_000_000;
+        let ca = roost_pki::CertificateAuthority::generate(
+            "Expired CA",
+            roost_pki::Validity {
+                not_before: now - 1000,
+                not_after: now - 10,
+            },
+        )
+        .unwrap();
+        let issue = |cn: &str| {
+            let pem = ca
+                .issue_client_certificate(
+                    &testing::name(&[(AttributeType::CommonName, cn)]),
+                    &[],
+                    KeyKind::EcP256,
+                    testing::validity(),
+                )
+                .unwrap()
+                .certificate_pem;
+            CertificateInfo::from_pem(&pem).unwrap()
+        };
+        let trust = TrustStore::default();
+        trust.put_ca(registered(&ca));
+
+        let new_device = issue("new");
+        let admission = admit(
+            &trust,
+            std::slice::from_ref(&new_device.der),
+            now,
+            AdmissionRules::default(),
+        );
+        let Admission::Refused {
+            refusal: Refusal::CaUnusable { ca_id, reason },
+            ..
+        } = admission
+        else {
+            panic!("an expired CA provisioned a device: {admission:?}");
+        };
+        assert_eq!(ca_id, ca.certificate().id);
+        assert!(reason.contains("outside its validity period"), "{reason}");
+
+        let known = issue("known");
+        trust.put_certificate(roost_registry::CertificateTrust {
+            id: known.id.clone(),
+            status: CertificateStatus::Active,
+            ca_id: Some(ca.certificate().id.clone()),
+            not_after_ms: i64::MAX,
+        });
+        let chain = [known.der.clone()];
+        assert!(matches!(
+            admit(&trust, &chain, now, AdmissionRules::default()),
+            Admission::Admitted(_)
+        ));
+        let strict = AdmissionRules {
+            expired_ca_refuses_all: true,
+        };
+        assert!(matches!(
+            admit(&trust, &chain, now, strict),
+            Admission::Refused {
+                refusal: Refusal::CaUnusable { .. },
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_ca_whose_key_usage_forbids_certificate_signing_provisions_no_new_device() {
+        let now = 1_700_000_000;
+        // A leaf certificate registered as if it were a CA: not marked CA, not a v1 root.
+        let root = testing::ca("Root").unwrap();
+        let not_a_ca = root
+            .issue_client_certificate(
+                &testing::name(&[(AttributeType::CommonName, "Not a CA")]),
+                &[],
+                KeyKind::EcP256,
+                testing::validity(),
+            )
+            .unwrap();
+        let info = CertificateInfo::from_pem(&not_a_ca.certificate_pem).unwrap();
+        let record = CaCertificate {
+            id: info.id.clone(),
+            pem: not_a_ca.certificate_pem,
+            ..registered(&root)
+        };
+        let ca = TrustedCa::new(record, info);
+        let reason = ca.check_usable_at(now).unwrap_err();
+        assert!(reason.contains("not a CA"), "{reason}");
     }
 }

@@ -15,13 +15,36 @@ use roost_registry::{CertificateTrust, ProvisioningClaim, Registry, RegistryErro
 pub struct TrustedCa {
     pub record: CaCertificate,
     pub info: CertificateInfo,
+    /// Why the certificate cannot sign others at all (basicConstraints, keyUsage, a v1 root
+    /// that is not self-signed), computed once: a v1 root's check verifies a signature.
+    incapable: Option<String>,
 }
 
 impl TrustedCa {
+    pub fn new(record: CaCertificate, info: CertificateInfo) -> Self {
+        let incapable = roost_pki::check_ca_capability(&info)
+            .err()
+            .map(|e| e.to_string());
+        Self {
+            record,
+            info,
+            incapable,
+        }
+    }
+
     /// Whether unknown certificates it signed may be registered on first connect.
     pub fn auto_registers(&self) -> bool {
         self.record.status == CaStatus::Active
             && self.record.auto_registration == AutoRegistrationStatus::Enable
+    }
+
+    /// `Err` with the reason if the CA may not vouch for a certificate at `now` (Unix
+    /// seconds): it is outside its validity period or cannot sign certificates.
+    pub fn check_usable_at(&self, now: i64) -> Result<(), String> {
+        if let Some(reason) = &self.incapable {
+            return Err(reason.clone());
+        }
+        roost_pki::check_ca_validity(&self.info, now).map_err(|e| e.to_string())
     }
 }
 
@@ -92,7 +115,7 @@ impl TrustStore {
                 return;
             }
         };
-        let ca = Arc::new(TrustedCa { record, info });
+        let ca = Arc::new(TrustedCa::new(record, info));
         let mut state = self.write();
         remove_ca_locked(&mut state, &ca.record.id);
         state

@@ -772,6 +772,23 @@ impl Raw {
         Ok(Raw::over(tls, version))
     }
 
+    /// A TLS connection to `addr`, and whether its handshake was full or resumed.
+    pub async fn tls_with_kind(
+        addr: SocketAddr,
+        config: Arc<rustls::ClientConfig>,
+        version: ProtocolVersion,
+    ) -> Result<(Raw, Option<rustls::HandshakeKind>)> {
+        let tcp = TcpStream::connect(addr).await?;
+        let tls = tokio::time::timeout(
+            WAIT,
+            TlsConnector::from(config).connect(ServerName::try_from("localhost")?, tcp),
+        )
+        .await
+        .context("TLS handshake timed out")??;
+        let kind = tls.get_ref().1.handshake_kind();
+        Ok((Raw::over(tls, version), kind))
+    }
+
     /// A plaintext connection to `addr`.
     pub async fn tcp(addr: SocketAddr, version: ProtocolVersion) -> Result<Raw> {
         Ok(Raw::over(TcpStream::connect(addr).await?, version))
@@ -1092,6 +1109,18 @@ pub fn openssl_v1_cert(
     ca: &str,
     subject: &str,
 ) -> Result<()> {
+    openssl_v1_cert_with_digest(dir, name, kind, ca, subject, "-sha256")
+}
+
+/// [`openssl_v1_cert`] signed with `digest` (`-sha256`, `-sha1`, …).
+pub fn openssl_v1_cert_with_digest(
+    dir: &Path,
+    name: &str,
+    kind: KeyKind,
+    ca: &str,
+    subject: &str,
+    digest: &str,
+) -> Result<()> {
     openssl_key(dir, name, kind)?;
     openssl(
         dir,
@@ -1122,7 +1151,7 @@ pub fn openssl_v1_cert(
             &format!("{name}.pem"),
             "-days",
             "30",
-            "-sha256",
+            digest,
         ],
     )
 }

@@ -27,6 +27,13 @@ pub trait Authorizer {
     fn subscribe(&self, filter: &SubscriptionFilter) -> bool;
     /// May this client receive a message published on `topic`?
     fn receive(&self, topic: &TopicName) -> bool;
+    /// Has the broker room to store `message` as a retained message? Not a policy decision but
+    /// a broker-wide quota: when it says no, the message is still delivered live, its storage
+    /// is skipped, and an MQTT 5 publisher is told Quota Exceeded (0x97).
+    fn retained_room(&self, message: &Message) -> bool {
+        let _ = message;
+        true
+    }
 }
 
 /// An [`Authorizer`] that allows everything.
@@ -116,26 +123,19 @@ const fn violation(reason: ReasonCode, detail: &'static str) -> ProtocolViolatio
     ProtocolViolation { reason, detail }
 }
 
-/// Checks a CONNECT against the server's rules; returns the client id to use (assigned if the
-/// client sent none) or the reason to refuse.
-fn check_connect(
-    connect: &Connect,
-    settings: &BrokerSettings,
-    assign_client_id: impl FnOnce() -> String,
-) -> Result<ClientId, ReasonCode> {
+/// Checks a CONNECT against the server's rules and limits, with no side effect: the reason
+/// code of the refusing CONNACK, if any. A broker runs it before anything else at admission
+/// (identity, provisioning, takeover), so that an invalid CONNECT changes nothing;
+/// [`Connection::accept`] runs it again.
+pub fn validate_connect(connect: &Connect, settings: &BrokerSettings) -> Result<(), ReasonCode> {
     if connect.properties.authentication_method.is_some() {
         return Err(ReasonCode::BadAuthenticationMethod);
     }
-    let client_id = if connect.client_id.is_empty() {
-        if !connect.protocol_version.is_v5() && !connect.clean_start {
-            // [MQTT-3.1.3-8]: 3.1.1 allows an empty id only with a clean session.
-            return Err(ReasonCode::ClientIdentifierNotValid);
-        }
-        ClientId::new(&assign_client_id())
-    } else {
-        ClientId::new(&connect.client_id)
-    };
-    if client_id.as_str().len() > settings.max_client_id_bytes {
+    if connect.client_id.is_empty() && !connect.protocol_version.is_v5() && !connect.clean_start {
+        // [MQTT-3.1.3-8]: 3.1.1 allows an empty id only with a clean session.
+        return Err(ReasonCode::ClientIdentifierNotValid);
+    }
+    if connect.client_id.len() > settings.max_client_id_bytes {
         return Err(ReasonCode::ClientIdentifierNotValid);
     }
     if let Some(will) = &connect.will {
@@ -150,6 +150,25 @@ fn check_connect(
             // [MQTT-3.2.2-13]
             return Err(ReasonCode::RetainNotSupported);
         }
+    }
+    Ok(())
+}
+
+/// Checks a CONNECT; returns the client id to use (assigned if the client sent none) or the
+/// reason to refuse.
+fn check_connect(
+    connect: &Connect,
+    settings: &BrokerSettings,
+    assign_client_id: impl FnOnce() -> String,
+) -> Result<ClientId, ReasonCode> {
+    validate_connect(connect, settings)?;
+    let client_id = if connect.client_id.is_empty() {
+        ClientId::new(&assign_client_id())
+    } else {
+        ClientId::new(&connect.client_id)
+    };
+    if client_id.as_str().len() > settings.max_client_id_bytes {
+        return Err(ReasonCode::ClientIdentifierNotValid);
     }
     Ok(client_id)
 }
@@ -329,6 +348,7 @@ impl Connection {
     /// this client's pace instead of losing acknowledged messages.
     pub fn accepts_deliveries(&self) -> bool {
         self.session.queued_len() < self.settings.max_queued_messages
+            && self.session.queued_bytes() < self.settings.max_queued_bytes
     }
 
     /// Why the connection closed, if it has.
@@ -463,7 +483,7 @@ impl Connection {
             return;
         }
         if self.closed.is_some() {
-            let limit = self.settings.max_queued_messages;
+            let limit = self.settings.queue_limit();
             let qos0 = self.settings.queue_qos0_while_offline;
             self.session.enqueue_offline(now, delivery, limit, qos0);
             return;
@@ -476,7 +496,7 @@ impl Connection {
             self.send_publish(now, &delivery, None, false);
             return;
         }
-        let limit = self.settings.max_queued_messages;
+        let limit = self.settings.queue_limit();
         self.session.enqueue(now, delivery, limit);
         self.fill_window(now);
     }
@@ -554,7 +574,7 @@ impl Connection {
             }
             return Ok(());
         }
-        let message = Message::new(
+        let mut message = Message::new(
             publish.topic,
             publish.payload,
             qos,
@@ -562,13 +582,30 @@ impl Connection {
             publish.properties,
             now,
         );
+        // At the retained-store quota the message still goes to current subscribers; only its
+        // storage is refused, and an MQTT 5 publisher hears why.
+        let quota_exceeded =
+            message.retain && !message.payload.is_empty() && !auth.retained_room(&message);
+        if quota_exceeded {
+            message.retain = false;
+        }
+        let refusal = (quota_exceeded && self.version.is_v5()).then_some(ReasonCode::QuotaExceeded);
         self.events.push_back(Event::Publish(message));
         match publish.qos {
             PublishQos::AtMostOnce => {}
-            PublishQos::AtLeastOnce(id) => self.transmit.push_back(Packet::PubAck(PubAck::new(id))),
+            PublishQos::AtLeastOnce(id) => self.transmit.push_back(Packet::PubAck(PubAck {
+                reason_code: refusal.unwrap_or(ReasonCode::Success),
+                ..PubAck::new(id)
+            })),
             PublishQos::ExactlyOnce(id) => {
-                self.session.incoming_qos2.insert(id);
-                self.transmit.push_back(Packet::PubRec(PubRec::new(id)));
+                // An error PUBREC ends the QoS 2 flow (§4.3.3): no PUBREL is expected.
+                if refusal.is_none() {
+                    self.session.incoming_qos2.insert(id);
+                }
+                self.transmit.push_back(Packet::PubRec(PubRec {
+                    reason_code: refusal.unwrap_or(ReasonCode::Success),
+                    ..PubRec::new(id)
+                }));
             }
         }
         Ok(())
@@ -678,7 +715,17 @@ impl Connection {
         }
         let mut reason_codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut subscribed = Vec::new();
-        for sub in subscribe.subscriptions {
+        // 3.1.1 has a single failure code (0x80); MQTT 5 says which quota was hit.
+        let quota_exceeded = if self.version.is_v5() {
+            ReasonCode::QuotaExceeded
+        } else {
+            ReasonCode::UnspecifiedError
+        };
+        for (index, sub) in subscribe.subscriptions.into_iter().enumerate() {
+            if index >= self.settings.max_filters_per_subscribe {
+                reason_codes.push(quota_exceeded);
+                continue;
+            }
             let options = sub.options;
             let filter =
                 match SubscriptionFilter::from_wire(&sub.filter, &self.settings.topic_limits) {
@@ -708,6 +755,12 @@ impl Connection {
             };
             if let Some(code) = refusal {
                 reason_codes.push(code);
+                continue;
+            }
+            if !self.session.subscriptions.contains_key(&filter)
+                && self.session.subscriptions.len() >= self.settings.max_subscriptions
+            {
+                reason_codes.push(quota_exceeded);
                 continue;
             }
             let qos = options.qos.min(self.settings.maximum_qos);

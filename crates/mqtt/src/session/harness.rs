@@ -28,6 +28,8 @@ pub(crate) struct FakeAuth {
     pub(crate) deny_publish: HashSet<String>,
     pub(crate) deny_subscribe: HashSet<String>,
     pub(crate) deny_receive: HashSet<String>,
+    /// The broker's retained store is full.
+    pub(crate) retained_full: bool,
 }
 
 impl Authorizer for FakeAuth {
@@ -39,6 +41,9 @@ impl Authorizer for FakeAuth {
     }
     fn receive(&self, topic: &TopicName) -> bool {
         !self.deny_receive.contains(topic.as_str())
+    }
+    fn retained_room(&self, _message: &crate::message::Message) -> bool {
+        !self.retained_full
     }
 }
 

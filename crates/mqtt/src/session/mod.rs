@@ -7,8 +7,9 @@ mod state;
 
 pub use connection::{
     AllowAll, Authorizer, Connection, Ended, Event, PendingWill, Refused, Subscribed,
+    validate_connect,
 };
-pub use settings::{BrokerSettings, KeepAlivePolicy};
+pub use settings::{BrokerSettings, KeepAlivePolicy, QueueLimit};
 pub use state::{ClientId, DropCounts, OutgoingStage, SessionState, StoredSubscription};
 
 #[cfg(test)]

@@ -90,6 +90,14 @@ pub struct BrokerSettings {
     pub v3_session_expiry_secs: u32,
     /// Messages a session may hold waiting for an inflight slot or for its client to return.
     pub max_queued_messages: usize,
+    /// Bytes (topics and payloads) a session's queue may hold, whatever the message count.
+    pub max_queued_bytes: usize,
+    /// Filters accepted from one SUBSCRIBE; the rest are refused with Quota Exceeded (AWS IoT:
+    /// 8).
+    pub max_filters_per_subscribe: usize,
+    /// Subscriptions one session may hold; new ones beyond it are refused with Quota Exceeded
+    /// (AWS IoT: 50).
+    pub max_subscriptions: usize,
     /// Whether QoS 0 messages are queued for a disconnected session (AWS IoT: no).
     pub queue_qos0_while_offline: bool,
 }
@@ -113,9 +121,31 @@ impl Default for BrokerSettings {
             max_session_expiry_secs: 7 * 24 * 3600,
             v3_session_expiry_secs: 3600,
             max_queued_messages: 1000,
+            max_queued_bytes: 16 * 1024 * 1024,
+            max_filters_per_subscribe: usize::MAX,
+            max_subscriptions: usize::MAX,
             queue_qos0_while_offline: false,
         }
     }
+}
+
+impl BrokerSettings {
+    /// How much one session's queue may hold.
+    pub fn queue_limit(&self) -> QueueLimit {
+        QueueLimit {
+            messages: self.max_queued_messages,
+            bytes: self.max_queued_bytes,
+        }
+    }
+}
+
+/// The bound on a session's queue: whichever of the two is reached first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimit {
+    /// Most queued messages.
+    pub messages: usize,
+    /// Most queued bytes of topics and payloads.
+    pub bytes: usize,
 }
 
 #[cfg(test)]

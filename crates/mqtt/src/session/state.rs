@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use roost_codec::{PacketId, QoS, RetainHandling};
 
+use super::settings::QueueLimit;
 use crate::message::Delivery;
 use crate::topic::SubscriptionFilter;
 use crate::trie::SubscriptionEntry;
@@ -92,21 +93,36 @@ pub(crate) struct DeliveryQueue {
     items: VecDeque<Delivery>,
     qos0: usize,
     expiring: usize,
+    bytes: usize,
+}
+
+/// The bytes a queued delivery is charged for: its topic and payload.
+fn queued_bytes(d: &Delivery) -> usize {
+    d.message.topic.as_str().len() + d.message.payload.len()
 }
 
 impl DeliveryQueue {
     fn count(&mut self, d: &Delivery, add: bool) {
-        let (qos0, expiring) = (
+        let (qos0, expiring, bytes) = (
             usize::from(d.qos == QoS::AtMostOnce),
             usize::from(d.message.expires_at.is_some()),
+            queued_bytes(d),
         );
         if add {
             self.qos0 += qos0;
             self.expiring += expiring;
+            self.bytes += bytes;
         } else {
             self.qos0 -= qos0;
             self.expiring -= expiring;
+            self.bytes -= bytes;
         }
+    }
+
+    /// Whether `d` fits beside what is queued under `limit`.
+    fn has_room(&self, d: &Delivery, limit: QueueLimit) -> bool {
+        self.items.len() < limit.messages
+            && self.bytes.saturating_add(queued_bytes(d)) <= limit.bytes
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -143,6 +159,7 @@ impl DeliveryQueue {
             .iter()
             .filter(|d| d.message.expires_at.is_some())
             .count();
+        self.bytes = self.items.iter().map(queued_bytes).sum();
         before - self.items.len()
     }
 
@@ -233,6 +250,11 @@ impl SessionState {
         self.queue.len()
     }
 
+    /// Bytes of topics and payloads of the queued messages.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.bytes
+    }
+
     /// QoS 1/2 deliveries sent and not yet fully acknowledged.
     pub fn inflight_len(&self) -> usize {
         self.outgoing.len()
@@ -249,7 +271,7 @@ impl SessionState {
         &mut self,
         now: Instant,
         delivery: Delivery,
-        limit: usize,
+        limit: QueueLimit,
         queue_qos0: bool,
     ) -> bool {
         if delivery.qos == QoS::AtMostOnce && !queue_qos0 {
@@ -261,19 +283,24 @@ impl SessionState {
 
     /// Appends to the bounded queue; when full, the oldest queued QoS 0 message makes room, or
     /// else the new message is dropped. Expired messages are purged first.
-    pub(crate) fn enqueue(&mut self, now: Instant, delivery: Delivery, limit: usize) -> bool {
+    pub(crate) fn enqueue(&mut self, now: Instant, delivery: Delivery, limit: QueueLimit) -> bool {
         if delivery.message.is_expired(now) {
             self.dropped.expired += 1;
             return false;
         }
-        if self.queue.len() >= limit && self.queue.expiring > 0 {
+        if !self.queue.has_room(&delivery, limit) && self.queue.expiring > 0 {
             self.purge_expired(now);
         }
-        if self.queue.len() >= limit {
-            // The new message is dropped, unless it is QoS 1/2 and a QoS 0 one can make room.
+        if !self.queue.has_room(&delivery, limit) {
+            // The new message is dropped, unless it is QoS 1/2 and QoS 0 ones can make room.
             self.dropped.queue_full += 1;
-            if delivery.qos == QoS::AtMostOnce || !self.queue.remove_oldest_qos0() {
+            if delivery.qos == QoS::AtMostOnce {
                 return false;
+            }
+            while !self.queue.has_room(&delivery, limit) {
+                if !self.queue.remove_oldest_qos0() {
+                    return false;
+                }
             }
         }
         self.queue.push_back(delivery);
@@ -358,6 +385,32 @@ mod tests {
     use crate::message::Message;
     use crate::topic::{TopicLimits, topic_name};
 
+    fn messages(n: usize) -> QueueLimit {
+        QueueLimit {
+            messages: n,
+            bytes: usize::MAX,
+        }
+    }
+
+    #[test]
+    fn a_queue_at_its_byte_limit_drops_qos0_first_then_refuses() {
+        let now = Instant::now();
+        let mut s = SessionState::new(ClientId::new("c"));
+        // Each delivery is charged 1 topic byte + 1 payload byte.
+        let limit = QueueLimit {
+            messages: usize::MAX,
+            bytes: 4,
+        };
+        assert!(s.enqueue(now, delivery(QoS::AtMostOnce, now, None), limit));
+        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), limit));
+        assert_eq!(s.queued_bytes(), 4);
+        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), limit));
+        assert_eq!(s.queued_len(), 2, "the QoS 0 message made room");
+        assert!(!s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), limit));
+        assert_eq!(s.queued_bytes(), 4);
+        assert_eq!(s.dropped().queue_full, 2);
+    }
+
     fn delivery(qos: QoS, now: Instant, expiry: Option<u32>) -> Delivery {
         let properties = PublishProperties {
             message_expiry_interval: expiry,
@@ -377,12 +430,12 @@ mod tests {
     fn a_full_queue_drops_the_oldest_qos0_message_before_refusing_qos1() {
         let now = Instant::now();
         let mut s = SessionState::new(ClientId::new("c"));
-        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 2));
-        assert!(s.enqueue(now, delivery(QoS::AtMostOnce, now, None), 2));
-        assert!(!s.enqueue(now, delivery(QoS::AtMostOnce, now, None), 2));
-        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 2));
+        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), messages(2)));
+        assert!(s.enqueue(now, delivery(QoS::AtMostOnce, now, None), messages(2)));
+        assert!(!s.enqueue(now, delivery(QoS::AtMostOnce, now, None), messages(2)));
+        assert!(s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), messages(2)));
         assert!(s.queue.iter().all(|d| d.qos == QoS::AtLeastOnce));
-        assert!(!s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 2));
+        assert!(!s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), messages(2)));
         assert_eq!(s.dropped().queue_full, 3);
     }
 
@@ -390,8 +443,8 @@ mod tests {
     fn expired_messages_are_skipped_when_dequeued() {
         let now = Instant::now();
         let mut s = SessionState::new(ClientId::new("c"));
-        s.enqueue(now, delivery(QoS::AtLeastOnce, now, Some(1)), 10);
-        s.enqueue(now, delivery(QoS::AtLeastOnce, now, Some(10)), 10);
+        s.enqueue(now, delivery(QoS::AtLeastOnce, now, Some(1)), messages(10));
+        s.enqueue(now, delivery(QoS::AtLeastOnce, now, Some(10)), messages(10));
         let later = now + Duration::from_secs(2);
         let d = s.dequeue(later).unwrap();
         assert_eq!(d.message.remaining_expiry(later), Some(8));
@@ -417,8 +470,8 @@ mod tests {
     fn queued_deliveries_refused_on_resume_are_dropped_and_counted() {
         let now = Instant::now();
         let mut s = SessionState::new(ClientId::new("c"));
-        s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), 10);
-        s.enqueue(now, delivery(QoS::AtMostOnce, now, None), 10);
+        s.enqueue(now, delivery(QoS::AtLeastOnce, now, None), messages(10));
+        s.enqueue(now, delivery(QoS::AtMostOnce, now, None), messages(10));
         assert_eq!(s.retain_queued(|d| d.qos == QoS::AtLeastOnce), 1);
         assert_eq!(s.queued_len(), 1);
         assert_eq!(s.dropped().not_authorized, 1);

@@ -758,6 +758,96 @@ fn subscribe_grants_qos_capped_by_the_servers_maximum_and_reports_the_filters() 
 }
 
 #[test]
+fn filters_beyond_the_per_subscribe_limit_are_refused_with_quota_exceeded_and_not_stored() {
+    let settings = BrokerSettings {
+        max_filters_per_subscribe: 2,
+        ..BrokerSettings::default()
+    };
+    for (connect, refused) in [
+        (v5("d"), ReasonCode::QuotaExceeded),
+        (v3("d"), ReasonCode::UnspecifiedError),
+    ] {
+        let mut client = Client::connect_with(settings.clone(), connect);
+        let filters = [
+            ("a", options(QoS::AtMostOnce)),
+            ("b", options(QoS::AtMostOnce)),
+            ("c", options(QoS::AtMostOnce)),
+        ];
+        client
+            .send(Packet::Subscribe(subscribe(1, &filters)))
+            .unwrap();
+        let sent = client.sent();
+        let [Packet::SubAck(ack)] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(
+            ack.reason_codes,
+            [ReasonCode::Success, ReasonCode::Success, refused]
+        );
+        assert_eq!(client.conn.session().subscriptions().count(), 2);
+    }
+}
+
+#[test]
+fn a_session_at_its_subscription_limit_refuses_new_filters_but_replaces_existing_ones() {
+    let settings = BrokerSettings {
+        max_subscriptions: 2,
+        ..BrokerSettings::default()
+    };
+    let mut client = Client::connect_with(settings, v5("d"));
+    let two = [
+        ("a", options(QoS::AtMostOnce)),
+        ("b", options(QoS::AtMostOnce)),
+    ];
+    client.send(Packet::Subscribe(subscribe(1, &two))).unwrap();
+    client.sent();
+    let more = [
+        ("c", options(QoS::AtMostOnce)),
+        ("a", options(QoS::AtLeastOnce)),
+    ];
+    client.send(Packet::Subscribe(subscribe(2, &more))).unwrap();
+    let sent = client.sent();
+    let [Packet::SubAck(ack)] = sent.as_slice() else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(
+        ack.reason_codes,
+        [ReasonCode::QuotaExceeded, ReasonCode::GrantedQoS1]
+    );
+    let filters: Vec<String> = client
+        .conn
+        .session()
+        .subscriptions()
+        .map(|(f, _)| f.to_string())
+        .collect();
+    assert_eq!(filters, ["a", "b"]);
+}
+
+#[test]
+fn a_retained_publish_beyond_the_store_quota_is_delivered_live_and_acknowledged_quota_exceeded() {
+    for (connect, expected) in [
+        (v5("d"), ReasonCode::QuotaExceeded),
+        (v3("d"), ReasonCode::Success),
+    ] {
+        let mut client = Client::connect(connect);
+        client.auth.retained_full = true;
+        let mut p = publish("state/1", QoS::AtLeastOnce, 1, b"on");
+        p.retain = true;
+        client.send(Packet::Publish(p)).unwrap();
+        let sent = client.sent();
+        let [Packet::PubAck(ack)] = sent.as_slice() else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(ack.reason_code, expected);
+        let events = client.events();
+        let [Event::Publish(message)] = events.as_slice() else {
+            panic!("{events:?}")
+        };
+        assert!(!message.retain, "routed live, not stored");
+    }
+}
+
+#[test]
 fn an_unauthorized_filter_gets_not_authorized_and_the_others_are_granted() {
     for connect in [v5("d"), v3("d")] {
         let mut client = Client::connect(connect);
@@ -1150,7 +1240,7 @@ fn messages_queued_while_offline_are_sent_on_resume_and_qos0_is_not_kept() {
         };
         ended
             .session
-            .enqueue_offline(now, d, settings.max_queued_messages, false);
+            .enqueue_offline(now, d, settings.queue_limit(), false);
     }
     assert_eq!(ended.session.queued_len(), 1);
     assert_eq!(ended.session.dropped().offline_qos0, 1);

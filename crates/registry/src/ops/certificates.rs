@@ -88,7 +88,7 @@ async fn signing_ca(
     conn: &mut AnyConnection,
     leaf: &CertificateInfo,
     ca_pem: Option<&str>,
-) -> Result<crate::model::CaCertificate, RegistryError> {
+) -> Result<(crate::model::CaCertificate, CertificateInfo), RegistryError> {
     let candidates = match ca_pem {
         Some(pem) => {
             let given = CertificateInfo::from_pem(pem)
@@ -114,7 +114,7 @@ async fn signing_ca(
         let ca = CertificateInfo::from_pem(&candidate.pem)
             .map_err(|e| RegistryError::Storage(format!("stored CA {}: {e}", candidate.id)))?;
         if roost_pki::verify_signed_by(leaf, &ca).is_ok() {
-            signers.push(candidate);
+            signers.push((candidate, ca));
         }
     }
     match signers.len() {
@@ -145,9 +145,23 @@ pub(crate) async fn register_certificate_in(
             resource_arn: arns.certificate(&leaf.id),
         });
     }
+    if matches!(
+        source,
+        CertificateSource::WithCa { .. } | CertificateSource::WithoutCa
+    ) {
+        leaf.check_not_sha1_signed()
+            .map_err(|e| RegistryError::CertificateValidation(e.to_string()))?;
+    }
     let (ca_id, mode) = match source {
         CertificateSource::WithCa { ca_pem } => {
-            let ca = signing_ca(conn, leaf, ca_pem.as_deref()).await?;
+            let (ca, ca_info) = signing_ca(conn, leaf, ca_pem.as_deref()).await?;
+            // A CA that has expired, or cannot sign, vouches for no new certificate.
+            roost_pki::check_ca_certificate(&ca_info, now_ms() / 1000).map_err(|e| {
+                RegistryError::CertificateValidation(format!(
+                    "The CA certificate {} cannot vouch for new certificates: {e}",
+                    ca.id
+                ))
+            })?;
             if ca.status != CaStatus::Active {
                 return Err(RegistryError::CertificateState(format!(
                     "The CA certificate {} is INACTIVE; activate it before registering certificates it signed",

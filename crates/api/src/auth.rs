@@ -12,10 +12,31 @@ use crate::ApiState;
 use crate::error::{ApiError, ErrorKind};
 use crate::input::MAX_BODY_BYTES;
 
-/// Verifies the request's signature over its raw path, query, headers and body, then passes
-/// it on with the body restored. Failures answer 403 with AWS's error type.
+/// Verifies the request's signature (scoped to the `iot` service) over its raw path, query,
+/// headers and body, then passes it on with the body restored. Failures answer 403 with AWS's
+/// error type.
 pub(crate) async fn require_signature(
     State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let verifier = state.inner.verifier.clone();
+    verify_then_run(&state, &verifier, request, next).await
+}
+
+/// [`require_signature`] for the iot-data operations (`iotdata` or `iotdevicegateway`).
+pub(crate) async fn require_data_signature(
+    State(state): State<ApiState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let verifier = state.inner.data_verifier.clone();
+    verify_then_run(&state, &verifier, request, next).await
+}
+
+async fn verify_then_run(
+    state: &ApiState,
+    verifier: &roost_sigv4::Verifier,
     request: Request,
     next: Next,
 ) -> Response {
@@ -38,7 +59,7 @@ pub(crate) async fn require_signature(
         headers: &headers,
         body: &bytes,
     };
-    let verified = state.inner.verifier.verify(
+    let verified = verifier.verify(
         &signed,
         &state.inner.settings.credentials,
         SystemTime::now(),

@@ -33,6 +33,12 @@ pub enum ErrorKind {
     UnknownOperation,
     /// A known path with a method it does not take.
     MethodNotAllowed,
+    /// An iot-data error whose type and status come from the data-plane service (a shadow
+    /// error: 409 ConflictException, 413 RequestEntityTooLargeException…).
+    DataPlane {
+        aws_type: &'static str,
+        status: u16,
+    },
 }
 
 impl ErrorKind {
@@ -59,6 +65,7 @@ impl ErrorKind {
             Self::Authentication(aws_type) => aws_type,
             Self::UnknownOperation => "UnknownOperationException",
             Self::MethodNotAllowed => "MethodNotAllowedException",
+            Self::DataPlane { aws_type, .. } => aws_type,
         }
     }
 
@@ -84,6 +91,9 @@ impl ErrorKind {
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Authentication(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::DataPlane { status, .. } => {
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
         }
     }
 }
@@ -179,3 +189,10 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<roost_shadow::ShadowError> for ApiError {
+    fn from(error: roost_shadow::ShadowError) -> Self {
+        let (status, aws_type) = error.http();
+        Self::new(ErrorKind::DataPlane { aws_type, status }, error.to_string())
+    }
+}

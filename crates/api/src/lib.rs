@@ -28,6 +28,41 @@ use roost_registry::{Registry, RegistryError};
 
 pub use routes::router;
 
+/// A message one of Roost's services publishes on a topic reserved for it (a shadow answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// Why the broker refused an iot-data Publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishRefused {
+    /// Not a valid topic name, or beyond the broker's topic limits.
+    #[error("invalid topic: {0}")]
+    InvalidTopic(String),
+    /// A topic only Roost itself publishes on (events, service answers).
+    #[error("the topic is reserved")]
+    Reserved,
+}
+
+/// The MQTT broker as the iot-data operations see it: the binary wires the broker in, so
+/// that this crate needs no dependency on it.
+pub trait DataPlane: Send + Sync {
+    /// Publishes as an iot-data client does (Publish): the topic checked, reserved topics
+    /// refused, a shadow request served like one sent over MQTT.
+    fn publish(
+        &self,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: u8,
+        retain: bool,
+    ) -> Result<(), PublishRefused>;
+
+    /// Publishes an answer of a service (QoS 1, not retained) on its reserved topic.
+    fn publish_service_message(&self, message: ServiceMessage);
+}
+
 /// Renders the Prometheus exposition text for `/metrics`.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -68,6 +103,9 @@ struct Inner {
     registry: Registry,
     device_issuer: Arc<CertificateAuthority>,
     verifier: roost_sigv4::Verifier,
+    /// iot-data requests are signed for `iotdata` (botocore) or `iotdevicegateway` (SDKs).
+    data_verifier: roost_sigv4::Verifier,
+    data_plane: std::sync::OnceLock<Arc<dyn DataPlane>>,
     settings: ApiSettings,
     metrics: Option<MetricsRenderer>,
     bulk_registration: registration::BulkRegistration,
@@ -92,11 +130,16 @@ impl ApiState {
     ) -> Self {
         let verifier = roost_sigv4::Verifier::new("iot", settings.region.clone())
             .with_max_skew(settings.max_clock_skew);
+        let data_verifier = roost_sigv4::Verifier::new("iotdata", settings.region.clone())
+            .also_accepting("iotdevicegateway")
+            .with_max_skew(settings.max_clock_skew);
         Self {
             inner: Arc::new(Inner {
                 registry,
                 device_issuer: Arc::new(device_issuer),
                 verifier,
+                data_verifier,
+                data_plane: std::sync::OnceLock::new(),
                 settings,
                 metrics,
                 bulk_registration: registration::BulkRegistration::default(),
@@ -106,6 +149,17 @@ impl ApiState {
 
     pub(crate) fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// Wires the MQTT broker in for the iot-data operations (Publish, and the MQTT answers of
+    /// HTTP shadow operations). Without it Publish answers ServiceUnavailable.
+    pub fn with_data_plane(self, data_plane: Arc<dyn DataPlane>) -> Self {
+        let _ = self.inner.data_plane.set(data_plane);
+        self
+    }
+
+    pub(crate) fn data_plane(&self) -> Option<&Arc<dyn DataPlane>> {
+        self.inner.data_plane.get()
     }
 
     pub(crate) fn device_issuer(&self) -> &CertificateAuthority {

@@ -31,6 +31,7 @@ use crate::grants::{GrantSubject, Grants, resolve_grants};
 use crate::identity::principal::Principal;
 use crate::lifecycle::{self, DisconnectReason, EventSource};
 use crate::router::{Busy, Control, Mailbox};
+use crate::shadow::ShadowRequest;
 
 /// Most deliveries taken from the mailbox before the socket is written.
 const DELIVERY_BATCH: usize = 64;
@@ -319,6 +320,7 @@ async fn run_session<S>(
         own_mailbox,
         stalled,
         busy: Vec::new(),
+        shadow_requests: Vec::new(),
         principal,
         peer,
         connect_attributes,
@@ -427,6 +429,8 @@ struct Driver {
     stalled: Arc<AtomicBool>,
     /// Deliveries of this connection's publishes whose mailboxes were full.
     busy: Vec<Busy>,
+    /// Shadow requests published since the last turn of the loop.
+    shadow_requests: Vec<ShadowRequest>,
     /// Who is connected, for re-reading its policies when they change.
     principal: Option<Principal>,
     peer: SocketAddr,
@@ -454,6 +458,11 @@ impl Driver {
         let mut progress_at = Instant::now();
         loop {
             self.process_events(session, &grants.authorizer);
+            // This connection's shadow requests are answered in the order it sent them; it
+            // reads nothing more meanwhile, which paces a device to its shadow's commits.
+            for request in std::mem::take(&mut self.shadow_requests) {
+                Box::pin(self.core.serve_shadow_request(request)).await;
+            }
             if !self.busy.is_empty() {
                 // Slow this publisher to its subscribers' pace rather than drop their messages.
                 self.wait_for_room(session, &grants.authorizer).await;
@@ -665,6 +674,13 @@ impl Driver {
                     if let Some(request) = FleetRequest::parse(message.topic.as_str()) {
                         self.start_fleet_request(session, request, message.payload);
                         continue;
+                    }
+                    // A shadow request is served after this batch of events (in order, by
+                    // this connection) and routed like any message meanwhile.
+                    if let Some(request) =
+                        ShadowRequest::parse(message.topic.as_str(), &message.payload)
+                    {
+                        self.shadow_requests.push(request);
                     }
                     self.core.router.route(
                         &message,

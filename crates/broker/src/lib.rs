@@ -18,6 +18,7 @@ pub mod lifecycle;
 pub mod metrics;
 mod provisioning;
 pub mod router;
+mod shadow;
 pub mod tickets;
 pub mod webhook;
 
@@ -68,6 +69,17 @@ pub fn server_crypto_provider() -> rustls::crypto::CryptoProvider {
         )
     });
     provider
+}
+
+/// Why [`BrokerCore::publish_from_api`] refused a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiPublishError {
+    /// Not a valid topic name, or beyond the broker's topic limits.
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// One of Roost's reserved topics (events, service answers).
+    #[error("the topic is reserved for Roost's own messages")]
+    Reserved,
 }
 
 /// Errors starting the broker.
@@ -193,6 +205,58 @@ impl BrokerCore {
             let metrics = self.router.metrics.clone();
             tokio::spawn(async move { router::wait_for_room(&counters, &metrics, busy).await });
         }
+    }
+
+    /// Publishes a message of one of Roost's services (a shadow answer, an iot-data Publish)
+    /// through the router, as if a client with every right had sent it. `false` if `topic`
+    /// is not a valid topic name.
+    pub fn publish_service_message(
+        &self,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: roost_codec::QoS,
+        retain: bool,
+    ) -> bool {
+        let Ok(topic) = roost_codec::TopicName::new(topic) else {
+            return false;
+        };
+        let message = Message::new(
+            topic,
+            payload,
+            qos,
+            retain,
+            roost_codec::PublishProperties::default(),
+            Instant::now(),
+        );
+        self.route_detached(&message);
+        true
+    }
+
+    /// Publishes as a client of the iot-data API does: the topic is checked against the MQTT
+    /// rules and the broker's limits, Roost's reserved topics are refused, and a shadow request
+    /// is served as one sent over MQTT. Delivery to subscribers is as for any PUBLISH.
+    pub fn publish_from_api(
+        self: &Arc<Self>,
+        topic: &str,
+        payload: bytes::Bytes,
+        qos: roost_codec::QoS,
+        retain: bool,
+    ) -> Result<(), ApiPublishError> {
+        let name = roost_codec::TopicName::new(topic)
+            .map_err(|e| ApiPublishError::InvalidTopic(e.to_string()))?;
+        self.settings
+            .topic_limits
+            .check_name(&name)
+            .map_err(|e| ApiPublishError::InvalidTopic(e.to_string()))?;
+        if authorization::is_reserved_for_roost(topic) {
+            return Err(ApiPublishError::Reserved);
+        }
+        if let Some(request) = shadow::ShadowRequest::parse(topic, &payload) {
+            let core = self.clone();
+            tokio::spawn(async move { core.serve_shadow_request(request).await });
+        }
+        self.publish_service_message(topic, payload, qos, retain);
+        Ok(())
     }
 
     /// Publishes an event of Roost's own (lifecycle, registration) through the router.

@@ -20,7 +20,9 @@ pub(crate) fn render(config: &Config) -> Result<String> {
         ("AWS_SECRET_ACCESS_KEY", credentials.secret_access_key),
         ("AWS_DEFAULT_REGION", endpoints.region.clone()),
         ("AWS_REGION", endpoints.region),
-        ("AWS_ENDPOINT_URL_IOT", endpoints.api_url),
+        ("AWS_ENDPOINT_URL_IOT", endpoints.api_url.clone()),
+        // boto3's and the CLI's `iot-data` client (service id "IoT Data Plane").
+        ("AWS_ENDPOINT_URL_IOT_DATA_PLANE", endpoints.api_url),
         ("ROOST_MQTT_HOST", endpoints.mqtt_host),
         ("ROOST_MQTT_PORT", endpoints.mqtt_port.to_string()),
         ("ROOST_ROOT_CA", root_ca.display().to_string()),

@@ -77,6 +77,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     )
     .await
     .context("starting the MQTT broker")?;
+    let state = state.with_data_plane(Arc::new(BrokerDataPlane(broker.core().clone())));
     let cert_pem = std::fs::read_to_string(server_cert_path(&config, &data))?;
     let key_pem = std::fs::read_to_string(server_key_path(&config, &data))?;
     let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
@@ -163,6 +164,42 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     registry.close().await;
     data.remove_endpoints();
     Ok(())
+}
+
+/// The broker as the iot-data operations of the control plane reach it.
+struct BrokerDataPlane(Arc<roost_broker::BrokerCore>);
+
+impl roost_api::DataPlane for BrokerDataPlane {
+    fn publish(
+        &self,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: u8,
+        retain: bool,
+    ) -> std::result::Result<(), roost_api::PublishRefused> {
+        let qos = if qos == 0 {
+            roost_codec::QoS::AtMostOnce
+        } else {
+            roost_codec::QoS::AtLeastOnce
+        };
+        self.0
+            .publish_from_api(topic, payload.into(), qos, retain)
+            .map_err(|refused| match refused {
+                roost_broker::ApiPublishError::InvalidTopic(reason) => {
+                    roost_api::PublishRefused::InvalidTopic(reason)
+                }
+                roost_broker::ApiPublishError::Reserved => roost_api::PublishRefused::Reserved,
+            })
+    }
+
+    fn publish_service_message(&self, message: roost_api::ServiceMessage) {
+        self.0.publish_service_message(
+            &message.topic,
+            message.payload.into(),
+            roost_codec::QoS::AtLeastOnce,
+            false,
+        );
+    }
 }
 
 fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::name::ShadowName;
 use crate::request::ClientToken;
+use crate::topic::ShadowTopicKind;
 
 /// A `desired`/`reported` pair, as both the state and the metadata of a document hold them.
 /// An absent section is left out when serialized; it is never an empty object.
@@ -92,6 +93,21 @@ pub struct UpdateOutcome {
     pub delta: Option<UpdateDelta>,
     /// The `/update/documents` document.
     pub documents: UpdateDocuments,
+}
+
+impl UpdateOutcome {
+    /// The messages the update publishes, in order: each topic kind with its JSON payload.
+    pub fn messages(&self) -> Vec<(ShadowTopicKind, Vec<u8>)> {
+        let mut messages = vec![(ShadowTopicKind::UpdateAccepted, to_payload(&self.accepted))];
+        if let Some(delta) = &self.delta {
+            messages.push((ShadowTopicKind::UpdateDelta, to_payload(delta)));
+        }
+        messages.push((
+            ShadowTopicKind::UpdateDocuments,
+            to_payload(&self.documents),
+        ));
+        messages
+    }
 }
 
 /// The state of a `/get/accepted` document: both sections and their delta.

@@ -47,6 +47,9 @@ pub struct Identity {
 #[derive(Debug, Clone)]
 pub struct Verifier {
     service: String,
+    /// Further services accepted in the credential scope (iot-data is signed `iotdata` by
+    /// botocore and `iotdevicegateway` by the device SDKs).
+    also: Vec<String>,
     /// `None` accepts any region in the credential scope.
     region: Option<String>,
     max_skew: Duration,
@@ -60,6 +63,7 @@ impl Verifier {
     pub fn new(service: impl Into<String>, region: impl Into<String>) -> Self {
         Self {
             service: service.into(),
+            also: Vec::new(),
             region: Some(region.into()),
             max_skew: Self::DEFAULT_MAX_SKEW,
         }
@@ -70,9 +74,16 @@ impl Verifier {
     pub fn for_any_region(service: impl Into<String>) -> Self {
         Self {
             service: service.into(),
+            also: Vec::new(),
             region: None,
             max_skew: Self::DEFAULT_MAX_SKEW,
         }
+    }
+
+    /// Also accepts signatures scoped to `service`.
+    pub fn also_accepting(mut self, service: impl Into<String>) -> Self {
+        self.also.push(service.into());
+        self
     }
 
     /// Replaces the allowed clock skew (whole minutes are shown in error messages).
@@ -163,7 +174,7 @@ impl Verifier {
                 request_date: claims.date,
             });
         }
-        if claims.service != self.service {
+        if claims.service != self.service && !self.also.contains(&claims.service) {
             return Err(SigV4Error::WrongService {
                 expected: self.service.clone(),
                 found: claims.service.clone(),
@@ -373,6 +384,17 @@ mod tests {
         assert_eq!(id.location, AuthLocation::Header);
         assert!(id.payload_signed);
         assert_eq!(id.session_token, None);
+    }
+
+    #[test]
+    fn a_verifier_also_accepting_a_service_takes_either_scope() {
+        let verifier = Verifier::new("iotdata", "us-east-1").also_accepting("iotdevicegateway");
+        for service in ["iotdata", "iotdevicegateway"] {
+            let req = Owned::new("GET", "/", None, b"").signed_for("us-east-1", service, now());
+            assert!(req.verify_with(&verifier, now()).is_ok(), "{service}");
+        }
+        let req = Owned::new("GET", "/", None, b"").signed_for("us-east-1", "iot", now());
+        assert!(req.verify_with(&verifier, now()).is_err());
     }
 
     #[test]

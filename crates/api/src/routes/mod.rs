@@ -5,6 +5,7 @@
 
 mod certificates;
 mod claims;
+mod data;
 mod groups;
 mod misc;
 mod policies;
@@ -22,7 +23,7 @@ use axum::routing::{get, post, put};
 use tracing::Instrument;
 
 use crate::ApiState;
-use crate::auth::require_signature;
+use crate::auth::{require_data_signature, require_signature};
 use crate::error::{ApiError, ErrorKind};
 
 /// The control plane's routes, authenticated, plus `/health` and `/metrics` (unauthenticated).
@@ -239,9 +240,28 @@ pub fn router(state: ApiState) -> Router {
             require_signature,
         ));
 
+    // The iot-data operations, signed for their own service name.
+    let data = Router::new()
+        .route(
+            "/things/{thingName}/shadow",
+            get(data::get_thing_shadow)
+                .post(data::update_thing_shadow)
+                .delete(data::delete_thing_shadow),
+        )
+        .route(
+            "/api/things/shadow/ListNamedShadowsForThing/{thingName}",
+            get(data::list_named_shadows_for_thing),
+        )
+        .route("/topics/{*topic}", post(data::publish))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_data_signature,
+        ));
+
     Router::new()
         .route("/health", get(m::health))
         .route("/metrics", get(m::metrics))
+        .merge(data)
         .merge(api)
         .fallback(unknown_operation)
         .layer(middleware::from_fn(request_context))

@@ -12,6 +12,7 @@ mod provisioning_templates;
 mod registration_tasks;
 mod revocation;
 mod settings;
+mod shadows;
 mod tags;
 mod thing_groups;
 mod thing_types;

@@ -1,0 +1,189 @@
+//! The `iot-data` operations: Device Shadows over HTTP and Publish, on the routes of the
+//! botocore `iot-data` model, signed for `iotdata` (botocore) or `iotdevicegateway` (the device
+//! SDKs).
+//!
+//! A shadow operation runs the same registry transaction as the MQTT shadow service and then
+//! publishes the same MQTT answers (`/update/accepted`, `/delta`, `/documents`,
+//! `/delete/accepted`) through the [`crate::DataPlane`], so devices hear of HTTP updates.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use roost_registry::PageRequest;
+use roost_shadow::{
+    GetOrDeleteRequest, ListNamedShadows, ShadowError, ShadowLimits, ShadowName, ShadowTopicKind,
+    ThingName, UpdateRequest, to_payload,
+};
+
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult};
+use crate::input::{Path, QueryParams};
+use crate::{PublishRefused, ServiceMessage};
+
+fn epoch_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A JSON document as the body of a 200 (iot-data's `payload` blobs).
+fn document(bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// The thing and optional shadow name of a shadow route.
+fn shadow_of(thing: &str, query: &QueryParams) -> ApiResult<(ThingName, Option<ShadowName>)> {
+    let thing = ThingName::new(thing).map_err(ApiError::from)?;
+    let shadow = query
+        .text("name")
+        .map(ShadowName::new)
+        .transpose()
+        .map_err(ApiError::from)?;
+    Ok((thing, shadow))
+}
+
+/// Publishes a shadow's answers on its MQTT topics, if the broker runs beside the API.
+fn publish_answers(
+    state: &ApiState,
+    thing: &ThingName,
+    shadow: Option<&ShadowName>,
+    messages: Vec<(ShadowTopicKind, Vec<u8>)>,
+) {
+    if let Some(data_plane) = state.data_plane() {
+        for (kind, payload) in messages {
+            data_plane.publish_service_message(ServiceMessage {
+                topic: roost_shadow::shadow_topic(thing, shadow, kind),
+                payload,
+            });
+        }
+    }
+}
+
+/// GetThingShadow: `GET /things/{thingName}/shadow?name=`.
+pub(super) async fn get_thing_shadow(
+    State(state): State<ApiState>,
+    Path(thing): Path<String>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let (thing, shadow) = shadow_of(&thing, &query)?;
+    let found = state.registry().shadow(&thing, shadow.as_ref()).await?;
+    let stored = found.ok_or_else(|| ShadowError::not_found(&thing, shadow.as_ref()))?;
+    Ok(document(to_payload(&stored.get(None, epoch_seconds()))))
+}
+
+/// UpdateThingShadow: `POST /things/{thingName}/shadow?name=`, the body is the request document.
+pub(super) async fn update_thing_shadow(
+    State(state): State<ApiState>,
+    Path(thing): Path<String>,
+    query: QueryParams,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let (thing, shadow) = shadow_of(&thing, &query)?;
+    let request = UpdateRequest::parse(&body, &ShadowLimits::default())?;
+    let outcome = state
+        .registry()
+        .update_shadow(&thing, shadow.as_ref(), request, epoch_seconds())
+        .await??;
+    let answer = to_payload(&outcome.accepted);
+    publish_answers(&state, &thing, shadow.as_ref(), outcome.messages());
+    Ok(document(answer))
+}
+
+/// DeleteThingShadow: `DELETE /things/{thingName}/shadow?name=`.
+pub(super) async fn delete_thing_shadow(
+    State(state): State<ApiState>,
+    Path(thing): Path<String>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let (thing, shadow) = shadow_of(&thing, &query)?;
+    let token = GetOrDeleteRequest::default().client_token;
+    let deleted = state
+        .registry()
+        .delete_shadow(&thing, shadow.as_ref(), token, epoch_seconds())
+        .await??;
+    let answer = to_payload(&deleted);
+    publish_answers(
+        &state,
+        &thing,
+        shadow.as_ref(),
+        vec![(ShadowTopicKind::DeleteAccepted, answer.clone())],
+    );
+    Ok(document(answer))
+}
+
+/// ListNamedShadowsForThing:
+/// `GET /api/things/shadow/ListNamedShadowsForThing/{thingName}?nextToken&pageSize`.
+pub(super) async fn list_named_shadows_for_thing(
+    State(state): State<ApiState>,
+    Path(thing): Path<String>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let thing = ThingName::new(&thing).map_err(ApiError::from)?;
+    let page = PageRequest::from_api(
+        query.text("nextToken"),
+        query.integer("pageSize")?,
+        "pageSize",
+        roost_registry::DEFAULT_MAX_RESULTS,
+        true,
+    )
+    .map_err(|e| match e {
+        // The model pairs `nextToken` with `pageSize` here, unlike the iot API.
+        roost_registry::RegistryError::InvalidRequest(message) => {
+            ApiError::invalid(message.replace("'marker'", "'nextToken'"))
+        }
+        other => other.into(),
+    })?;
+    let listed = state.registry().list_named_shadows(&thing, &page).await?;
+    Ok(document(to_payload(&ListNamedShadows {
+        results: listed.items,
+        next_token: listed.next,
+        timestamp: epoch_seconds(),
+    })))
+}
+
+/// Publish: `POST /topics/{topic}?qos=&retain=`, the body is the payload.
+pub(super) async fn publish(
+    State(state): State<ApiState>,
+    Path(topic): Path<String>,
+    query: QueryParams,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let qos = match query.integer("qos")? {
+        None | Some(0) => 0,
+        Some(1) => 1,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "1 validation error detected: Value '{other}' at 'qos' failed to satisfy \
+                 constraint: Member must have value less than or equal to 1"
+            )));
+        }
+    };
+    let retain = query.flag("retain")?;
+    let Some(data_plane) = state.data_plane() else {
+        return Err(ApiError::new(
+            crate::error::ErrorKind::ServiceUnavailable,
+            "The MQTT broker is not running beside this control plane",
+        ));
+    };
+    data_plane
+        .publish(&topic, body.to_vec(), qos, retain)
+        .map_err(|refused| match refused {
+            PublishRefused::InvalidTopic(reason) => {
+                ApiError::invalid(format!("The topic '{topic}' is not valid: {reason}"))
+            }
+            PublishRefused::Reserved => ApiError::new(
+                crate::error::ErrorKind::DataPlane {
+                    aws_type: "ForbiddenException",
+                    status: 403,
+                },
+                format!("The topic '{topic}' is reserved for AWS IoT's own messages"),
+            ),
+        })?;
+    Ok(document(b"{}".to_vec()))
+}

@@ -190,3 +190,36 @@ def test_the_aws_cli_reads_a_shadow_with_iot_data(roost, data, tmp_path, unique)
                             capture_output=True, text=True, env=roost.env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["state"]["reported"] == {"ok": True}
+
+
+def test_retained_messages_are_read_listed_and_survive_a_sigkill(fresh_roost, tmp_path):
+    cert, key = device(fresh_roost, tmp_path, "station")
+    exports = fresh_roost.exports
+    published = subprocess.run(
+        ["mosquitto_pub", "--cafile", exports["ROOST_ROOT_CA"], "--cert", cert, "--key", key,
+         "-h", exports["ROOST_MQTT_HOST"], "-p", exports["ROOST_MQTT_PORT"], "-q", "1", "-r",
+         "-t", "station/1/state", "-m", "online", "-D", "publish", "user-property", "site", "north"],
+        capture_output=True, text=True, timeout=TIMEOUT)
+    assert published.returncode == 0, published.stderr
+    # The PUBACK came after the write: kill at once, without a clean stop.
+    fresh_roost.proc.kill()
+    fresh_roost.proc.wait()
+    fresh_roost._stderr.close()
+    fresh_roost.proc = None
+    fresh_roost.start()
+    data = data_client(fresh_roost)
+    data.publish(topic="station/2/state", qos=1, retain=True, payload=b"idle")
+    message = data.get_retained_message(topic="station/1/state")
+    assert message["payload"] == b"online"
+    assert message["qos"] == 1
+    assert message["lastModifiedTime"] > 0
+    assert json.loads(message["userProperties"]) == [{"site": "north"}]
+    listed = data.list_retained_messages(maxResults=1)
+    assert [t["topic"] for t in listed["retainedTopics"]] == ["station/1/state"]
+    assert listed["retainedTopics"][0]["payloadSize"] == len(b"online")
+    rest = data.list_retained_messages(maxResults=1, nextToken=listed["nextToken"])
+    assert [t["topic"] for t in rest["retainedTopics"]] == ["station/2/state"]
+    # An empty retained publish clears the topic.
+    data.publish(topic="station/2/state", qos=1, retain=True, payload=b"")
+    code, _ = error_of(lambda: data.get_retained_message(topic="station/2/state"))
+    assert code == "ResourceNotFoundException"

@@ -51,13 +51,14 @@ pub enum PublishRefused {
 pub trait DataPlane: Send + Sync {
     /// Publishes as an iot-data client does (Publish): the topic checked, reserved topics
     /// refused, a shadow request served like one sent over MQTT.
-    fn publish(
-        &self,
-        topic: &str,
+    /// A retained message is durable when the future completes.
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
         payload: Vec<u8>,
         qos: u8,
         retain: bool,
-    ) -> Result<(), PublishRefused>;
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), PublishRefused>> + Send + 'a>>;
 
     /// Publishes an answer of a service (QoS 1, not retained) on its reserved topic.
     fn publish_service_message(&self, message: ServiceMessage);

@@ -30,6 +30,7 @@ use crate::fleet::{FleetRequest, Requester};
 use crate::grants::{GrantSubject, Grants, resolve_grants};
 use crate::identity::principal::Principal;
 use crate::lifecycle::{self, DisconnectReason, EventSource};
+use crate::retained;
 use crate::router::{Busy, Control, Mailbox};
 use crate::shadow::ShadowRequest;
 
@@ -321,6 +322,7 @@ async fn run_session<S>(
         stalled,
         busy: Vec::new(),
         shadow_requests: Vec::new(),
+        retained_writes: Vec::new(),
         principal,
         peer,
         connect_attributes,
@@ -431,6 +433,8 @@ struct Driver {
     busy: Vec<Busy>,
     /// Shadow requests published since the last turn of the loop.
     shadow_requests: Vec<ShadowRequest>,
+    /// Changes to the retained store made since the last turn of the loop, to write.
+    retained_writes: Vec<(Message, roost_mqtt::RetainOutcome)>,
     /// Who is connected, for re-reading its policies when they change.
     principal: Option<Principal>,
     peer: SocketAddr,
@@ -462,6 +466,13 @@ impl Driver {
             // reads nothing more meanwhile, which paces a device to its shadow's commits.
             for request in std::mem::take(&mut self.shadow_requests) {
                 Box::pin(self.core.serve_shadow_request(request)).await;
+            }
+            // Retained publishes are durable before their PUBACK, which is encoded below.
+            for (message, outcome) in std::mem::take(&mut self.retained_writes) {
+                let stored = Box::pin(retained::persist(&self.core.registry, &message, outcome));
+                if let Err(error) = stored.await {
+                    tracing::error!(%error, "storing a retained message failed");
+                }
             }
             if !self.busy.is_empty() {
                 // Slow this publisher to its subscribers' pace rather than drop their messages.
@@ -682,13 +693,16 @@ impl Driver {
                     {
                         self.shadow_requests.push(request);
                     }
-                    self.core.router.route(
+                    let retained = self.core.router.route(
                         &message,
                         Some(self.key),
                         &mut self.scratch,
                         &mut self.busy,
                         Instant::now(),
                     );
+                    if let Some(outcome) = retained {
+                        self.retained_writes.push((message, outcome));
+                    }
                 }
                 Event::Subscribed(list) => {
                     let now = Instant::now();

@@ -17,6 +17,7 @@ pub mod index;
 pub mod lifecycle;
 pub mod metrics;
 mod provisioning;
+mod retained;
 pub mod router;
 mod shadow;
 pub mod tickets;
@@ -190,10 +191,24 @@ impl BrokerCore {
     }
 
     /// Routes a message of Roost's own (an event, a will): deliveries to full mailboxes are
-    /// completed in the background.
+    /// completed in the background, and so is making a retained one durable.
     fn route_detached(&self, message: &Message) {
+        if let Some(outcome) = self.route_in_memory(message) {
+            let registry = self.registry.clone();
+            let message = message.clone();
+            tokio::spawn(async move {
+                if let Err(error) = retained::persist(&registry, &message, outcome).await {
+                    tracing::error!(%error, "storing a retained message failed");
+                }
+            });
+        }
+    }
+
+    /// Routes `message` (deliveries to full mailboxes completed in the background) and returns
+    /// what it did to the in-memory retained store, which the caller makes durable.
+    fn route_in_memory(&self, message: &Message) -> Option<roost_mqtt::RetainOutcome> {
         let mut busy = Vec::new();
-        self.router.route(
+        let retained = self.router.route(
             message,
             None,
             &mut MatchSet::new(),
@@ -205,6 +220,7 @@ impl BrokerCore {
             let metrics = self.router.metrics.clone();
             tokio::spawn(async move { router::wait_for_room(&counters, &metrics, busy).await });
         }
+        retained
     }
 
     /// Publishes a message of one of Roost's services (a shadow answer, an iot-data Publish)
@@ -234,8 +250,9 @@ impl BrokerCore {
 
     /// Publishes as a client of the iot-data API does: the topic is checked against the MQTT
     /// rules and the broker's limits, Roost's reserved topics are refused, and a shadow request
-    /// is served as one sent over MQTT. Delivery to subscribers is as for any PUBLISH.
-    pub fn publish_from_api(
+    /// is served as one sent over MQTT. Delivery to subscribers is as for any PUBLISH; a
+    /// retained message is durable when this returns.
+    pub async fn publish_from_api(
         self: &Arc<Self>,
         topic: &str,
         payload: bytes::Bytes,
@@ -255,7 +272,20 @@ impl BrokerCore {
             let core = self.clone();
             tokio::spawn(async move { core.serve_shadow_request(request).await });
         }
-        self.publish_service_message(topic, payload, qos, retain);
+        let message = Message::new(
+            name,
+            payload,
+            qos,
+            retain,
+            roost_codec::PublishProperties::default(),
+            Instant::now(),
+        );
+        let outcome = self.route_in_memory(&message);
+        if let Some(outcome) = outcome
+            && let Err(error) = retained::persist(&self.registry, &message, outcome).await
+        {
+            tracing::error!(%error, "storing a retained message failed");
+        }
         Ok(())
     }
 
@@ -320,6 +350,8 @@ impl Broker {
             registry: registry.clone(),
             config: config.clone(),
         });
+        core.router
+            .restore_retained(retained::load(&registry).await?);
         let shutdown = CancellationToken::new();
         enforcement::start(core.clone(), &registry, shutdown.clone());
         tokio::spawn(sweep(core.clone(), shutdown.clone()));

@@ -411,7 +411,8 @@ impl Router {
 
     /// Routes `message` to every matching session (except the publisher's where no-local
     /// asks), and stores it if it is retained. `scratch` is the caller's reusable buffer;
-    /// deliveries whose mailbox is full (and not stalled) are appended to `busy`.
+    /// deliveries whose mailbox is full (and not stalled) are appended to `busy`. Returns what
+    /// storing a retained message did, for the caller to make it durable.
     pub fn route(
         &self,
         message: &Message,
@@ -419,10 +420,33 @@ impl Router {
         scratch: &mut MatchSet,
         busy: &mut Vec<Busy>,
         now: Instant,
-    ) {
-        if message.retain && lock(&self.retained).retain(message) == RetainOutcome::Refused {
+    ) -> Option<RetainOutcome> {
+        let retained = message.retain.then(|| lock(&self.retained).retain(message));
+        if retained == Some(RetainOutcome::Refused) {
             self.metrics.retained_refused.increment(1);
         }
+        self.deliver(message, publisher, scratch, busy, now);
+        retained
+    }
+
+    /// Restores retained messages (from the registry, at start-up), within the store's limits.
+    pub fn restore_retained(&self, messages: impl IntoIterator<Item = Message>) {
+        let mut store = lock(&self.retained);
+        for message in messages {
+            if store.retain(&message) == RetainOutcome::Refused {
+                tracing::warn!(topic = %message.topic.as_str(), "a stored retained message is beyond the retained limits; not loaded");
+            }
+        }
+    }
+
+    fn deliver(
+        &self,
+        message: &Message,
+        publisher: Option<SessionKey>,
+        scratch: &mut MatchSet,
+        busy: &mut Vec<Busy>,
+        now: Instant,
+    ) {
         scratch.clear();
         self.trie.read().unwrap_or_else(|p| p.into_inner()).matches(
             &message.topic,

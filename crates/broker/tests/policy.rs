@@ -547,6 +547,15 @@ async fn no_policy_lets_a_client_publish_on_reserved_event_or_service_reply_topi
         watcher.next_publish().await?.topic.as_str(),
         "$aws/things/t1/shadow/update"
     );
+    // …which the shadow service itself answers (`{}` has no state): Roost's answer, not a
+    // forged one.
+    let answer = watcher.next_publish().await?;
+    assert_eq!(
+        answer.topic.as_str(),
+        "$aws/things/t1/shadow/update/rejected"
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&answer.payload)?;
+    assert_eq!(answer["code"], 400);
     watcher.no_publish().await?;
     // The monitor sees the real events of these connections and no forged one.
     loop {

@@ -44,7 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0002_provisioning.sql"),
     ),
     (3, "fleet", include_str!("../migrations/0003_fleet.sql")),
-    (4, "shadows", include_str!("../migrations/0004_shadows.sql")),
+    (
+        4,
+        "shadows and retained messages",
+        include_str!("../migrations/0004_device_state.sql"),
+    ),
 ];
 
 /// Where the registry lives.

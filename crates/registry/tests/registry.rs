@@ -21,6 +21,8 @@ mod paging;
 mod policies;
 #[path = "registry/principals.rs"]
 mod principals;
+#[path = "registry/retained.rs"]
+mod retained;
 #[path = "registry/shadows.rs"]
 mod shadows;
 #[path = "registry/tags.rs"]

@@ -170,26 +170,31 @@ pub(crate) async fn run(config: Config) -> Result<()> {
 struct BrokerDataPlane(Arc<roost_broker::BrokerCore>);
 
 impl roost_api::DataPlane for BrokerDataPlane {
-    fn publish(
-        &self,
-        topic: &str,
+    fn publish<'a>(
+        &'a self,
+        topic: &'a str,
         payload: Vec<u8>,
         qos: u8,
         retain: bool,
-    ) -> std::result::Result<(), roost_api::PublishRefused> {
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = std::result::Result<(), roost_api::PublishRefused>> + Send + 'a>,
+    > {
         let qos = if qos == 0 {
             roost_codec::QoS::AtMostOnce
         } else {
             roost_codec::QoS::AtLeastOnce
         };
-        self.0
-            .publish_from_api(topic, payload.into(), qos, retain)
-            .map_err(|refused| match refused {
-                roost_broker::ApiPublishError::InvalidTopic(reason) => {
-                    roost_api::PublishRefused::InvalidTopic(reason)
-                }
-                roost_broker::ApiPublishError::Reserved => roost_api::PublishRefused::Reserved,
-            })
+        Box::pin(async move {
+            self.0
+                .publish_from_api(topic, payload.into(), qos, retain)
+                .await
+                .map_err(|refused| match refused {
+                    roost_broker::ApiPublishError::InvalidTopic(reason) => {
+                        roost_api::PublishRefused::InvalidTopic(reason)
+                    }
+                    roost_broker::ApiPublishError::Reserved => roost_api::PublishRefused::Reserved,
+                })
+        })
     }
 
     fn publish_service_message(&self, message: roost_api::ServiceMessage) {

@@ -10,11 +10,14 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use roost_registry::PageRequest;
 use roost_shadow::{
     GetOrDeleteRequest, ListNamedShadows, ShadowError, ShadowLimits, ShadowName, ShadowTopicKind,
     ThingName, UpdateRequest, to_payload,
 };
+use serde::Serialize;
 
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
@@ -173,6 +176,7 @@ pub(super) async fn publish(
     };
     data_plane
         .publish(&topic, body.to_vec(), qos, retain)
+        .await
         .map_err(|refused| match refused {
             PublishRefused::InvalidTopic(reason) => {
                 ApiError::invalid(format!("The topic '{topic}' is not valid: {reason}"))
@@ -185,5 +189,99 @@ pub(super) async fn publish(
                 format!("The topic '{topic}' is reserved for AWS IoT's own messages"),
             ),
         })?;
-    Ok(document(b"{}".to_vec()))
+    let answer = serde_json::json!({"message": "OK", "traceId": uuid::Uuid::new_v4().to_string()});
+    Ok(document(answer.to_string().into_bytes()))
+}
+
+/// GetRetainedMessage: `GET /retainedMessage/{topic}`.
+pub(super) async fn get_retained_message(
+    State(state): State<ApiState>,
+    Path(topic): Path<String>,
+) -> ApiResult<Response> {
+    let found = state.registry().retained(&topic).await?;
+    let Some(record) = found else {
+        return Err(ApiError::new(
+            crate::error::ErrorKind::ResourceNotFound,
+            format!("No retained message exists on topic '{topic}'"),
+        ));
+    };
+    let user_properties = (!record.properties.user_properties.is_empty()).then(|| {
+        // AWS's shape: a JSON array of one-key objects, base64-encoded.
+        let list: Vec<serde_json::Value> = record
+            .properties
+            .user_properties
+            .iter()
+            .map(|(k, v)| serde_json::json!({ k: v }))
+            .collect();
+        STANDARD.encode(serde_json::Value::Array(list).to_string())
+    });
+    Ok(axum::Json(RetainedMessage {
+        topic: record.topic,
+        payload: STANDARD.encode(&record.payload),
+        qos: record.qos,
+        last_modified_time: record.updated_ms,
+        user_properties,
+    })
+    .into_response())
+}
+
+/// ListRetainedMessages: `GET /retainedMessage?nextToken&maxResults`.
+pub(super) async fn list_retained_messages(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let page = PageRequest::from_api(
+        query.text("nextToken"),
+        query.integer("maxResults")?,
+        "maxResults",
+        roost_registry::DEFAULT_MAX_RESULTS,
+        true,
+    )?;
+    let listed = state.registry().list_retained(&page).await?;
+    Ok(axum::Json(RetainedMessages {
+        retained_topics: listed
+            .items
+            .into_iter()
+            .map(|r| RetainedSummary {
+                topic: r.topic,
+                payload_size: r.payload_bytes,
+                qos: r.qos,
+                last_modified_time: r.updated_ms,
+            })
+            .collect(),
+        next_token: listed.next,
+    })
+    .into_response())
+}
+
+/// GetRetainedMessage's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RetainedMessage {
+    topic: String,
+    /// Base64, as the JSON protocol encodes blobs.
+    payload: String,
+    qos: u8,
+    /// Epoch milliseconds.
+    last_modified_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_properties: Option<String>,
+}
+
+/// ListRetainedMessages' answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RetainedMessages {
+    retained_topics: Vec<RetainedSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RetainedSummary {
+    topic: String,
+    payload_size: i64,
+    qos: u8,
+    last_modified_time: i64,
 }

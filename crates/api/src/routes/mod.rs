@@ -253,6 +253,8 @@ pub fn router(state: ApiState) -> Router {
             get(data::list_named_shadows_for_thing),
         )
         .route("/topics/{*topic}", post(data::publish))
+        .route("/retainedMessage", get(data::list_retained_messages))
+        .route("/retainedMessage/{*topic}", get(data::get_retained_message))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_data_signature,

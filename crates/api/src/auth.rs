@@ -2,8 +2,11 @@
 
 use std::time::SystemTime;
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use roost_sigv4::HttpRequest;
@@ -11,6 +14,9 @@ use roost_sigv4::HttpRequest;
 use crate::ApiState;
 use crate::error::{ApiError, ErrorKind};
 use crate::input::MAX_BODY_BYTES;
+
+/// Longest a signed request's body may take to arrive once its headers have.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Verifies the request's signature (scoped to the `iot` service) over its raw path, query,
 /// headers and body, then passes it on with the body restored. Failures answer 403 with AWS's
@@ -41,11 +47,56 @@ async fn verify_then_run(
     next: Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+    // Nothing unsigned is read: a request that carries no signature at all is refused before
+    // its body is, so unauthenticated clients cannot make the server buffer anything.
+    let presigned = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.contains("X-Amz-Signature="));
+    if !parts.headers.contains_key(header::AUTHORIZATION) && !presigned {
+        let error = roost_sigv4::SigV4Error::MissingAuthentication;
+        tracing::info!(path = %parts.uri.path(), "request refused: no signature");
+        return ApiError::new(
+            ErrorKind::Authentication(error.aws_error_type()),
+            error.to_string(),
+        )
+        .into_response();
+    }
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
         return ApiError::invalid(format!(
             "The request body is larger than {MAX_BODY_BYTES} bytes"
         ))
         .into_response();
+    }
+    let bytes = match tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return ApiError::invalid(format!(
+                "The request body is larger than {MAX_BODY_BYTES} bytes"
+            ))
+            .into_response();
+        }
+        Err(_) => {
+            tracing::info!(path = %parts.uri.path(), "request refused: body not sent in time");
+            return ApiError::new(
+                ErrorKind::RequestTimeout,
+                format!(
+                    "The request body did not arrive within {} seconds",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+            .into_response();
+        }
     };
     let headers: Vec<(&str, &[u8])> = parts
         .headers

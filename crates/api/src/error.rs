@@ -33,6 +33,8 @@ pub enum ErrorKind {
     UnknownOperation,
     /// A known path with a method it does not take.
     MethodNotAllowed,
+    /// The request did not arrive in time.
+    RequestTimeout,
     /// An iot-data error whose type and status come from the data-plane service (a shadow
     /// error: 409 ConflictException, 413 RequestEntityTooLargeException…).
     DataPlane {
@@ -65,6 +67,7 @@ impl ErrorKind {
             Self::Authentication(aws_type) => aws_type,
             Self::UnknownOperation => "UnknownOperationException",
             Self::MethodNotAllowed => "MethodNotAllowedException",
+            Self::RequestTimeout => "RequestTimeoutException",
             Self::DataPlane { aws_type, .. } => aws_type,
         }
     }
@@ -91,6 +94,7 @@ impl ErrorKind {
             Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Authentication(_) => StatusCode::FORBIDDEN,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::DataPlane { status, .. } => {
                 StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)
             }

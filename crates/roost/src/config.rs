@@ -32,6 +32,9 @@ pub(crate) struct Config {
 pub(crate) struct ApiConfig {
     pub(crate) listen: SocketAddr,
     pub(crate) max_clock_skew_secs: u64,
+    pub(crate) max_connections: usize,
+    pub(crate) max_tls_handshakes: usize,
+    pub(crate) header_read_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -182,6 +185,15 @@ impl Config {
         if self.provisioning.ownership_token_ttl_secs == 0 {
             bail!("provisioning.ownership_token_ttl_secs must be positive");
         }
+        if self.api.max_connections == 0
+            || self.api.max_tls_handshakes == 0
+            || self.api.header_read_timeout_secs == 0
+        {
+            bail!(
+                "api.max_connections, api.max_tls_handshakes and api.header_read_timeout_secs \
+                 must be positive"
+            );
+        }
         if self.mqtt.max_inflight == 0 || self.mqtt.max_connections == 0 {
             bail!("mqtt.max_inflight and mqtt.max_connections must be positive");
         }
@@ -233,12 +245,19 @@ impl Config {
         Ok(())
     }
 
+    /// The SQLite file of the embedded registry, when no database URL is configured.
+    pub(crate) fn sqlite_path(&self) -> Option<PathBuf> {
+        self.database
+            .url
+            .is_empty()
+            .then(|| self.data_dir.join("registry.db"))
+    }
+
     /// The registry URL: the configured one, or the SQLite file in the data directory.
     pub(crate) fn database_url(&self) -> String {
-        if self.database.url.is_empty() {
-            format!("sqlite://{}", self.data_dir.join("registry.db").display())
-        } else {
-            self.database.url.clone()
+        match self.sqlite_path() {
+            Some(path) => format!("sqlite://{}", path.display()),
+            None => self.database.url.clone(),
         }
     }
 }

@@ -85,6 +85,30 @@ impl DataDir {
         self.root.join("admin-credentials.json")
     }
 
+    /// Makes the SQLite registry file `db` (in this directory) readable by its owner only,
+    /// creating it empty if needed so that SQLite's WAL and shared-memory files, which take its
+    /// permissions, are private from the start. They hold ownership tokens and the fleet.
+    pub(crate) fn secure_database(&self, db: &Path) -> Result<()> {
+        if fs::symlink_metadata(db).is_err() {
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            options
+                .open(db)
+                .with_context(|| format!("creating {}", db.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            restrict_to_owner(Path::new(&name), 0o600)?;
+        }
+        Ok(())
+    }
+
     fn endpoints_file(&self) -> PathBuf {
         self.root.join("endpoints.json")
     }
@@ -92,8 +116,15 @@ impl DataDir {
     /// Creates the directory and every missing file. `server_names` are the SANs a newly
     /// generated server certificate gets; an existing one is regenerated when it lacks one.
     pub(crate) fn prepare(&self, server_names: &[String]) -> Result<()> {
-        fs::create_dir_all(&self.root)
-            .with_context(|| format!("creating the data directory {}", self.root.display()))?;
+        create_private_dir(&self.root)?;
+        for secret in [
+            self.server_ca_key(),
+            self.server_key(),
+            self.device_ca_key(),
+            self.credentials_file(),
+        ] {
+            restrict_to_owner(&secret, 0o600)?;
+        }
         let server_ca = self.load_or_generate_ca(
             &self.server_ca_cert(),
             &self.server_ca_key(),
@@ -218,10 +249,63 @@ fn load_ca(cert: &Path, key: &Path) -> Result<CertificateAuthority> {
         .with_context(|| format!("loading the CA in {}", cert.display()))
 }
 
-/// Writes `contents` to a new file only its owner can read.
+/// Creates `dir` (and its parents) readable by its owner only; an existing one with looser
+/// permissions is tightened, with a warning: it holds keys and the registry.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            builder.mode(0o700);
+        }
+        builder
+            .create(dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    }
+    restrict_to_owner(dir, 0o700)
+}
+
+/// Sets `path`'s permissions to `mode` if it exists with any bit for group or others, and says
+/// so. A symlink is refused: secrets are never reached through one.
+pub(crate) fn restrict_to_owner(path: &Path, mode: u32) -> Result<()> {
+    let Ok(metadata) = fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    if metadata.file_type().is_symlink() {
+        anyhow::bail!(
+            "{} is a symbolic link; Roost keeps its secrets in plain files",
+            path.display()
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = metadata.permissions().mode() & 0o777;
+        if current & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{current:o}"),
+                "readable by others; restricting it to its owner"
+            );
+            fs::set_permissions(path, fs::Permissions::from_mode(mode))
+                .with_context(|| format!("restricting the permissions of {}", path.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(())
+}
+
+/// Writes `contents` to a new file only its owner can read. An existing file is removed first
+/// and the new one created exclusively, so a symlink planted in its place is never followed.
 fn write_secret(path: &Path, contents: &str) -> Result<()> {
+    if fs::symlink_metadata(path).is_ok() {
+        fs::remove_file(path).with_context(|| format!("replacing {}", path.display()))?;
+    }
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -318,6 +402,58 @@ mod tests {
                 .any(|s| san_matches(s, "broker.example"))
         );
         assert_eq!(ca, fs::read_to_string(data.server_ca_cert()).unwrap());
+    }
+
+    #[test]
+    fn a_data_directory_readable_by_others_is_tightened_with_its_secrets() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let data = DataDir::new(&root);
+        data.prepare(&["localhost".to_owned()]).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&root), 0o700);
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(data.server_ca_key(), fs::Permissions::from_mode(0o644)).unwrap();
+        data.prepare(&["localhost".to_owned()]).unwrap();
+        assert_eq!(mode(&root), 0o700);
+        assert_eq!(mode(&data.server_ca_key()), 0o600);
+    }
+
+    #[test]
+    fn the_registry_file_and_its_wal_are_private_even_when_they_existed_loosely() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::new(dir.path());
+        let db = dir.path().join("registry.db");
+        data.secure_database(&db).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&db), 0o600);
+        let wal = dir.path().join("registry.db-wal");
+        fs::write(&wal, "").unwrap();
+        fs::set_permissions(&wal, fs::Permissions::from_mode(0o644)).unwrap();
+        fs::set_permissions(&db, fs::Permissions::from_mode(0o664)).unwrap();
+        data.secure_database(&db).unwrap();
+        assert_eq!(mode(&db), 0o600);
+        assert_eq!(mode(&wal), 0o600);
+    }
+
+    #[test]
+    fn a_secret_is_never_written_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("elsewhere");
+        fs::write(&target, "untouched").unwrap();
+        let link = dir.path().join("secret.key");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_secret(&link, "key material").unwrap();
+        assert_eq!(fs::read_to_string(&target).unwrap(), "untouched");
+        assert!(
+            !fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(restrict_to_owner(&link, 0o600).is_ok());
     }
 
     #[test]

@@ -1,26 +1,42 @@
-//! An axum listener that serves HTTPS: TCP connections are accepted, and their TLS
-//! handshakes run concurrently (a slow client never holds up the next), each bounded in time.
+//! The control plane's HTTP(S) server: the axum router behind the limits that `axum::serve`
+//! does not offer, so that slow or numerous clients cannot hold the server's memory or sockets:
+//! a cap on open connections and on TLS handshakes in progress, a handshake deadline, and a
+//! deadline for each request's headers (hyper's `header_read_timeout`, which also closes a
+//! keep-alive connection that sends nothing). Bodies are bounded in size and time by the API's
+//! signature check, which reads no body of an unsigned request.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Longest a client may take to complete the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Completed TLS connections, ready for axum.
-pub(crate) struct HttpsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
+/// How the control plane's listener bounds its clients.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HttpLimits {
+    /// Most open connections; further ones are closed at once.
+    pub(crate) max_connections: usize,
+    /// Most TLS handshakes in progress; further connections are closed at once.
+    pub(crate) max_tls_handshakes: usize,
+    /// Longest a client may take to complete the TLS handshake.
+    pub(crate) handshake_timeout: Duration,
+    /// Longest a client may take to send a request's headers (and longest an idle keep-alive
+    /// connection stays open).
+    pub(crate) header_read_timeout: Duration,
 }
+
+/// How long open requests get to finish when the server stops.
+const DRAIN: Duration = Duration::from_secs(5);
 
 /// A rustls server configuration (no client certificates) from PEM files.
 pub(crate) fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfig> {
@@ -39,56 +55,95 @@ pub(crate) fn server_config(cert_pem: &str, key_pem: &str) -> Result<ServerConfi
     Ok(config)
 }
 
-impl HttpsListener {
-    pub(crate) fn new(listener: TcpListener, config: ServerConfig) -> Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        let (tx, ready) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "accepting a control-plane connection failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                if tx.is_closed() {
-                    break;
-                }
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(error)) => {
-                            tracing::debug!(%peer, %error, "control-plane TLS handshake failed");
-                        }
-                        Err(_) => tracing::debug!(%peer, "control-plane TLS handshake timed out"),
-                    }
-                });
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `shutdown`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Option<ServerConfig>,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) {
+    let acceptor = tls.map(|config| TlsAcceptor::from(Arc::new(config)));
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let handshakes = Arc::new(Semaphore::new(limits.max_tls_handshakes));
+    let tracker = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accepting a control-plane connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            metrics::counter!("roost_api_connections_refused_total", "reason" => "limit")
+                .increment(1);
+            tracing::debug!(%peer, "control-plane connection refused: too many open");
+            continue;
+        };
+        let router = router.clone();
+        let shutdown = shutdown.clone();
+        let acceptor = acceptor.clone();
+        let handshakes = handshakes.clone();
+        tracker.spawn(async move {
+            let _open = permit;
+            let Some(acceptor) = acceptor else {
+                serve_connection(tcp, router, limits, shutdown).await;
+                return;
+            };
+            let Ok(handshaking) = handshakes.try_acquire_owned() else {
+                metrics::counter!("roost_api_connections_refused_total", "reason" => "handshakes")
+                    .increment(1);
+                tracing::debug!(%peer, "control-plane connection refused: too many handshakes");
+                return;
+            };
+            let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
+            let stream = match handshake.await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "control-plane TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "control-plane TLS handshake timed out");
+                    return;
+                }
+            };
+            drop(handshaking);
+            serve_connection(stream, router, limits, shutdown).await;
         });
-        Ok(Self { ready, local_addr })
+    }
+    tracker.close();
+    if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
+        tracing::warn!("control-plane requests still open after the drain period; closing them");
     }
 }
 
-impl axum::serve::Listener for HttpsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(ready) => ready,
-            // The accept task only ends when this listener is dropped; wait for shutdown.
-            None => std::future::pending().await,
+/// HTTP/1.1 on one connection, with the header deadline; a graceful close on shutdown.
+async fn serve_connection<I>(io: I, router: Router, limits: HttpLimits, shutdown: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let service = TowerToHyperService::new(router);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
         }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local_addr)
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "control-plane connection ended");
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::data_dir::{DataDir, Endpoints};
 use crate::env_command::configured_endpoints;
-use crate::https::{HttpsListener, server_config};
+use crate::https::{HttpLimits, server_config};
 
 /// Reader connections of the registry pool.
 const REGISTRY_READERS: u32 = 8;
@@ -27,6 +27,9 @@ const REGISTRY_READERS: u32 = 8;
 pub(crate) async fn run(config: Config) -> Result<()> {
     let data = DataDir::new(&config.data_dir);
     data.prepare(&server_names(&config))?;
+    if let Some(db) = config.sqlite_path() {
+        data.secure_database(&db)?;
+    }
 
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -123,25 +126,27 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     let https = !api_addr.ip().is_loopback();
     let api_task = {
         let router = state.into_router();
-        let shutdown = shutdown.clone();
-        if https {
-            let tls = server_config(
+        let tls = if https {
+            Some(server_config(
                 &std::fs::read_to_string(server_cert_path(&config, &data))?,
                 &std::fs::read_to_string(server_key_path(&config, &data))?,
-            )?;
-            let listener = HttpsListener::new(api_listener, tls)?;
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await
-            })
+            )?)
         } else {
-            tokio::spawn(async move {
-                axum::serve(api_listener, router)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
-                    .await
-            })
-        }
+            None
+        };
+        let limits = HttpLimits {
+            max_connections: config.api.max_connections,
+            max_tls_handshakes: config.api.max_tls_handshakes,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(config.api.header_read_timeout_secs),
+        };
+        tokio::spawn(crate::https::serve(
+            api_listener,
+            tls,
+            router,
+            limits,
+            shutdown.clone(),
+        ))
     };
 
     let endpoints = Endpoints {
@@ -158,9 +163,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     tracing::info!("shutting down");
     shutdown.cancel();
     broker.shutdown(Duration::from_secs(5)).await;
-    if let Err(error) = api_task.await? {
-        tracing::warn!(%error, "the control plane stopped with an error");
-    }
+    api_task.await?;
     registry.close().await;
     data.remove_endpoints();
     Ok(())

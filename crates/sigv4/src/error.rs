@@ -106,6 +106,15 @@ pub enum SigV4Error {
         header: String,
     },
 
+    /// An `x-amz-*`/`x-amzn-*` header was sent but not signed (`InvalidSignatureException`):
+    /// such headers change what a request does (`x-amzn-iot-principal`, MQTT 5 properties…),
+    /// so one added after signing must not be acted on.
+    #[error("The header '{header}' must be signed; include it in SignedHeaders.")]
+    UnsignedAmzHeader {
+        /// The lower-case header name.
+        header: String,
+    },
+
     /// The credential is scoped to another service (`InvalidSignatureException`).
     #[error("Credential should be scoped to correct service: '{expected}', not '{found}'.")]
     WrongService {
@@ -238,6 +247,7 @@ impl SigV4Error {
             | InvalidExpires { .. }
             | HostNotSigned => "IncompleteSignatureException",
             SignedHeaderAbsent { .. }
+            | UnsignedAmzHeader { .. }
             | WrongService { .. }
             | WrongRegion { .. }
             | ScopeDateMismatch { .. }

@@ -43,6 +43,29 @@ pub struct Identity {
     pub payload_signed: bool,
 }
 
+/// `x-amz-*` headers a client may send without signing them: they change nothing the server
+/// does. botocore never signs `x-amzn-trace-id`; `x-amz-content-sha256` is checked against the
+/// body whether signed or not.
+const UNSIGNED_AMZ_HEADERS: &[&str] = &["x-amzn-trace-id", "x-amz-content-sha256"];
+
+/// Every `x-amz-*` and `x-amzn-*` header of `req` must be signed (but the harmless few above;
+/// a presigned request carries its date in the query, so an `x-amz-date` header is ignored).
+fn check_amz_headers_signed(
+    req: &HttpRequest<'_>,
+    signed: &[String],
+    location: AuthLocation,
+) -> Result<(), SigV4Error> {
+    for (name, _) in req.headers {
+        let name = name.to_ascii_lowercase();
+        let ignored = UNSIGNED_AMZ_HEADERS.contains(&name.as_str())
+            || (location == AuthLocation::Query && name == "x-amz-date");
+        if name.starts_with("x-amz") && !ignored && !signed.contains(&name) {
+            return Err(SigV4Error::UnsignedAmzHeader { header: name });
+        }
+    }
+    Ok(())
+}
+
 /// Verifies SigV4 signatures for one service (the credential scope's service, e.g. `iot`).
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -125,6 +148,7 @@ impl Verifier {
                 access_key_id: claims.access_key_id.clone(),
             })?;
         self.check_time(&claims, AmzDate::from_system_time(now))?;
+        check_amz_headers_signed(req, &claims.signed_headers, claims.location)?;
         let (payload_hash, payload_signed) = payload_hash(req)?;
         let headers = claims
             .signed_headers
@@ -384,6 +408,29 @@ mod tests {
         assert_eq!(id.location, AuthLocation::Header);
         assert!(id.payload_signed);
         assert_eq!(id.session_token, None);
+    }
+
+    #[test]
+    fn an_amz_header_added_after_signing_is_refused() {
+        let verifier = Verifier::new("iot", "us-east-1");
+        let mut req = Owned::new("PUT", "/principal-policies/p", None, b"").signed_for(
+            "us-east-1",
+            "iot",
+            now(),
+        );
+        assert!(req.verify_with(&verifier, now()).is_ok());
+        req.headers.push((
+            "x-amzn-iot-principal".into(),
+            b"arn:aws:iot:cert/x".to_vec(),
+        ));
+        let error = req.verify_with(&verifier, now()).unwrap_err();
+        assert_eq!(
+            error,
+            SigV4Error::UnsignedAmzHeader {
+                header: "x-amzn-iot-principal".into()
+            }
+        );
+        assert_eq!(error.aws_error_type(), "InvalidSignatureException");
     }
 
     #[test]

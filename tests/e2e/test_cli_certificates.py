@@ -235,8 +235,6 @@ def jitp_template(roost, name):
         "create-provisioning-template", "--template-name", name, "--template-body", body,
         "--provisioning-role-arn", "arn:aws:iam::123456789012:role/JITPRole", "--type", "JITP",
     )
-    if result.returncode != 0 and "UnknownOperationException" in result.stderr:
-        pytest.skip("CreateProvisioningTemplate is not served yet")
     assert result.returncode == 0, result.stderr
 
 
@@ -617,3 +615,15 @@ def test_a_revoked_certificate_without_attachments_is_deleted(roost):
     roost.aws("update-certificate", "--certificate-id", cert_id, "--new-status", "REVOKED")
     assert roost.aws("delete-certificate", "--certificate-id", cert_id) == {}
     assert cert_id not in certificate_ids(roost)
+
+
+def test_a_certificate_roost_issued_can_be_registered_again_after_deletion(roost, tmp_path):
+    pem = tmp_path / "issued.pem"
+    created = roost.aws("create-keys-and-certificate", "--certificate-pem-outfile", str(pem))
+    cert_id = created["certificateId"]
+    assert roost.aws("delete-certificate", "--certificate-id", cert_id) == {}
+    again = roost.aws("register-certificate", "--certificate-pem", f"file://{pem}", "--set-as-active")
+    assert again["certificateId"] == cert_id
+    described = roost.aws("describe-certificate", "--certificate-id", cert_id)["certificateDescription"]
+    assert described["status"] == "ACTIVE"
+    assert described["certificateMode"] == "DEFAULT"

@@ -1,7 +1,8 @@
 //! Runs every `roost-bench` subcommand for about a second: against its own TLS ceiling server
 //! always, and against a real `roost serve` when `ROOST_BIN` names the roost binary (as
 //! `scripts/test` sets it for the end-to-end tests); without it that part is skipped with a
-//! printed reason.
+//! printed reason, unless `ROOST_TESTS_REQUIRE_SERVER` is set (scripts/test sets it), when it
+//! fails.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -123,9 +124,20 @@ fn a_connect_storm_runs_against_the_tls_ceiling_server() {
 #[test]
 fn every_scenario_runs_against_a_real_roost() {
     let Some(roost) = std::env::var_os("ROOST_BIN").map(PathBuf::from) else {
+        // scripts/test builds roost and requires this run: a missing binary there is a
+        // failure, not a skip. A bare `cargo test` may skip it.
+        assert!(
+            std::env::var_os("ROOST_TESTS_REQUIRE_SERVER").is_none(),
+            "ROOST_BIN is not set but scripts/test requires the Roost smoke run"
+        );
         eprintln!("skipping the Roost smoke run: ROOST_BIN is not set (scripts/test sets it)");
         return;
     };
+    assert!(
+        roost.is_file(),
+        "ROOST_BIN={} is not a file; build it with `cargo build -p roost`",
+        roost.display()
+    );
     let tmp = tempfile::tempdir().expect("tempdir");
     let fleet = tmp.path().join("certs");
     certs(&fleet, 24);

@@ -12,7 +12,7 @@
 //! requests are refused: Roost speaks the JSON form of the API.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use roost_pki::{KeyKind, Validity};
 use roost_registry::model::CertificateStatus;
@@ -166,6 +166,22 @@ impl BrokerCore {
         requester: &Requester,
     ) -> Result<Value, Rejection> {
         let body = parse_payload(request, payload)?;
+        let creates = matches!(
+            request.operation,
+            FleetOperation::CreateKeysAndCertificate | FleetOperation::CreateCertificateFromCsr
+        );
+        let principal = requester
+            .certificate_id
+            .as_deref()
+            .unwrap_or(&requester.client_id);
+        if creates && !self.fleet_limiter.try_acquire(principal, Instant::now()) {
+            metrics::counter!("roost_fleet_requests_throttled_total").increment(1);
+            return Err(Rejection::new(
+                429,
+                "Throttling",
+                "Rate exceeded: this principal asks for certificates faster than allowed",
+            ));
+        }
         match &request.operation {
             FleetOperation::CreateKeysAndCertificate => self.fleet_create_keys().await,
             FleetOperation::CreateCertificateFromCsr => self.fleet_create_from_csr(&body).await,
@@ -211,15 +227,19 @@ impl BrokerCore {
             .as_str()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| Rejection::invalid("certificateSigningRequest is required"))?;
-        let issuer = self.config.device_issuer.as_ref().ok_or_else(|| {
+        let issuer = self.config.device_issuer.clone().ok_or_else(|| {
             Rejection::new(
                 503,
                 "ServiceUnavailable",
                 "certificate issuing is not configured",
             )
         })?;
-        let pem = issuer
-            .issue_from_csr(csr, issued_validity()?)
+        let validity = issued_validity()?;
+        let csr = csr.to_owned();
+        // Verifying and signing are CPU work: off the async workers, like key generation.
+        let pem = tokio::task::spawn_blocking(move || issuer.issue_from_csr(&csr, validity))
+            .await
+            .map_err(|e| Rejection::internal(&e))?
             .map_err(|e| Rejection::invalid(format!("certificateSigningRequest: {e}")))?;
         let (certificate, token) = self
             .registry
@@ -321,11 +341,13 @@ impl BrokerCore {
             });
             let answer = webhook::post_json(&hook.target_arn, &payload, HOOK_TIMEOUT)
                 .await
-                .map_err(|reason| {
+                .map_err(|error| {
+                    // The details name the hook's (often internal) address: logged, not told.
+                    tracing::warn!(hook = %hook.target_arn, %error, "the pre-provisioning hook failed");
                     Rejection::new(
                         403,
                         "AccessDenied",
-                        format!("The pre-provisioning hook failed: {reason}"),
+                        "The pre-provisioning hook is unavailable".to_owned(),
                     )
                 })?;
             if answer["allowProvisioning"] != Value::Bool(true) {

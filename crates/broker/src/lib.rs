@@ -17,6 +17,7 @@ pub mod index;
 pub mod lifecycle;
 pub mod metrics;
 mod provisioning;
+pub mod rate_limit;
 mod retained;
 pub mod router;
 mod shadow;
@@ -124,6 +125,8 @@ pub struct BrokerConfig {
     pub admission: AdmissionRules,
     /// TLS session resumption by stateless tickets on the MQTT listeners.
     pub session_tickets: tickets::SessionTickets,
+    /// How often one principal may ask fleet provisioning for a certificate.
+    pub fleet_rate: rate_limit::RateLimit,
 }
 
 impl BrokerConfig {
@@ -144,6 +147,7 @@ impl BrokerConfig {
             retained: RetainedLimits::UNLIMITED,
             admission: AdmissionRules::default(),
             session_tickets: tickets::SessionTickets::default(),
+            fleet_rate: rate_limit::RateLimit::FLEET_PROVISIONING,
         }
     }
 }
@@ -159,6 +163,8 @@ pub struct BrokerCore {
     insecure_policy: Option<PolicySet>,
     /// Parsed policies shared by every connection.
     policies: grants::PolicyCache,
+    /// Fleet provisioning's certificate requests, by principal.
+    fleet_limiter: rate_limit::RateLimiter,
     next_connection: AtomicU64,
     provisioning: provisioning::Provisioner,
     pub metrics: metrics::BrokerMetrics,
@@ -344,6 +350,7 @@ impl Broker {
                 PolicySet::new([("insecure-listener".to_owned(), Arc::new(document))])
             }),
             policies: grants::PolicyCache::default(),
+            fleet_limiter: rate_limit::RateLimiter::new(config.fleet_rate),
             next_connection: AtomicU64::new(1),
             provisioning: provisioning::Provisioner::new(config.provisioning),
             metrics: metrics::BrokerMetrics::new(),

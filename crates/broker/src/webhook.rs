@@ -12,6 +12,30 @@ use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use serde_json::Value;
 use tokio::net::TcpStream;
 
+/// Largest answer read: a webhook cannot make the broker buffer more than this.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Why a webhook call brought no usable answer. The details name the hook's address, so
+/// they are for the log, never for the device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// The hook's URL is not usable.
+    #[error("{0}")]
+    InvalidUrl(String),
+    /// No answer within the deadline.
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    /// Connecting, TLS, sending or reading failed (or the answer was too large).
+    #[error("{0}")]
+    Exchange(String),
+    /// The answer's status is not 2xx.
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    /// The answer is not JSON.
+    #[error("did not answer JSON: {0}")]
+    NotJson(String),
+}
+
 /// Where the trusted roots of https webhooks come from (Debian's bundle).
 const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -97,11 +121,12 @@ pub async fn exchange(
     };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response
-        .into_body()
+    let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
         .collect()
         .await
-        .map_err(|e| format!("reading the answer failed: {e}"))?
+        .map_err(|e| {
+            format!("reading the answer failed (at most {MAX_ANSWER_BYTES} bytes are read): {e}")
+        })?
         .to_bytes();
     Ok(Answer {
         status,
@@ -154,24 +179,23 @@ fn tls_connector(roots_pem: Option<&str>) -> Result<tokio_rustls::TlsConnector, 
 
 /// POSTs `body` as JSON to `url` and returns the JSON answer of a 2xx response, within
 /// `timeout`.
-pub async fn post_json(url: &str, body: &Value, timeout: Duration) -> Result<Value, String> {
-    let target = Target::parse(url)?;
+pub async fn post_json(url: &str, body: &Value, timeout: Duration) -> Result<Value, WebhookError> {
+    let target = Target::parse(url).map_err(WebhookError::InvalidUrl)?;
     let request = hyper::Request::builder()
         .method("POST")
         .uri(target.path.as_str())
         .header("host", target.authority())
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(
-            serde_json::to_vec(body).map_err(|e| e.to_string())?,
-        )))
-        .map_err(|e| e.to_string())?;
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| WebhookError::InvalidUrl(e.to_string()))?;
     let answer = tokio::time::timeout(timeout, exchange(&target, request, None))
         .await
-        .map_err(|_| format!("no answer from {url} within {} s", timeout.as_secs()))??;
+        .map_err(|_| WebhookError::Timeout(timeout.as_secs()))?
+        .map_err(WebhookError::Exchange)?;
     if !(200..300).contains(&answer.status) {
-        return Err(format!("{url} answered HTTP {}", answer.status));
+        return Err(WebhookError::Status(answer.status));
     }
-    serde_json::from_slice(&answer.body).map_err(|e| format!("{url} did not answer JSON: {e}"))
+    serde_json::from_slice(&answer.body).map_err(|e| WebhookError::NotJson(e.to_string()))
 }
 
 #[cfg(test)]
@@ -206,6 +230,36 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert!(error.contains("within"), "{error}");
+        assert_eq!(error, WebhookError::Timeout(0));
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_cap_is_not_read_whole() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = vec![0; 4096];
+            let _ = socket.read(&mut request).await;
+            let body = vec![b' '; 4 * MAX_ANSWER_BYTES];
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
+        });
+        let error = post_json(
+            &format!("http://127.0.0.1:{port}/"),
+            &serde_json::json!({}),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&error, WebhookError::Exchange(detail) if detail.contains("at most")),
+            "{error:?}"
+        );
     }
 }

@@ -29,3 +29,7 @@ CREATE TABLE retained_messages (
     expires_ms           BIGINT,
     updated_ms           BIGINT NOT NULL
 );
+
+-- Ownership tokens are stored as their SHA-256 from now on; tokens issued before (plain, and
+-- valid for an hour at most) are dropped: a device whose token was pending asks for a new one.
+DELETE FROM ownership_tokens;

@@ -29,3 +29,5 @@ mod shadows;
 mod tags;
 #[path = "registry/things.rs"]
 mod things;
+#[path = "registry/tokens.rs"]
+mod tokens;

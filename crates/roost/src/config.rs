@@ -72,6 +72,8 @@ pub(crate) struct IdentityConfig {
 pub(crate) struct ProvisioningConfig {
     pub(crate) aws_compatible_first_connect: bool,
     pub(crate) ownership_token_ttl_secs: u64,
+    pub(crate) fleet_requests_per_second: f64,
+    pub(crate) fleet_request_burst: u32,
     /// Bulk registration's stand-in for S3: `inputFileBucket` name → directory.
     #[serde(default)]
     pub(crate) bulk_registration_dirs: BTreeMap<String, PathBuf>,
@@ -181,6 +183,13 @@ impl Config {
         }
         if self.mqtt.max_packet_size < 64 {
             bail!("mqtt.max_packet_size must be at least 64 bytes");
+        }
+        let rate = self.provisioning.fleet_requests_per_second;
+        if !rate.is_finite() || rate <= 0.0 || self.provisioning.fleet_request_burst == 0 {
+            bail!(
+                "provisioning.fleet_requests_per_second and provisioning.fleet_request_burst \
+                 must be positive"
+            );
         }
         if self.provisioning.ownership_token_ttl_secs == 0 {
             bail!("provisioning.ownership_token_ttl_secs must be positive");

@@ -251,6 +251,10 @@ fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {
     };
     broker.device_issuer = Some(Arc::new(data.device_issuer()?));
     broker.ownership_token_ttl = Duration::from_secs(config.provisioning.ownership_token_ttl_secs);
+    broker.fleet_rate = roost_broker::rate_limit::RateLimit {
+        per_second: config.provisioning.fleet_requests_per_second,
+        burst: f64::from(config.provisioning.fleet_request_burst),
+    };
     Ok(broker)
 }
 

@@ -309,17 +309,31 @@ pub(super) async fn register_certificate(
         .ok_or_else(|| ApiError::invalid("certificatePem is required"))?;
     check_pem_size("certificatePem", &pem)?;
     let status = registration_status(&query, body.status.as_deref())?;
+    let ca_pem = body.ca_certificate_pem.filter(|p| !p.is_empty());
+    // As on AWS, a certificate the service issued itself (CreateKeysAndCertificate, CSR) can be
+    // registered again after it was deleted, without naming a CA: ours is the issuer.
+    let source = if ca_pem.is_none() && issued_by(state.device_issuer(), &pem) {
+        CertificateSource::Issued
+    } else {
+        CertificateSource::WithCa { ca_pem }
+    };
     let cert = state
         .registry()
         .register_certificate(NewCertificate {
             pem,
-            source: CertificateSource::WithCa {
-                ca_pem: body.ca_certificate_pem.filter(|p| !p.is_empty()),
-            },
+            source,
             status,
         })
         .await?;
     Ok(registered(&state, &cert))
+}
+
+/// Whether `pem` is a certificate `issuer` signed.
+fn issued_by(issuer: &roost_pki::CertificateAuthority, pem: &str) -> bool {
+    roost_pki::CertificateInfo::from_pem(pem).is_ok_and(|leaf| {
+        leaf.issuer_der == issuer.certificate().subject_der
+            && roost_pki::verify_signed_by(&leaf, issuer.certificate()).is_ok()
+    })
 }
 
 pub(super) async fn register_certificate_without_ca(

@@ -3,6 +3,7 @@
 //! minutes. Both expire, and an unclaimed certificate is removed as on AWS.
 
 use roost_pki::CertificateInfo;
+use sha2::Digest as _;
 use uuid::Uuid;
 
 use crate::Registry;
@@ -14,6 +15,13 @@ use crate::ops::ca_certificates::invalid_certificate;
 use crate::ops::certificates::{CertificateSource, register_certificate_in};
 use crate::row;
 use crate::store::{now_ms, storage};
+
+/// How an ownership token is stored: its SHA-256, so that a copy of the database (or its WAL)
+/// lets nobody provision a device with a live token. Tokens carry 244 random bits, so an
+/// unsalted hash is enough.
+fn token_digest(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
 
 /// Why an ownership token is refused (fleet provisioning's `InvalidCertificateOwnershipToken`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +74,7 @@ impl Registry {
                     sqlx::query(
                         "INSERT INTO ownership_tokens (token, certificate_id, expires_ms) VALUES ($1, $2, $3)",
                     )
-                    .bind(token.clone())
+                    .bind(token_digest(&token))
                     .bind(certificate.id.clone())
                     .bind(now_ms() + token_ttl_ms)
                     .execute(&mut *conn)
@@ -93,7 +101,7 @@ impl Registry {
             "SELECT t.expires_ms, c.id, c.pem FROM ownership_tokens t \
              JOIN certificates c ON c.id = t.certificate_id WHERE t.token = $1",
         )
-        .bind(token.to_owned())
+        .bind(token_digest(token))
         .fetch_optional(self.store.reader())
         .await
         .map_err(storage)?;
@@ -109,7 +117,7 @@ impl Registry {
 
     /// Spends an ownership token after a successful RegisterThing.
     pub async fn consume_ownership_token(&self, token: &str) -> Result<(), RegistryError> {
-        let token = token.to_owned();
+        let token = token_digest(token);
         self.store
             .write(move |conn| {
                 Box::pin(async move {

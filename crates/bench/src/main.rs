@@ -175,6 +175,10 @@ struct ConnectArgs {
     /// With --hold: seconds to wait after the last connect before reading memory.
     #[arg(long, default_value_t = 2.0)]
     settle: f64,
+    /// Resume TLS sessions: every device first connects once with a full handshake (not
+    /// measured) and keeps its session ticket; the storm then reconnects with the tickets.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Debug, Args)]
@@ -257,7 +261,8 @@ fn emit(outcome: &impl Outcome) -> Result<()> {
 }
 
 /// Builds the run context: target, identities and options.
-fn context(args: &TargetArgs) -> Result<RunContext> {
+/// The run's target and identities; `resume` keeps TLS session tickets (see `--resume`).
+fn context(args: &TargetArgs, resume: bool) -> Result<RunContext> {
     let roost = args
         .roost_data
         .as_deref()
@@ -282,7 +287,7 @@ fn context(args: &TargetArgs) -> Result<RunContext> {
             let devices = fleet::load_devices(&FleetDir::new(dir), args.devices)?;
             devices
                 .iter()
-                .map(|d| target.identity(d))
+                .map(|d| target.identity_with(d, resume))
                 .collect::<Result<Vec<_>, _>>()?
         }
         None if tls => bail!("TLS needs device certificates: pass --certs DIR"),
@@ -379,7 +384,7 @@ async fn main() -> Result<()> {
             roost_bench::echo_server::serve(listener, config).await?;
         }
         Command::Connect(args) => {
-            let ctx = context(&args.target)?;
+            let ctx = context(&args.target, args.resume)?;
             match args.hold {
                 Some(connections) => {
                     let plan = HoldPlan {
@@ -397,13 +402,14 @@ async fn main() -> Result<()> {
                     let plan = StormPlan {
                         concurrency: args.concurrency,
                         limit,
+                        resume: args.resume,
                     };
                     emit(&connect::storm(&ctx, &plan).await)?;
                 }
             }
         }
         Command::Pubsub(args) => {
-            let ctx = context(&args.target)?;
+            let ctx = context(&args.target, false)?;
             let plan = flow_plan(
                 FlowKind::PubSub,
                 &args.flow,
@@ -413,12 +419,12 @@ async fn main() -> Result<()> {
             emit(&flow::run(&ctx, &plan).await?)?;
         }
         Command::Fanout(args) => {
-            let ctx = context(&args.target)?;
+            let ctx = context(&args.target, false)?;
             let plan = flow_plan(FlowKind::FanOut, &args.flow, 1, args.subscribers)?;
             emit(&flow::run(&ctx, &plan).await?)?;
         }
         Command::Provision(args) => {
-            let ctx = context(&args.target)?;
+            let ctx = context(&args.target, false)?;
             emit(&provision::storm(&ctx, args.concurrency).await)?;
         }
     }

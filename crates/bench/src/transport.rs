@@ -171,6 +171,12 @@ impl Target {
     /// The identity of `device`: its CN as client id and, over TLS, a configuration that
     /// presents its certificate (TLS 1.3 only, aws-lc-rs, no resumption).
     pub fn identity(&self, device: &Device) -> Result<Identity, BenchError> {
+        self.identity_with(device, false)
+    }
+
+    /// [`Target::identity`], keeping the server's session tickets to resume with when
+    /// `resume` (each identity has its own ticket cache, as each device would).
+    pub fn identity_with(&self, device: &Device, resume: bool) -> Result<Identity, BenchError> {
         let Some(tls) = &self.tls else {
             return Ok(self.anonymous(device.name.clone()));
         };
@@ -179,7 +185,11 @@ impl Target {
             .with_protocol_versions(&[&rustls::version::TLS13])?
             .with_root_certificates(tls.roots.clone())
             .with_client_auth_cert(device.chain.clone(), device.key.clone_key())?;
-        config.resumption = Resumption::disabled();
+        config.resumption = if resume {
+            Resumption::in_memory_sessions(4)
+        } else {
+            Resumption::disabled()
+        };
         Ok(Identity {
             client_id: device.name.clone(),
             tls: Some(Arc::new(config)),

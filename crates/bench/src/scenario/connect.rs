@@ -180,6 +180,8 @@ pub struct StormPlan {
     pub concurrency: usize,
     /// When to stop.
     pub limit: Limit,
+    /// Resume TLS sessions (the identities must keep tickets: `Target::identity_with`).
+    pub resume: bool,
 }
 
 /// The result of a connect storm.
@@ -194,6 +196,9 @@ pub struct StormOutcome {
     pub concurrency: usize,
     /// Distinct identities cycled over.
     pub identities: usize,
+    /// Whether clients resumed TLS sessions (after a first pass of full handshakes that
+    /// collected the session tickets, not measured).
+    pub tls_resumption: bool,
     /// The measurements.
     #[serde(flatten)]
     pub pass: ConnectPass,
@@ -202,8 +207,13 @@ pub struct StormOutcome {
 impl Outcome for StormOutcome {
     fn summary(&self) -> String {
         let p = &self.pass;
+        let kind = if self.tls_resumption {
+            " (resumed TLS sessions)"
+        } else {
+            ""
+        };
         let mut text = format!(
-            "connect storm{}: {:.0} conn/s ({} ok, {} failed in {:.1} s, concurrency {}), latency {}",
+            "connect storm{}{kind}: {:.0} conn/s ({} ok, {} failed in {:.1} s, concurrency {}), latency {}",
             label_suffix(&self.target),
             p.connections_per_sec,
             p.connected,
@@ -232,6 +242,17 @@ pub(crate) fn label_suffix(target: &TargetInfo) -> String {
 
 /// Runs a connect storm over every identity of `ctx`.
 pub async fn storm(ctx: &RunContext, plan: &StormPlan) -> StormOutcome {
+    if plan.resume {
+        // Every identity connects once with a full handshake and keeps its ticket.
+        connect_loop(
+            ctx,
+            ctx.identities.clone(),
+            plan.concurrency,
+            Limit::EachOnce,
+            "collecting session tickets",
+        )
+        .await;
+    }
     let pass = connect_loop(
         ctx,
         ctx.identities.clone(),
@@ -245,6 +266,7 @@ pub async fn storm(ctx: &RunContext, plan: &StormPlan) -> StormOutcome {
         target: ctx.target_info(),
         concurrency: plan.concurrency,
         identities: ctx.identities.len(),
+        tls_resumption: plan.resume,
         pass,
     }
 }

@@ -223,3 +223,54 @@ def test_retained_messages_are_read_listed_and_survive_a_sigkill(fresh_roost, tm
     data.publish(topic="station/2/state", qos=1, retain=True, payload=b"")
     code, _ = error_of(lambda: data.get_retained_message(topic="station/2/state"))
     assert code == "ResourceNotFoundException"
+
+
+def test_connection_operations_describe_message_and_disconnect_a_live_client(roost, tmp_path, unique):
+    from concurrent.futures import Future
+
+    from awscrt import mqtt
+    from awsiot import mqtt_connection_builder
+
+    data = data_client(roost)
+    client_id = unique("live")
+    cert, key = device(roost, tmp_path, client_id)
+    exports = roost.exports
+    interrupted: Future = Future()
+    connection = mqtt_connection_builder.mtls_from_path(
+        endpoint=exports["ROOST_MQTT_HOST"], port=int(exports["ROOST_MQTT_PORT"]),
+        cert_filepath=cert, pri_key_filepath=key, ca_filepath=exports["ROOST_ROOT_CA"],
+        client_id=client_id, clean_session=False, keep_alive_secs=60,
+        on_connection_interrupted=lambda connection, error, **kw: interrupted.done() or interrupted.set_result(error))
+    direct: Future = Future()
+    # A direct message reaches the client though it subscribed to nothing matching it.
+    connection.on_message(lambda topic, payload, **kw: direct.done() or direct.set_result((topic, payload)))
+    connection.connect().result(TIMEOUT)
+    try:
+        for topic in ["b/status", "a/#"]:
+            subscribed, _ = connection.subscribe(topic, mqtt.QoS.AT_LEAST_ONCE, lambda **kw: None)
+            subscribed.result(TIMEOUT)
+
+        described = data.get_connection(clientId=client_id, includeSocketInformation=True)
+        assert described["connected"] is True
+        assert described["clientId"] == client_id
+        assert described["cleanSession"] is False
+        assert described["keepAliveDuration"] == 60
+        assert described["sourceIp"] == "127.0.0.1"
+        listed = data.list_subscriptions(clientId=client_id)
+        assert [(s["topicFilter"], s["qos"]) for s in listed["subscriptions"]] == [("a/#", 1), ("b/status", 1)]
+        first = data.list_subscriptions(clientId=client_id, maxResults=1)
+        assert len(first["subscriptions"]) == 1 and "nextToken" in first
+
+        sent = data.send_direct_message(clientId=client_id, topic="commands/reboot", payload=b"now",
+                                        confirmation=True)
+        assert sent["message"] == "OK"
+        assert direct.result(TIMEOUT) == ("commands/reboot", b"now")
+
+        data.delete_connection(clientId=client_id, preventWillMessage=True)
+        interrupted.result(TIMEOUT)
+    finally:
+        connection.disconnect()
+    code, _ = error_of(lambda: data.get_connection(clientId=unique("nobody")))
+    assert code == "ResourceNotFoundException"
+    code, _ = error_of(lambda: data.send_direct_message(clientId=unique("nobody"), topic="t", payload=b"x"))
+    assert code == "ResourceNotFoundException"

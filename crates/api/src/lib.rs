@@ -62,6 +62,48 @@ pub trait DataPlane: Send + Sync {
 
     /// Publishes an answer of a service (QoS 1, not retained) on its reserved topic.
     fn publish_service_message(&self, message: ServiceMessage);
+
+    /// GetConnection / ListSubscriptions: the broker's session of `client_id`, if any.
+    fn connection<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<ConnectionSummary>> + Send + 'a>>;
+
+    /// DeleteConnection: closes the client's connection (and with `clean_session` its stored
+    /// session); false when there is no session of `client_id`.
+    fn disconnect<'a>(
+        &'a self,
+        client_id: &'a str,
+        clean_session: bool,
+        prevent_will: bool,
+    ) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+    /// SendDirectMessage: delivers to the client's connection alone; `Ok(false)` when it is not
+    /// connected.
+    fn send_direct_message(
+        &self,
+        client_id: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: u8,
+    ) -> Result<bool, PublishRefused>;
+}
+
+/// A client's session as the iot-data connection operations report it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSummary {
+    pub client_id: String,
+    pub connected: bool,
+    pub thing_name: Option<String>,
+    pub clean_session: bool,
+    pub keep_alive_secs: Option<u64>,
+    pub session_expiry_secs: u32,
+    /// Epoch milliseconds.
+    pub connected_since_ms: Option<i64>,
+    pub source_ip: Option<String>,
+    pub source_port: Option<u16>,
+    /// Filters and their granted QoS (0–2).
+    pub subscriptions: Vec<(String, u8)>,
 }
 
 /// Renders the Prometheus exposition text for `/metrics`.

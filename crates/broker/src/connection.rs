@@ -323,6 +323,9 @@ async fn run_session<S>(
         busy: Vec::new(),
         shadow_requests: Vec::new(),
         retained_writes: Vec::new(),
+        connected_since_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
         principal,
         peer,
         connect_attributes,
@@ -435,6 +438,8 @@ struct Driver {
     shadow_requests: Vec<ShadowRequest>,
     /// Changes to the retained store made since the last turn of the loop, to write.
     retained_writes: Vec<(Message, roost_mqtt::RetainOutcome)>,
+    /// When the connection was accepted, epoch milliseconds.
+    connected_since_ms: i64,
     /// Who is connected, for re-reading its policies when they change.
     principal: Option<Principal>,
     peer: SocketAddr,
@@ -506,6 +511,12 @@ impl Driver {
                         session.close(reason);
                     }
                     Some(Control::RefreshPolicy) => self.refresh_policy(session, grants).await,
+                    Some(Control::Describe(reply)) => {
+                        let _ = reply.send(self.describe(session));
+                    }
+                    Some(Control::Direct(delivery)) => {
+                        session.handle_delivery(Instant::now(), delivery, &grants.authorizer);
+                    }
                     None => return Ok(()),
                 },
                 written = push_output(writer, &mut self.wbuf, &mut self.unflushed), if writing => {
@@ -578,6 +589,22 @@ impl Driver {
                     session.handle_timeout(Instant::now());
                 }
             }
+        }
+    }
+
+    /// What GetConnection reports of this connection.
+    fn describe(&self, session: &Connection) -> crate::connections::ConnectionInfo {
+        crate::connections::ConnectionInfo {
+            client_id: self.client_id.clone(),
+            connected: true,
+            thing_name: self.source.thing_name.clone(),
+            clean_session: !session.session().is_persistent(),
+            keep_alive_secs: session.keep_alive().map(|k| k.as_secs()),
+            session_expiry_secs: session.session().expiry_secs(),
+            connected_since_ms: Some(self.connected_since_ms),
+            source_ip: Some(self.peer.ip().to_string()),
+            source_port: Some(self.peer.port()),
+            subscriptions: crate::connections::subscriptions_of(session.session()),
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod authorization;
 pub mod connection;
+pub mod connections;
 mod enforcement;
 pub mod fleet;
 mod grants;

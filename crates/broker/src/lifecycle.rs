@@ -39,6 +39,8 @@ pub enum DisconnectReason {
     CertificateCutOff,
     /// The broker is shutting down.
     ServerInitiated,
+    /// iot-data DeleteConnection; `prevent_will` keeps the will unsaid.
+    ApiInitiated { prevent_will: bool },
 }
 
 impl DisconnectReason {
@@ -52,6 +54,7 @@ impl DisconnectReason {
             Self::DuplicateClientId => "DUPLICATE_CLIENTID",
             Self::AuthError | Self::CertificateCutOff => "AUTH_ERROR",
             Self::ServerInitiated => "SERVER_INITIATED_DISCONNECT",
+            Self::ApiInitiated { .. } => "API_INITIATED_DISCONNECT",
         }
     }
 
@@ -59,7 +62,10 @@ impl DisconnectReason {
     /// machine already discards it on a normal DISCONNECT and keeps it on MQTT 5's
     /// "Disconnect with Will Message"; a cut-off certificate loses it here.
     pub fn publishes_will(self) -> bool {
-        self != Self::CertificateCutOff
+        !matches!(
+            self,
+            Self::CertificateCutOff | Self::ApiInitiated { prevent_will: true }
+        )
     }
 }
 
@@ -214,6 +220,15 @@ mod tests {
         assert!(!cut.publishes_will());
         assert!(DisconnectReason::AuthError.publishes_will());
         assert!(DisconnectReason::DuplicateClientId.publishes_will());
+        let api = DisconnectReason::ApiInitiated {
+            prevent_will: false,
+        };
+        assert_eq!(api.as_str(), "API_INITIATED_DISCONNECT");
+        assert!(api.publishes_will());
+        assert!(
+            !DisconnectReason::ApiInitiated { prevent_will: true }.publishes_will(),
+            "DeleteConnection with preventWillMessage"
+        );
     }
 
     #[test]

@@ -45,6 +45,23 @@ pub enum Control {
     },
     /// Re-read the policies that apply (a policy, attachment, thing or group changed).
     RefreshPolicy,
+    /// Describe the connection (iot-data GetConnection and ListSubscriptions).
+    Describe(oneshot::Sender<crate::connections::ConnectionInfo>),
+    /// Deliver a message to this connection alone, whatever its subscriptions (iot-data
+    /// SendDirectMessage); the connection's `iot:Receive` still decides.
+    Direct(Delivery),
+}
+
+/// Where a client's session is, for the iot-data connection operations.
+#[derive(Debug)]
+pub enum Located {
+    /// Connected: ask the connection itself.
+    Online(mpsc::UnboundedSender<Control>),
+    /// A persistent session whose client is away.
+    Offline {
+        subscriptions: Vec<(String, roost_codec::QoS)>,
+        session_expiry_secs: u32,
+    },
 }
 
 /// A connection's mailbox as the router holds it.
@@ -525,6 +542,36 @@ impl Router {
     /// Counts a delivery dropped at a full mailbox.
     pub fn drop_full(&self) {
         drop_full(&self.counters, &self.metrics);
+    }
+
+    /// Where `client_id`'s session is: its online connection's control channel, or the
+    /// subscriptions and expiry of its stored (offline) session.
+    pub fn locate(&self, client_id: &str) -> Option<Located> {
+        let sessions = lock(&self.sessions);
+        match sessions.by_client.get(client_id)? {
+            Slot::Online { control, .. } => Some(Located::Online(control.clone())),
+            Slot::Offline { key } => {
+                let offline = sessions.offline.get(key)?;
+                Some(Located::Offline {
+                    subscriptions: crate::connections::subscriptions_of(&offline.state),
+                    session_expiry_secs: offline.state.expiry_secs(),
+                })
+            }
+        }
+    }
+
+    /// Ends `client_id`'s stored session, if it is offline (iot-data DeleteConnection with
+    /// cleanSession): its subscriptions and queued messages are dropped.
+    pub fn discard_offline_session(&self, client_id: &str) -> bool {
+        let mut sessions = lock(&self.sessions);
+        let Some(Slot::Offline { key }) = sessions.by_client.get(client_id) else {
+            return false;
+        };
+        let key = *key;
+        sessions.by_client.remove(client_id);
+        sessions.offline.remove(&key);
+        self.write_trie().remove_all(key);
+        true
     }
 
     /// Control channels of every online connection (for shutdown).

@@ -191,12 +191,7 @@ impl roost_api::DataPlane for BrokerDataPlane {
             self.0
                 .publish_from_api(topic, payload.into(), qos, retain)
                 .await
-                .map_err(|refused| match refused {
-                    roost_broker::ApiPublishError::InvalidTopic(reason) => {
-                        roost_api::PublishRefused::InvalidTopic(reason)
-                    }
-                    roost_broker::ApiPublishError::Reserved => roost_api::PublishRefused::Reserved,
-                })
+                .map_err(api_refusal)
         })
     }
 
@@ -207,6 +202,71 @@ impl roost_api::DataPlane for BrokerDataPlane {
             roost_codec::QoS::AtLeastOnce,
             false,
         );
+    }
+
+    fn connection<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Option<roost_api::ConnectionSummary>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let info = self.0.describe_connection(client_id).await?;
+            Some(roost_api::ConnectionSummary {
+                client_id: info.client_id,
+                connected: info.connected,
+                thing_name: info.thing_name,
+                clean_session: info.clean_session,
+                keep_alive_secs: info.keep_alive_secs,
+                session_expiry_secs: info.session_expiry_secs,
+                connected_since_ms: info.connected_since_ms,
+                source_ip: info.source_ip,
+                source_port: info.source_port,
+                subscriptions: info
+                    .subscriptions
+                    .into_iter()
+                    .map(|(filter, qos)| (filter, qos as u8))
+                    .collect(),
+            })
+        })
+    }
+
+    fn disconnect<'a>(
+        &'a self,
+        client_id: &'a str,
+        clean_session: bool,
+        prevent_will: bool,
+    ) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(
+            self.0
+                .delete_connection(client_id, clean_session, prevent_will),
+        )
+    }
+
+    fn send_direct_message(
+        &self,
+        client_id: &str,
+        topic: &str,
+        payload: Vec<u8>,
+        qos: u8,
+    ) -> std::result::Result<bool, roost_api::PublishRefused> {
+        let qos = if qos == 0 {
+            roost_codec::QoS::AtMostOnce
+        } else {
+            roost_codec::QoS::AtLeastOnce
+        };
+        self.0
+            .send_direct_message(client_id, topic, payload.into(), qos)
+            .map_err(api_refusal)
+    }
+}
+
+/// The API's form of the broker's refusal of a published message.
+fn api_refusal(refused: roost_broker::ApiPublishError) -> roost_api::PublishRefused {
+    match refused {
+        roost_broker::ApiPublishError::InvalidTopic(reason) => {
+            roost_api::PublishRefused::InvalidTopic(reason)
+        }
+        roost_broker::ApiPublishError::Reserved => roost_api::PublishRefused::Reserved,
     }
 }
 

@@ -285,3 +285,166 @@ struct RetainedSummary {
     qos: u8,
     last_modified_time: i64,
 }
+
+/// The data plane, or ServiceUnavailable when the broker does not run beside the API.
+fn data_plane(state: &ApiState) -> ApiResult<&std::sync::Arc<dyn crate::DataPlane>> {
+    state.data_plane().ok_or_else(|| {
+        ApiError::new(
+            crate::error::ErrorKind::ServiceUnavailable,
+            "The MQTT broker is not running beside this control plane",
+        )
+    })
+}
+
+fn no_connection(client_id: &str) -> ApiError {
+    ApiError::new(
+        crate::error::ErrorKind::ResourceNotFound,
+        format!("No connection or session exists for client id '{client_id}'"),
+    )
+}
+
+/// GetConnection's answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConnectionAnswer {
+    connected: bool,
+    client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thing_name: Option<String>,
+    clean_session: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keep_alive_duration: Option<u64>,
+    session_expiry: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connected_since: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_port: Option<u16>,
+}
+
+/// GetConnection: `GET /connections/{clientId}?includeSocketInformation`.
+pub(super) async fn get_connection(
+    State(state): State<ApiState>,
+    Path(client_id): Path<String>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let socket = query.flag("includeSocketInformation")?;
+    let found = data_plane(&state)?.connection(&client_id).await;
+    let info = found.ok_or_else(|| no_connection(&client_id))?;
+    Ok(axum::Json(ConnectionAnswer {
+        connected: info.connected,
+        client_id: info.client_id,
+        thing_name: info.thing_name,
+        clean_session: info.clean_session,
+        keep_alive_duration: info.keep_alive_secs,
+        session_expiry: info.session_expiry_secs,
+        connected_since: info.connected_since_ms,
+        source_ip: info.source_ip.filter(|_| socket),
+        source_port: info.source_port.filter(|_| socket),
+    })
+    .into_response())
+}
+
+/// DeleteConnection: `DELETE /connections/{clientId}?cleanSession&preventWillMessage`.
+pub(super) async fn delete_connection(
+    State(state): State<ApiState>,
+    Path(client_id): Path<String>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let clean = query.flag("cleanSession")?;
+    let prevent_will = query.flag("preventWillMessage")?;
+    if !data_plane(&state)?
+        .disconnect(&client_id, clean, prevent_will)
+        .await
+    {
+        return Err(no_connection(&client_id));
+    }
+    Ok(axum::http::StatusCode::OK.into_response())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionsAnswer {
+    subscriptions: Vec<SubscriptionSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionSummary {
+    topic_filter: String,
+    qos: u8,
+}
+
+/// ListSubscriptions: `GET /connections/{clientId}/subscriptions?nextToken&maxResults`, by
+/// filter.
+pub(super) async fn list_subscriptions(
+    State(state): State<ApiState>,
+    Path(client_id): Path<String>,
+    query: QueryParams,
+) -> ApiResult<Response> {
+    let page = PageRequest::from_api(
+        query.text("nextToken"),
+        query.integer("maxResults")?,
+        "maxResults",
+        20,
+        true,
+    )?;
+    let found = data_plane(&state)?.connection(&client_id).await;
+    let info = found.ok_or_else(|| no_connection(&client_id))?;
+    let mut filters = info.subscriptions;
+    filters.sort();
+    let rest: Vec<(String, u8)> = filters
+        .into_iter()
+        .filter(|(filter, _)| page.after.as_ref().is_none_or(|after| filter > after))
+        .collect();
+    let limit = page.limit as usize;
+    let next_token = (rest.len() > limit)
+        .then(|| rest.get(limit - 1).map(|(f, _)| hex::encode(f)))
+        .flatten();
+    Ok(axum::Json(SubscriptionsAnswer {
+        subscriptions: rest
+            .into_iter()
+            .take(limit)
+            .map(|(topic_filter, qos)| SubscriptionSummary { topic_filter, qos })
+            .collect(),
+        next_token,
+    })
+    .into_response())
+}
+
+/// SendDirectMessage: `POST /connections/{clientId}/messages?topic&confirmation`; the body is
+/// the payload. `confirmation=true` sends at QoS 1 (Roost does not wait for the PUBACK).
+pub(super) async fn send_direct_message(
+    State(state): State<ApiState>,
+    Path(client_id): Path<String>,
+    query: QueryParams,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let topic = query.required("topic")?.to_owned();
+    let qos = u8::from(query.flag("confirmation")?);
+    let sent = data_plane(&state)?
+        .send_direct_message(&client_id, &topic, body.to_vec(), qos)
+        .map_err(|refused| match refused {
+            PublishRefused::InvalidTopic(reason) => {
+                ApiError::invalid(format!("The topic '{topic}' is not valid: {reason}"))
+            }
+            PublishRefused::Reserved => ApiError::new(
+                crate::error::ErrorKind::DataPlane {
+                    aws_type: "ForbiddenException",
+                    status: 403,
+                },
+                format!("The topic '{topic}' is reserved for AWS IoT's own messages"),
+            ),
+        })?;
+    if !sent {
+        return Err(ApiError::new(
+            crate::error::ErrorKind::ResourceNotFound,
+            format!("The client '{client_id}' is not connected"),
+        ));
+    }
+    let answer = serde_json::json!({"message": "OK", "traceId": uuid::Uuid::new_v4().to_string()});
+    Ok(document(answer.to_string().into_bytes()))
+}

@@ -255,6 +255,18 @@ pub fn router(state: ApiState) -> Router {
         .route("/topics/{*topic}", post(data::publish))
         .route("/retainedMessage", get(data::list_retained_messages))
         .route("/retainedMessage/{*topic}", get(data::get_retained_message))
+        .route(
+            "/connections/{clientId}",
+            get(data::get_connection).delete(data::delete_connection),
+        )
+        .route(
+            "/connections/{clientId}/subscriptions",
+            get(data::list_subscriptions),
+        )
+        .route(
+            "/connections/{clientId}/messages",
+            post(data::send_direct_message),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_data_signature,

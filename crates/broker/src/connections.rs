@@ -1,0 +1,146 @@
+//! The iot-data connection operations, answered from the broker's live sessions:
+//! GetConnection and ListSubscriptions ask the connection itself (or read the stored session
+//! of a client that is away), DeleteConnection closes it, SendDirectMessage delivers to it
+//! alone.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use roost_codec::{PublishProperties, QoS};
+use roost_mqtt::{Delivery, Message, SessionState};
+
+use crate::lifecycle::DisconnectReason;
+use crate::router::{Control, Located};
+use crate::{ApiPublishError, BrokerCore};
+
+/// Longest a connection may take to describe itself or to close.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What GetConnection and ListSubscriptions report of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    pub client_id: String,
+    pub connected: bool,
+    /// The thing the connection acts as, when exclusively attached.
+    pub thing_name: Option<String>,
+    /// Whether the session ends with the connection.
+    pub clean_session: bool,
+    pub keep_alive_secs: Option<u64>,
+    pub session_expiry_secs: u32,
+    /// When the connection was accepted, epoch milliseconds (connected clients only).
+    pub connected_since_ms: Option<i64>,
+    pub source_ip: Option<String>,
+    pub source_port: Option<u16>,
+    /// Filters as written (`$share/g/…` for shared ones) with their granted QoS.
+    pub subscriptions: Vec<(String, QoS)>,
+}
+
+/// A session's subscriptions as iot-data lists them.
+pub(crate) fn subscriptions_of(session: &SessionState) -> Vec<(String, QoS)> {
+    session
+        .subscriptions()
+        .map(|(filter, stored)| (filter.to_string(), stored.entry.qos))
+        .collect()
+}
+
+impl BrokerCore {
+    /// GetConnection / ListSubscriptions: `None` when the broker has no session of
+    /// `client_id`.
+    pub async fn describe_connection(&self, client_id: &str) -> Option<ConnectionInfo> {
+        match self.router.locate(client_id)? {
+            Located::Online(control) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                control.send(Control::Describe(reply)).ok()?;
+                tokio::time::timeout(ANSWER_TIMEOUT, answer)
+                    .await
+                    .ok()?
+                    .ok()
+            }
+            Located::Offline {
+                subscriptions,
+                session_expiry_secs,
+            } => Some(ConnectionInfo {
+                client_id: client_id.to_owned(),
+                connected: false,
+                thing_name: None,
+                clean_session: false,
+                keep_alive_secs: None,
+                session_expiry_secs,
+                connected_since_ms: None,
+                source_ip: None,
+                source_port: None,
+                subscriptions,
+            }),
+        }
+    }
+
+    /// DeleteConnection: closes `client_id`'s connection (lifecycle `API_INITIATED_DISCONNECT`,
+    /// the will published unless `prevent_will`) and, with `clean_session`, ends its stored
+    /// session too. False when the broker has no session of `client_id`.
+    pub async fn delete_connection(
+        &self,
+        client_id: &str,
+        clean_session: bool,
+        prevent_will: bool,
+    ) -> bool {
+        match self.router.locate(client_id) {
+            None => false,
+            Some(Located::Offline { .. }) => {
+                if clean_session {
+                    self.router.discard_offline_session(client_id);
+                }
+                true
+            }
+            Some(Located::Online(control)) => {
+                let (done, closed) = tokio::sync::oneshot::channel();
+                let order = Control::Close {
+                    reason: roost_codec::ReasonCode::AdministrativeAction,
+                    lifecycle: DisconnectReason::ApiInitiated { prevent_will },
+                    done: Some(done),
+                };
+                if control.send(order).is_err() {
+                    return false;
+                }
+                let _ = tokio::time::timeout(ANSWER_TIMEOUT, closed).await;
+                if clean_session {
+                    self.router.discard_offline_session(client_id);
+                }
+                true
+            }
+        }
+    }
+
+    /// SendDirectMessage: delivers `payload` on `topic` to `client_id`'s connection alone, if
+    /// it is connected (its `iot:Receive` still decides). `Ok(false)` when it is not.
+    pub fn send_direct_message(
+        &self,
+        client_id: &str,
+        topic: &str,
+        payload: Bytes,
+        qos: QoS,
+    ) -> Result<bool, ApiPublishError> {
+        let name = roost_codec::TopicName::new(topic)
+            .map_err(|e| ApiPublishError::InvalidTopic(e.to_string()))?;
+        if crate::authorization::is_reserved_for_roost(topic) {
+            return Err(ApiPublishError::Reserved);
+        }
+        let Some(Located::Online(control)) = self.router.locate(client_id) else {
+            return Ok(false);
+        };
+        let message = Message::new(
+            name,
+            payload,
+            qos,
+            false,
+            PublishProperties::default(),
+            Instant::now(),
+        );
+        let delivery = Delivery {
+            qos,
+            retain: false,
+            subscription_ids: Vec::new(),
+            message,
+        };
+        Ok(control.send(Control::Direct(delivery)).is_ok())
+    }
+}

@@ -26,7 +26,97 @@ use axum::Router;
 use roost_pki::CertificateAuthority;
 use roost_registry::{Registry, RegistryError};
 
-pub use routes::router;
+pub use routes::{device_router, router};
+
+/// What a device's HTTPS request asks to do, for its IoT policy to decide: the action and the
+/// resource (`topic/<topic>` or `thing/<thing>[/<shadow>]`, percent-decoded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRequest {
+    pub action: DeviceAction,
+    pub resource: String,
+    /// Publish with `retain=true` (also needs `iot:RetainPublish`).
+    pub retain: bool,
+}
+
+/// The device-facing iot-data actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceAction {
+    Publish,
+    GetThingShadow,
+    UpdateThingShadow,
+    DeleteThingShadow,
+}
+
+/// The action and resource of a device's request (method, raw path, raw query); `None` for a
+/// request that is no device operation.
+pub fn device_request(method: &str, path: &str, query: Option<&str>) -> Option<DeviceRequest> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8()
+            .ok()
+            .map(|c| c.into_owned())
+    };
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(query.unwrap_or("")).ok()?;
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    if let Some(topic) = path.strip_prefix("/topics/") {
+        if method != "POST" {
+            return None;
+        }
+        return Some(DeviceRequest {
+            action: DeviceAction::Publish,
+            resource: format!("topic/{}", decode(topic)?),
+            retain: param("retain").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        });
+    }
+    let thing = path.strip_prefix("/things/")?.strip_suffix("/shadow")?;
+    if thing.contains('/') {
+        return None;
+    }
+    let action = match method {
+        "GET" => DeviceAction::GetThingShadow,
+        "POST" => DeviceAction::UpdateThingShadow,
+        "DELETE" => DeviceAction::DeleteThingShadow,
+        _ => return None,
+    };
+    let resource = match param("name") {
+        Some(shadow) => format!("thing/{}/{shadow}", decode(thing)?),
+        None => format!("thing/{}", decode(thing)?),
+    };
+    Some(DeviceRequest {
+        action,
+        resource,
+        retain: false,
+    })
+}
+
+#[cfg(test)]
+mod device_request_tests {
+    use super::*;
+
+    #[test]
+    fn device_requests_name_the_action_and_resource_a_policy_decides_on() {
+        let publish = device_request("POST", "/topics/a%2Fb", Some("qos=1&retain=true")).unwrap();
+        assert_eq!(publish.action, DeviceAction::Publish);
+        assert_eq!(publish.resource, "topic/a/b");
+        assert!(publish.retain);
+        let named = device_request("DELETE", "/things/lamp/shadow", Some("name=cfg")).unwrap();
+        assert_eq!(named.action, DeviceAction::DeleteThingShadow);
+        assert_eq!(named.resource, "thing/lamp/cfg");
+        assert_eq!(
+            device_request("GET", "/things/lamp/shadow", None)
+                .unwrap()
+                .resource,
+            "thing/lamp"
+        );
+        assert!(device_request("GET", "/topics/a", None).is_none());
+        assert!(device_request("GET", "/things", None).is_none());
+    }
+}
 
 /// A message one of Roost's services publishes on a topic reserved for it (a shadow answer).
 #[derive(Debug, Clone, PartialEq, Eq)]

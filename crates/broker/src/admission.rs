@@ -210,6 +210,69 @@ pub(crate) async fn admit_connection(
     })
 }
 
+/// A device admitted over mutual-TLS HTTPS (AWS IoT's port 8443): who it is and what its
+/// policies allow, for each of its requests.
+#[derive(Debug)]
+pub struct HttpsDevice {
+    pub principal: Principal,
+    grants: Grants,
+}
+
+/// A shadow operation a device asks for over HTTPS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShadowAccess {
+    Get,
+    Update,
+    Delete,
+}
+
+impl HttpsDevice {
+    /// `iot:Publish` (and `iot:RetainPublish` with `retain`) on `topic`.
+    pub fn may_publish(&self, topic: &str, retain: bool) -> bool {
+        self.grants.authorizer.will(topic, retain)
+    }
+
+    /// `iot:GetThingShadow`/`UpdateThingShadow`/`DeleteThingShadow` on `thing/<thing>[/<shadow>]`
+    /// (`resource` is that part after `thing/`).
+    pub fn may_access_shadow(&self, access: ShadowAccess, resource: &str) -> bool {
+        let action = match access {
+            ShadowAccess::Get => roost_policy::Action::GetThingShadow,
+            ShadowAccess::Update => roost_policy::Action::UpdateThingShadow,
+            ShadowAccess::Delete => roost_policy::Action::DeleteThingShadow,
+        };
+        self.grants.authorizer.thing(action, resource)
+    }
+}
+
+/// Admits a device that presents `chain` on the mutual-TLS HTTPS listener: the same identity,
+/// provisioning (JITP on first use) and grants as an MQTT connection. HTTPS has no client id;
+/// the certificate id stands in for it in policy variables.
+pub async fn admit_https_device(
+    core: &Arc<BrokerCore>,
+    chain: Vec<CertificateDer<'static>>,
+    peer: SocketAddr,
+) -> Result<HttpsDevice, AdmissionRefusal> {
+    let identified = identify(core, PeerIdentity::Certificates(chain)).await?;
+    let Some(principal) = identified.principal else {
+        return Err(AdmissionRefusal::Identity {
+            certificate_id: None,
+            refusal: Refusal::NoCertificate,
+        });
+    };
+    let client_id = principal.certificate_id.clone();
+    let subject = GrantSubject {
+        principal: Some(&principal),
+        client_id: &client_id,
+        peer,
+        connect_attributes: &[],
+    };
+    let provisioned = identified
+        .provisioned
+        .map(|grants| grants.for_client(&client_id));
+    let grants = Box::pin(resolve_grants(core, subject, provisioned)).await?;
+    Ok(HttpsDevice { principal, grants })
+}
+
 /// Identity: the certificate's registry status and CA decide; a new certificate under an
 /// auto-registering CA is provisioned (or registered) here.
 async fn identify(

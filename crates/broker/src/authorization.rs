@@ -51,6 +51,13 @@ impl ConnectionAuthorizer {
             .authorize(Action::Connect, Resource::Client(client_id))
     }
 
+    /// A thing-level action (shadows over HTTPS) on `thing/<resource>`.
+    pub fn thing(&self, action: Action, resource: &str) -> bool {
+        self.policy
+            .authorize(action, Resource::Thing(resource))
+            .is_allowed()
+    }
+
     /// Whether the will (topic and retain flag) may be published by this client.
     pub fn will(&self, topic: &str, retain: bool) -> bool {
         self.may_publish(topic, retain)

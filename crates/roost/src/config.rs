@@ -43,6 +43,7 @@ pub(crate) struct MqttConfig {
     pub(crate) listen: SocketAddr,
     pub(crate) public_host: String,
     pub(crate) alpn_listen: Option<SocketAddr>,
+    pub(crate) https_data_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_policy: Option<PathBuf>,
     pub(crate) max_packet_size: u32,
@@ -116,6 +117,7 @@ pub(crate) struct Overrides {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) api_listen: Option<SocketAddr>,
     pub(crate) mqtt_listen: Option<SocketAddr>,
+    pub(crate) https_data_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_policy: Option<PathBuf>,
 }
@@ -152,6 +154,9 @@ impl Config {
         }
         if let Some(addr) = overrides.mqtt_listen {
             config.mqtt.listen = addr;
+        }
+        if let Some(addr) = overrides.https_data_listen {
+            config.mqtt.https_data_listen = Some(addr);
         }
         if let Some(addr) = overrides.insecure_tcp_listen {
             config.mqtt.insecure_tcp_listen = Some(addr);

@@ -43,6 +43,9 @@ pub(crate) struct Endpoints {
     /// The insecure plaintext MQTT listener's port, when one is served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) insecure_tcp_port: Option<u16>,
+    /// The device HTTPS listener's port, when one is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) https_data_port: Option<u16>,
 }
 
 impl DataDir {

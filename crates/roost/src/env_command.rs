@@ -78,6 +78,7 @@ pub(crate) fn configured_endpoints(config: &Config) -> Endpoints {
         mqtt_port: config.mqtt.listen.port(),
         region: config.region.clone(),
         insecure_tcp_port: config.mqtt.insecure_tcp_listen.map(|addr| addr.port()),
+        https_data_port: config.mqtt.https_data_listen.map(|addr| addr.port()),
     }
 }
 

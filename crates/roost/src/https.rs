@@ -14,8 +14,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -64,8 +66,72 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
 ) {
     let acceptor = tls.map(|config| TlsAcceptor::from(Arc::new(config)));
-    let connections = Arc::new(Semaphore::new(limits.max_connections));
     let handshakes = Arc::new(Semaphore::new(limits.max_tls_handshakes));
+    let serve_shutdown = shutdown.clone();
+    accept_loop(listener, limits, shutdown, move |tcp, peer| {
+        let (router, acceptor, handshakes) = (router.clone(), acceptor.clone(), handshakes.clone());
+        let shutdown = serve_shutdown.clone();
+        async move {
+            let Some(acceptor) = acceptor else {
+                serve_connection(tcp, router, limits, shutdown).await;
+                return;
+            };
+            if let Some(stream) = handshake(&acceptor, &handshakes, tcp, peer, limits).await {
+                serve_connection(stream, router, limits, shutdown).await;
+            }
+        }
+    })
+    .await;
+}
+
+/// Serves device requests on `listener` over mutual TLS until `shutdown`: `route` turns each
+/// connection's client certificate chain into the router that serves it (admission runs there,
+/// once per connection).
+pub(crate) async fn serve_mutual_tls<R, F>(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+    route: R,
+) where
+    R: Fn(Vec<CertificateDer<'static>>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Router> + Send + 'static,
+{
+    let acceptor = TlsAcceptor::from(tls);
+    let handshakes = Arc::new(Semaphore::new(limits.max_tls_handshakes));
+    let serve_shutdown = shutdown.clone();
+    accept_loop(listener, limits, shutdown, move |tcp, peer| {
+        let (acceptor, handshakes, route) = (acceptor.clone(), handshakes.clone(), route.clone());
+        let shutdown = serve_shutdown.clone();
+        async move {
+            let Some(stream) = handshake(&acceptor, &handshakes, tcp, peer, limits).await else {
+                return;
+            };
+            let chain = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default();
+            let router = route(chain, peer).await;
+            serve_connection(stream, router, limits, shutdown).await;
+        }
+    })
+    .await;
+}
+
+/// Accepts connections until `shutdown`, within the connection cap, each served by
+/// `on_connection` on its own task; then waits a while for them to finish.
+async fn accept_loop<C, F>(
+    listener: TcpListener,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+    on_connection: C,
+) where
+    C: Fn(TcpStream, SocketAddr) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
     let tracker = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -75,7 +141,7 @@ pub(crate) async fn serve(
         let (tcp, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
-                tracing::warn!(%error, "accepting a control-plane connection failed");
+                tracing::warn!(%error, "accepting an HTTP connection failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
@@ -83,44 +149,45 @@ pub(crate) async fn serve(
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             metrics::counter!("roost_api_connections_refused_total", "reason" => "limit")
                 .increment(1);
-            tracing::debug!(%peer, "control-plane connection refused: too many open");
+            tracing::debug!(%peer, "HTTP connection refused: too many open");
             continue;
         };
-        let router = router.clone();
-        let shutdown = shutdown.clone();
-        let acceptor = acceptor.clone();
-        let handshakes = handshakes.clone();
+        let served = on_connection(tcp, peer);
         tracker.spawn(async move {
             let _open = permit;
-            let Some(acceptor) = acceptor else {
-                serve_connection(tcp, router, limits, shutdown).await;
-                return;
-            };
-            let Ok(handshaking) = handshakes.try_acquire_owned() else {
-                metrics::counter!("roost_api_connections_refused_total", "reason" => "handshakes")
-                    .increment(1);
-                tracing::debug!(%peer, "control-plane connection refused: too many handshakes");
-                return;
-            };
-            let handshake = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp));
-            let stream = match handshake.await {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(error)) => {
-                    tracing::debug!(%peer, %error, "control-plane TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "control-plane TLS handshake timed out");
-                    return;
-                }
-            };
-            drop(handshaking);
-            serve_connection(stream, router, limits, shutdown).await;
+            served.await;
         });
     }
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
-        tracing::warn!("control-plane requests still open after the drain period; closing them");
+        tracing::warn!("HTTP requests still open after the drain period; closing them");
+    }
+}
+
+/// The TLS handshake of `tcp`, within the handshake cap and deadline.
+async fn handshake(
+    acceptor: &TlsAcceptor,
+    handshakes: &Arc<Semaphore>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+    limits: HttpLimits,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let Ok(_handshaking) = handshakes.clone().try_acquire_owned() else {
+        metrics::counter!("roost_api_connections_refused_total", "reason" => "handshakes")
+            .increment(1);
+        tracing::debug!(%peer, "HTTP connection refused: too many handshakes");
+        return None;
+    };
+    match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            None
+        }
     }
 }
 

@@ -5,6 +5,7 @@ mod client;
 mod commands;
 mod config;
 mod data_dir;
+mod device_https;
 mod env_command;
 mod https;
 mod serve;
@@ -152,6 +153,10 @@ struct ServeArgs {
     /// MQTT over TLS address (default 0.0.0.0:8883).
     #[arg(long, value_name = "ADDR")]
     mqtt_listen: Option<SocketAddr>,
+    /// Devices over HTTPS with their certificates (AWS IoT's port 8443: Publish and shadows,
+    /// each authorized by the device's IoT policy); off unless given.
+    #[arg(long, value_name = "ADDR")]
+    https_data_listen: Option<SocketAddr>,
     /// INSECURE: also serve plaintext MQTT without client certificates on ADDR (local
     /// development and benchmarks only); needs --insecure-tcp-policy.
     #[arg(long, value_name = "ADDR", requires = "insecure_tcp_policy")]
@@ -209,6 +214,7 @@ fn main() -> Result<()> {
                     data_dir: args.common.data_dir,
                     api_listen: args.api_listen,
                     mqtt_listen: args.mqtt_listen,
+                    https_data_listen: args.https_data_listen,
                     insecure_tcp_listen: args.insecure_tcp_listen,
                     insecure_tcp_policy: args.insecure_tcp_policy,
                 },

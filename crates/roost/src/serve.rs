@@ -107,6 +107,32 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         )?;
         broker.serve_tls(listener, tls);
     }
+    let shutdown = CancellationToken::new();
+    let mut https_data_port = None;
+    if let Some(addr) = config.mqtt.https_data_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the device HTTPS listener to {addr}"))?;
+        https_data_port = Some(listener.local_addr()?.port());
+        let tls = broker.tls_config(chain.clone(), key.clone_key(), vec![b"http/1.1".to_vec()])?;
+        let core = broker.core().clone();
+        let devices = roost_api::device_router(state.clone());
+        let limits = HttpLimits {
+            max_connections: config.mqtt.max_connections,
+            max_tls_handshakes: config.api.max_tls_handshakes,
+            handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(config.api.header_read_timeout_secs),
+        };
+        tokio::spawn(crate::https::serve_mutual_tls(
+            listener,
+            tls,
+            limits,
+            shutdown.clone(),
+            move |chain, peer| {
+                crate::device_https::route(core.clone(), devices.clone(), chain, peer)
+            },
+        ));
+    }
     let mut insecure_tcp_port = None;
     if let Some(addr) = config.mqtt.insecure_tcp_listen {
         let listener = TcpListener::bind(addr)
@@ -118,7 +144,6 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         broker.serve_insecure_tcp(listener);
     }
 
-    let shutdown = CancellationToken::new();
     let api_listener = TcpListener::bind(config.api.listen)
         .await
         .with_context(|| format!("binding the control plane to {}", config.api.listen))?;
@@ -153,6 +178,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         api_url: api_url(api_addr, https),
         mqtt_port: mqtt_addr.port(),
         insecure_tcp_port,
+        https_data_port,
         ..configured_endpoints(&config)
     };
     let stop = StopSignals::install();
@@ -403,7 +429,7 @@ fn print_banner(config: &Config, data: &DataDir, endpoints: &Endpoints) {
     println!(
         "Roost {version} is running.\n\
          \n  Control plane (AWS IoT API):  {api}\
-         \n  MQTT over TLS (device certs): {host}:{port}\
+         \n  MQTT over TLS (device certs): {host}:{port}{https}\
          \n  Server CA devices trust:      {ca}\
          \n  Data directory:               {root}\
          \n\nPoint the AWS CLI, boto3 and mosquitto at it from another shell:\
@@ -417,6 +443,13 @@ fn print_banner(config: &Config, data: &DataDir, endpoints: &Endpoints) {
         api = endpoints.api_url,
         host = endpoints.mqtt_host,
         port = endpoints.mqtt_port,
+        https = endpoints
+            .https_data_port
+            .map(|p| format!(
+                "\n  HTTPS for devices (certs):    {}:{p}",
+                endpoints.mqtt_host
+            ))
+            .unwrap_or_default(),
         ca = ca.display(),
         root = root.display(),
     );

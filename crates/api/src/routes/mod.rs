@@ -242,17 +242,11 @@ pub fn router(state: ApiState) -> Router {
 
     // The iot-data operations, signed for their own service name.
     let data = Router::new()
-        .route(
-            "/things/{thingName}/shadow",
-            get(data::get_thing_shadow)
-                .post(data::update_thing_shadow)
-                .delete(data::delete_thing_shadow),
-        )
+        .merge(device_routes())
         .route(
             "/api/things/shadow/ListNamedShadowsForThing/{thingName}",
             get(data::list_named_shadows_for_thing),
         )
-        .route("/topics/{*topic}", post(data::publish))
         .route("/retainedMessage", get(data::list_retained_messages))
         .route("/retainedMessage/{*topic}", get(data::get_retained_message))
         .route(
@@ -277,6 +271,28 @@ pub fn router(state: ApiState) -> Router {
         .route("/metrics", get(m::metrics))
         .merge(data)
         .merge(api)
+        .fallback(unknown_operation)
+        .layer(middleware::from_fn(request_context))
+        .with_state(state)
+}
+
+/// The iot-data operations a device may call with its certificate: its shadows and Publish.
+fn device_routes() -> Router<ApiState> {
+    Router::new()
+        .route(
+            "/things/{thingName}/shadow",
+            get(data::get_thing_shadow)
+                .post(data::update_thing_shadow)
+                .delete(data::delete_thing_shadow),
+        )
+        .route("/topics/{*topic}", post(data::publish))
+}
+
+/// The device-facing HTTPS routes (AWS IoT's port 8443): the shadow and Publish operations
+/// with no SigV4, for the binary to serve behind mutual TLS and the device's IoT policy
+/// ([`crate::device_request`] says which action a request needs).
+pub fn device_router(state: ApiState) -> Router {
+    device_routes()
         .fallback(unknown_operation)
         .layer(middleware::from_fn(request_context))
         .with_state(state)

@@ -14,8 +14,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use roost_registry::PageRequest;
 use roost_shadow::{
-    GetOrDeleteRequest, ListNamedShadows, ShadowError, ShadowLimits, ShadowName, ShadowTopicKind,
-    ThingName, UpdateRequest, to_payload,
+    ListNamedShadows, ShadowError, ShadowLimits, ShadowName, ShadowTopicKind, ThingName,
+    UpdateRequest, to_payload,
 };
 use serde::Serialize;
 
@@ -105,10 +105,10 @@ pub(super) async fn delete_thing_shadow(
     query: QueryParams,
 ) -> ApiResult<Response> {
     let (thing, shadow) = shadow_of(&thing, &query)?;
-    let token = GetOrDeleteRequest::default().client_token;
+    // HTTP requests carry no clientToken.
     let deleted = state
         .registry()
-        .delete_shadow(&thing, shadow.as_ref(), token, epoch_seconds())
+        .delete_shadow(&thing, shadow.as_ref(), None, epoch_seconds())
         .await??;
     let answer = to_payload(&deleted);
     publish_answers(
@@ -168,29 +168,33 @@ pub(super) async fn publish(
         }
     };
     let retain = query.flag("retain")?;
-    let Some(data_plane) = state.data_plane() else {
-        return Err(ApiError::new(
-            crate::error::ErrorKind::ServiceUnavailable,
-            "The MQTT broker is not running beside this control plane",
-        ));
-    };
-    data_plane
+    data_plane(&state)?
         .publish(&topic, body.to_vec(), qos, retain)
         .await
-        .map_err(|refused| match refused {
-            PublishRefused::InvalidTopic(reason) => {
-                ApiError::invalid(format!("The topic '{topic}' is not valid: {reason}"))
-            }
-            PublishRefused::Reserved => ApiError::new(
-                crate::error::ErrorKind::DataPlane {
-                    aws_type: "ForbiddenException",
-                    status: 403,
-                },
-                format!("The topic '{topic}' is reserved for AWS IoT's own messages"),
-            ),
-        })?;
+        .map_err(|refused| refused_publish(&topic, refused))?;
+    Ok(message_ok())
+}
+
+/// Publish's and SendDirectMessage's answer.
+fn message_ok() -> Response {
     let answer = serde_json::json!({"message": "OK", "traceId": uuid::Uuid::new_v4().to_string()});
-    Ok(document(answer.to_string().into_bytes()))
+    document(answer.to_string().into_bytes())
+}
+
+/// The API error for a message the broker refused on `topic`.
+fn refused_publish(topic: &str, refused: PublishRefused) -> ApiError {
+    match refused {
+        PublishRefused::InvalidTopic(reason) => {
+            ApiError::invalid(format!("The topic '{topic}' is not valid: {reason}"))
+        }
+        PublishRefused::Reserved => ApiError::new(
+            crate::error::ErrorKind::DataPlane {
+                aws_type: "ForbiddenException",
+                status: 403,
+            },
+            format!("The topic '{topic}' is reserved for AWS IoT's own messages"),
+        ),
+    }
 }
 
 /// GetRetainedMessage: `GET /retainedMessage/{topic}`.
@@ -427,24 +431,12 @@ pub(super) async fn send_direct_message(
     let qos = u8::from(query.flag("confirmation")?);
     let sent = data_plane(&state)?
         .send_direct_message(&client_id, &topic, body.to_vec(), qos)
-        .map_err(|refused| match refused {
-            PublishRefused::InvalidTopic(reason) => {
-                ApiError::invalid(format!("The topic '{topic}' is not valid: {reason}"))
-            }
-            PublishRefused::Reserved => ApiError::new(
-                crate::error::ErrorKind::DataPlane {
-                    aws_type: "ForbiddenException",
-                    status: 403,
-                },
-                format!("The topic '{topic}' is reserved for AWS IoT's own messages"),
-            ),
-        })?;
+        .map_err(|refused| refused_publish(&topic, refused))?;
     if !sent {
         return Err(ApiError::new(
             crate::error::ErrorKind::ResourceNotFound,
             format!("The client '{client_id}' is not connected"),
         ));
     }
-    let answer = serde_json::json!({"message": "OK", "traceId": uuid::Uuid::new_v4().to_string()});
-    Ok(document(answer.to_string().into_bytes()))
+    Ok(message_ok())
 }

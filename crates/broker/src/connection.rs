@@ -169,9 +169,19 @@ async fn serve_in_span<S>(
         ip_address: peer.ip().to_string(),
         version_number: core.next_connection_id(),
     };
-    match admit_connection(&core, connect, identity, peer, &mut source).await {
+    // Boxed: admission's future is large and short-lived; held inline it would enlarge every
+    // connection's task for its whole life (RSS per connection).
+    let admitted = Box::pin(admit_connection(
+        &core,
+        connect,
+        identity,
+        peer,
+        &mut source,
+    ))
+    .await;
+    match admitted {
         Ok(admitted) => run_session(core, admitted, io, peer, source).await,
-        Err(refusal) => refuse(&core, &refusal, &source, &mut io.writer, version).await,
+        Err(refusal) => Box::pin(refuse(&core, &refusal, &source, &mut io.writer, version)).await,
     }
 }
 

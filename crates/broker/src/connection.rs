@@ -243,7 +243,25 @@ async fn run_session<S>(
         )
         .await;
     let key = attachment.key;
+    let durable = core.config.durable_sessions;
+    if attachment.ended_stored
+        && let Err(error) = core.registry.delete_session(&client_id).await
+    {
+        tracing::error!(%error, "deleting the stored session failed");
+    }
     let mut resumed = attachment.resumed;
+    if durable && resumed.is_some() {
+        // Its expiry clock stops while it is connected; ordered before any later write of
+        // this session only loosely, which at worst lengthens its expiry after a restart.
+        let registry = core.registry.clone();
+        let id = client_id.clone();
+        tokio::spawn(async move {
+            if let Err(error) = registry.session_connected(&id).await {
+                tracing::warn!(%error, "marking the stored session connected failed");
+            }
+        });
+    }
+    let stored_session = durable && resumed.is_some();
     if let Some(stored) = resumed.as_mut() {
         // Messages queued while the client was away meet the policies in force now.
         let refused = stored.retain_queued(|d| grants.authorizer.receive(&d.message.topic));
@@ -333,6 +351,10 @@ async fn run_session<S>(
         busy: Vec::new(),
         shadow_requests: Vec::new(),
         retained_writes: Vec::new(),
+        session_writes: SessionWrites {
+            stored: stored_session,
+            ..SessionWrites::default()
+        },
         connected_since_ms: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
@@ -369,6 +391,7 @@ async fn run_session<S>(
     });
     let ended_at = Instant::now();
     let ended = session.into_session_state();
+    let persistent = ended.session.is_persistent();
     mailbox.close();
     let mut leftover = Vec::new();
     while let Ok(delivery) = mailbox.try_recv() {
@@ -377,6 +400,17 @@ async fn run_session<S>(
     core.router
         .detach(&client_id, connection_id, key, ended.session, ended_at);
     core.router.deliver_offline(key, leftover, ended_at);
+    if durable {
+        // Before a connection taking over is let in: it finds the stored session complete.
+        Box::pin(store_ended_session(
+            &core,
+            &client_id,
+            key,
+            persistent,
+            driver.session_writes.stored,
+        ))
+        .await;
+    }
     core.index.remove(connection_id);
     core.connections_gauge(-1);
     if let Some(done) = driver.takeover_done.take() {
@@ -388,6 +422,29 @@ async fn run_session<S>(
     tracing::debug!(reason = reason.as_str(), "disconnected");
     if lifecycle::has_events(&client_id) {
         core.publish_event(lifecycle::disconnected(&source, reason));
+    }
+}
+
+/// Writes what is left of a connection's session to the registry: a persistent one whole (what
+/// it owes its client, when it went away), a stored one that ended is deleted.
+async fn store_ended_session(
+    core: &BrokerCore,
+    client_id: &str,
+    key: SessionKey,
+    persistent: bool,
+    stored: bool,
+) {
+    let written = match persistent.then(|| core.router.snapshot(key)).flatten() {
+        Some(snapshot) => {
+            core.registry
+                .replace_session(snapshot.session, snapshot.messages, snapshot.below)
+                .await
+        }
+        None if stored => core.registry.delete_session(client_id).await,
+        None => Ok(()),
+    };
+    if let Err(error) = written {
+        tracing::error!(%error, "storing the session of a disconnected client failed");
     }
 }
 
@@ -420,6 +477,25 @@ struct Inbox<'a> {
     control: &'a mut mpsc::UnboundedReceiver<Control>,
 }
 
+/// Durable session state to write before the acknowledgements that depend on it.
+#[derive(Default)]
+struct SessionWrites {
+    /// Deliveries this connection's publishes queued for offline sessions.
+    owed: Vec<roost_registry::SessionMessageRecord>,
+    /// This persistent session's subscriptions changed.
+    subscriptions_changed: bool,
+    /// Numbers of durable deliveries this client acknowledged.
+    acknowledged: Vec<u64>,
+    /// The registry holds a copy of this session.
+    stored: bool,
+}
+
+impl SessionWrites {
+    fn is_pending(&self) -> bool {
+        !self.owed.is_empty() || self.subscriptions_changed || !self.acknowledged.is_empty()
+    }
+}
+
 /// The state of the main loop that isn't the session machine.
 struct Driver {
     core: Arc<BrokerCore>,
@@ -448,6 +524,8 @@ struct Driver {
     shadow_requests: Vec<ShadowRequest>,
     /// Changes to the retained store made since the last turn of the loop, to write.
     retained_writes: Vec<(Message, roost_mqtt::RetainOutcome)>,
+    /// Writes of durable session state made since the last turn of the loop.
+    session_writes: SessionWrites,
     /// When the connection was accepted, epoch milliseconds.
     connected_since_ms: i64,
     /// Who is connected, for re-reading its policies when they change.
@@ -488,6 +566,10 @@ impl Driver {
                 if let Err(error) = stored.await {
                     tracing::error!(%error, "storing a retained message failed");
                 }
+            }
+            // So are messages queued for offline sessions, and a SUBACK's subscriptions.
+            if self.session_writes.is_pending() {
+                Box::pin(self.write_session_state(session)).await;
             }
             if !self.busy.is_empty() {
                 // Slow this publisher to its subscribers' pace rather than drop their messages.
@@ -602,6 +684,35 @@ impl Driver {
         }
     }
 
+    /// Writes the durable session state the last events changed (see `durable_sessions`).
+    async fn write_session_state(&mut self, session: &Connection) {
+        let writes = &mut self.session_writes;
+        let registry = &self.core.registry;
+        if !writes.owed.is_empty() {
+            let owed = std::mem::take(&mut writes.owed);
+            if let Err(error) = registry.append_session_messages(owed).await {
+                tracing::error!(%error, "storing messages queued for offline sessions failed");
+            }
+        }
+        if std::mem::take(&mut writes.subscriptions_changed) {
+            let record = crate::durable_sessions::session_record(session.session(), None);
+            match registry.put_session(record).await {
+                Ok(()) => writes.stored = true,
+                Err(error) => tracing::error!(%error, "storing the session's subscriptions failed"),
+            }
+        }
+        if !writes.acknowledged.is_empty() {
+            let done = std::mem::take(&mut writes.acknowledged);
+            let registry = registry.clone();
+            let client_id = self.client_id.clone();
+            tokio::spawn(async move {
+                if let Err(error) = registry.delete_session_messages(&client_id, done).await {
+                    tracing::warn!(%error, "forgetting acknowledged stored messages failed");
+                }
+            });
+        }
+    }
+
     /// What GetConnection reports of this connection.
     fn describe(&self, session: &Connection) -> crate::connections::ConnectionInfo {
         crate::connections::ConnectionInfo {
@@ -706,6 +817,7 @@ impl Driver {
                     qos: qos.min(message.qos),
                     retain: false,
                     subscription_ids: Vec::new(),
+                    stored: None,
                     message,
                 };
                 let _ = mailbox.send(delivery).await;
@@ -730,18 +842,24 @@ impl Driver {
                     {
                         self.shadow_requests.push(request);
                     }
-                    let retained = self.core.router.route(
+                    let routed = self.core.router.route(
                         &message,
                         Some(self.key),
                         &mut self.scratch,
                         &mut self.busy,
                         Instant::now(),
                     );
-                    if let Some(outcome) = retained {
+                    self.session_writes
+                        .owed
+                        .extend(routed.owed.iter().filter_map(|owed| {
+                            crate::durable_sessions::message_record(&owed.client_id, &owed.delivery)
+                        }));
+                    if let Some(outcome) = routed.retained {
                         self.retained_writes.push((message, outcome));
                     }
                 }
                 Event::Subscribed(list) => {
+                    self.note_subscriptions_changed(session);
                     let now = Instant::now();
                     let mut topics = Vec::with_capacity(list.len());
                     for sub in list {
@@ -766,6 +884,7 @@ impl Driver {
                     }
                 }
                 Event::Unsubscribed(list) => {
+                    self.note_subscriptions_changed(session);
                     let mut topics = Vec::with_capacity(list.len());
                     for filter in list {
                         self.core.router.unsubscribe(self.key, &filter);
@@ -779,11 +898,20 @@ impl Driver {
                         ));
                     }
                 }
+                Event::Acknowledged(number) => self.session_writes.acknowledged.push(number),
                 Event::WillCleared => {}
                 Event::Disconnect { reason } => {
                     tracing::trace!(?reason, "session closing");
                 }
             }
+        }
+    }
+
+    /// Records that a persistent session's subscriptions must be written before its SUBACK or
+    /// UNSUBACK.
+    fn note_subscriptions_changed(&mut self, session: &Connection) {
+        if self.core.config.durable_sessions && session.session().is_persistent() {
+            self.session_writes.subscriptions_changed = true;
         }
     }
 

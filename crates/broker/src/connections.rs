@@ -87,7 +87,7 @@ impl BrokerCore {
             None => false,
             Some(Located::Offline { .. }) => {
                 if clean_session {
-                    self.router.discard_offline_session(client_id);
+                    self.end_stored_session(client_id).await;
                 }
                 true
             }
@@ -103,10 +103,20 @@ impl BrokerCore {
                 }
                 let _ = tokio::time::timeout(ANSWER_TIMEOUT, closed).await;
                 if clean_session {
-                    self.router.discard_offline_session(client_id);
+                    self.end_stored_session(client_id).await;
                 }
                 true
             }
+        }
+    }
+
+    /// Ends `client_id`'s offline session, and its durable copy.
+    async fn end_stored_session(&self, client_id: &str) {
+        if self.router.discard_offline_session(client_id)
+            && self.config.durable_sessions
+            && let Err(error) = self.registry.delete_session(client_id).await
+        {
+            tracing::error!(%error, "deleting the stored session failed");
         }
     }
 
@@ -139,6 +149,7 @@ impl BrokerCore {
             qos,
             retain: false,
             subscription_ids: Vec::new(),
+            stored: None,
             message,
         };
         Ok(control.send(Control::Direct(delivery)).is_ok())

@@ -10,6 +10,7 @@ pub mod admission;
 pub mod authorization;
 pub mod connection;
 pub mod connections;
+mod durable_sessions;
 mod enforcement;
 pub mod fleet;
 mod grants;
@@ -128,6 +129,8 @@ pub struct BrokerConfig {
     pub session_tickets: tickets::SessionTickets,
     /// How often one principal may ask fleet provisioning for a certificate.
     pub fleet_rate: rate_limit::RateLimit,
+    /// Persistent sessions are written to the registry and survive a restart.
+    pub durable_sessions: bool,
 }
 
 impl BrokerConfig {
@@ -149,6 +152,7 @@ impl BrokerConfig {
             admission: AdmissionRules::default(),
             session_tickets: tickets::SessionTickets::default(),
             fleet_rate: rate_limit::RateLimit::FLEET_PROVISIONING,
+            durable_sessions: true,
         }
     }
 }
@@ -200,22 +204,20 @@ impl BrokerCore {
     /// Routes a message of Roost's own (an event, a will): deliveries to full mailboxes are
     /// completed in the background, and so is making a retained one durable.
     fn route_detached(&self, message: &Message) {
-        if let Some(outcome) = self.route_in_memory(message) {
-            let registry = self.registry.clone();
-            let message = message.clone();
-            tokio::spawn(async move {
-                if let Err(error) = retained::persist(&registry, &message, outcome).await {
-                    tracing::error!(%error, "storing a retained message failed");
-                }
-            });
+        let routed = self.route_in_memory(message);
+        if routed.retained.is_none() && routed.owed.is_empty() {
+            return;
         }
+        let registry = self.registry.clone();
+        let message = message.clone();
+        tokio::spawn(async move { make_durable(&registry, &message, routed).await });
     }
 
     /// Routes `message` (deliveries to full mailboxes completed in the background) and returns
-    /// what it did to the in-memory retained store, which the caller makes durable.
-    fn route_in_memory(&self, message: &Message) -> Option<roost_mqtt::RetainOutcome> {
+    /// what it did beyond delivering, which the caller makes durable ([`make_durable`]).
+    fn route_in_memory(&self, message: &Message) -> router::Routed {
         let mut busy = Vec::new();
-        let retained = self.router.route(
+        let routed = self.router.route(
             message,
             None,
             &mut MatchSet::new(),
@@ -227,7 +229,7 @@ impl BrokerCore {
             let metrics = self.router.metrics.clone();
             tokio::spawn(async move { router::wait_for_room(&counters, &metrics, busy).await });
         }
-        retained
+        routed
     }
 
     /// Publishes a message of one of Roost's services (a shadow answer, an iot-data Publish)
@@ -287,12 +289,8 @@ impl BrokerCore {
             roost_codec::PublishProperties::default(),
             Instant::now(),
         );
-        let outcome = self.route_in_memory(&message);
-        if let Some(outcome) = outcome
-            && let Err(error) = retained::persist(&self.registry, &message, outcome).await
-        {
-            tracing::error!(%error, "storing a retained message failed");
-        }
+        let routed = self.route_in_memory(&message);
+        make_durable(&self.registry, &message, routed).await;
         Ok(())
     }
 
@@ -316,6 +314,24 @@ impl BrokerCore {
                 core.route_detached(&connection::will_message(&will));
             }
         });
+    }
+}
+
+/// Writes what routing `message` changed beyond delivering it: the retained store, the
+/// queues of offline sessions.
+async fn make_durable(registry: &Registry, message: &Message, routed: router::Routed) {
+    if let Some(outcome) = routed.retained
+        && let Err(error) = retained::persist(registry, message, outcome).await
+    {
+        tracing::error!(%error, "storing a retained message failed");
+    }
+    let owed: Vec<_> = routed
+        .owed
+        .iter()
+        .filter_map(|o| durable_sessions::message_record(&o.client_id, &o.delivery))
+        .collect();
+    if let Err(error) = registry.append_session_messages(owed).await {
+        tracing::error!(%error, "storing messages queued for offline sessions failed");
     }
 }
 
@@ -343,6 +359,7 @@ impl Broker {
                 config.mqtt.queue_limit(),
                 config.mqtt.queue_qos0_while_offline,
                 config.retained,
+                config.durable_sessions,
             ),
             trust,
             index: ConnectionIndex::default(),
@@ -360,6 +377,19 @@ impl Broker {
         });
         core.router
             .restore_retained(retained::load(&registry).await?);
+        if config.durable_sessions {
+            let stored = registry.all_sessions().await?;
+            let last_number = durable_sessions::last_number(&stored);
+            let limits = &config.mqtt.topic_limits;
+            let restored: Vec<_> = stored
+                .into_iter()
+                .filter_map(|s| durable_sessions::restore(s, limits))
+                .collect();
+            if !restored.is_empty() {
+                tracing::info!(sessions = restored.len(), "persistent sessions restored");
+            }
+            core.router.restore_sessions(restored, last_number);
+        }
         let shutdown = CancellationToken::new();
         enforcement::start(core.clone(), &registry, shutdown.clone());
         tokio::spawn(sweep(core.clone(), shutdown.clone()));
@@ -539,6 +569,14 @@ async fn sweep(core: Arc<BrokerCore>, shutdown: CancellationToken) {
                 let now = Instant::now();
                 for client_id in core.router.expire_sessions(now) {
                     tracing::debug!(client_id, "persistent session expired");
+                    if core.config.durable_sessions {
+                        let registry = core.registry.clone();
+                        tokio::spawn(async move {
+                            if let Err(error) = registry.delete_session(&client_id).await {
+                                tracing::warn!(%error, "deleting an expired stored session failed");
+                            }
+                        });
+                    }
                 }
                 core.router.expire_retained(now);
                 ticks = ticks.wrapping_add(1);

@@ -12,7 +12,7 @@ use roost_registry::{Registry, RegistryError, RetainedProperties, RetainedRecord
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-fn epoch_ms() -> i64 {
+pub(crate) fn epoch_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -20,36 +20,38 @@ fn epoch_ms() -> i64 {
 
 /// A retained message as the registry stores it.
 fn to_record(message: &Message, now: Instant) -> RetainedRecord {
-    let p = &message.properties;
     let now_ms = epoch_ms();
     RetainedRecord {
         topic: message.topic.as_str().to_owned(),
         payload: message.payload.to_vec(),
         qos: message.qos as u8,
-        properties: RetainedProperties {
-            content_type: p.content_type.clone(),
-            payload_format: p.payload_format_indicator.map(|f| f as u8),
-            response_topic: p.response_topic.as_ref().map(|t| t.as_str().to_owned()),
-            correlation_data: p.correlation_data.as_ref().map(|d| STANDARD.encode(d)),
-            user_properties: p.user_properties.clone(),
-        },
-        expires_ms: message
-            .expires_at
-            .map(|at| now_ms + at.saturating_duration_since(now).as_millis() as i64),
+        properties: stored_properties(&message.properties),
+        expires_ms: expires_ms(message, now, now_ms),
         updated_ms: now_ms,
     }
 }
 
-/// The message a stored record restores, its expiry counted from now; `None` if it expired or
-/// its topic no longer parses.
-fn from_record(record: RetainedRecord, now: Instant) -> Option<Message> {
-    let topic = TopicName::new(&record.topic).ok()?;
-    let p = record.properties;
-    let remaining_ms = record.expires_ms.map(|at| at - epoch_ms());
-    if remaining_ms.is_some_and(|ms| ms <= 0) {
-        return None;
+/// The MQTT 5 properties a stored message keeps (its expiry is kept beside them).
+pub(crate) fn stored_properties(p: &PublishProperties) -> RetainedProperties {
+    RetainedProperties {
+        content_type: p.content_type.clone(),
+        payload_format: p.payload_format_indicator.map(|f| f as u8),
+        response_topic: p.response_topic.as_ref().map(|t| t.as_str().to_owned()),
+        correlation_data: p.correlation_data.as_ref().map(|d| STANDARD.encode(d)),
+        user_properties: p.user_properties.clone(),
     }
-    let properties = PublishProperties {
+}
+
+/// When `message` expires, epoch milliseconds (`now` being `now_ms`); `None`: never.
+pub(crate) fn expires_ms(message: &Message, now: Instant, now_ms: i64) -> Option<i64> {
+    message
+        .expires_at
+        .map(|at| now_ms + at.saturating_duration_since(now).as_millis() as i64)
+}
+
+/// The properties [`stored_properties`] kept, back as MQTT 5 properties.
+pub(crate) fn publish_properties(p: RetainedProperties) -> PublishProperties {
+    PublishProperties {
         content_type: p.content_type,
         payload_format_indicator: p.payload_format.map(|f| {
             if f == 1 {
@@ -65,7 +67,18 @@ fn from_record(record: RetainedRecord, now: Instant) -> Option<Message> {
             .map(Bytes::from),
         user_properties: p.user_properties,
         ..PublishProperties::default()
-    };
+    }
+}
+
+/// The message a stored record restores, its expiry counted from now; `None` if it expired or
+/// its topic no longer parses.
+fn from_record(record: RetainedRecord, now: Instant) -> Option<Message> {
+    let topic = TopicName::new(&record.topic).ok()?;
+    let remaining_ms = record.expires_ms.map(|at| at - epoch_ms());
+    if remaining_ms.is_some_and(|ms| ms <= 0) {
+        return None;
+    }
+    let properties = publish_properties(record.properties);
     let qos = if record.qos == 0 {
         QoS::AtMostOnce
     } else {

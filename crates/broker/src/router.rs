@@ -86,6 +86,35 @@ pub struct Attachment {
     pub key: SessionKey,
     /// The stored session to resume, if the client had one.
     pub resumed: Option<SessionState>,
+    /// Clean Start ended a stored session of the client (the durable copy must go too).
+    pub ended_stored: bool,
+}
+
+/// A delivery queued for an offline session, to be made durable before the publisher's
+/// PUBACK (see `durable_sessions`).
+#[derive(Debug)]
+pub struct Owed {
+    pub client_id: String,
+    pub delivery: Delivery,
+}
+
+/// What routing a message did beyond delivering it, for the caller to make durable.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct Routed {
+    /// What storing it as retained did.
+    pub retained: Option<RetainOutcome>,
+    /// Numbered deliveries queued for offline sessions.
+    pub owed: Vec<Owed>,
+}
+
+/// A disconnected session's durable copy.
+#[derive(Debug)]
+pub struct SessionSnapshot {
+    pub session: roost_registry::SessionRecord,
+    pub messages: Vec<roost_registry::SessionMessageRecord>,
+    /// Every delivery numbered below this is in `messages` or no longer owed.
+    pub below: u64,
 }
 
 enum Slot {
@@ -150,6 +179,10 @@ pub struct Router {
     takeovers_waiting: AtomicUsize,
     max_queued: QueueLimit,
     queue_qos0_offline: bool,
+    /// Whether persistent sessions are written to the registry (`durable_sessions`).
+    durable: bool,
+    /// The next number of a durable delivery.
+    next_stored: AtomicU64,
     pub counters: Arc<RouteCounters>,
     pub(crate) metrics: BrokerMetrics,
 }
@@ -166,8 +199,14 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Router {
     /// A router whose offline sessions hold at most `max_queued` each (QoS 0 only if
-    /// `queue_qos0_offline`) and whose retained store stays within `retained`.
-    pub fn new(max_queued: QueueLimit, queue_qos0_offline: bool, retained: RetainedLimits) -> Self {
+    /// `queue_qos0_offline`) and whose retained store stays within `retained`; `durable`
+    /// numbers the QoS 1/2 deliveries queued for offline sessions, for the registry.
+    pub fn new(
+        max_queued: QueueLimit,
+        queue_qos0_offline: bool,
+        retained: RetainedLimits,
+        durable: bool,
+    ) -> Self {
         Self {
             sessions: Mutex::default(),
             mailboxes: RwLock::default(),
@@ -177,6 +216,8 @@ impl Router {
             takeovers_waiting: AtomicUsize::new(0),
             max_queued,
             queue_qos0_offline,
+            durable,
+            next_stored: AtomicU64::new(1),
             counters: Arc::default(),
             metrics: BrokerMetrics::new(),
         }
@@ -243,7 +284,11 @@ impl Router {
                             },
                         );
                         self.write_mailboxes().insert(key, mailbox);
-                        return Attachment { key, resumed: None };
+                        return Attachment {
+                            key,
+                            resumed: None,
+                            ended_stored: self.durable,
+                        };
                     }
                     Some(Slot::Offline { key }) => {
                         let key = *key;
@@ -257,7 +302,11 @@ impl Router {
                             },
                         );
                         self.write_mailboxes().insert(key, mailbox);
-                        return Attachment { key, resumed };
+                        return Attachment {
+                            key,
+                            resumed,
+                            ended_stored: false,
+                        };
                     }
                     None => {
                         let key = SessionKey(self.next_key.fetch_add(1, Ordering::Relaxed));
@@ -270,7 +319,11 @@ impl Router {
                             },
                         );
                         self.write_mailboxes().insert(key, mailbox);
-                        return Attachment { key, resumed: None };
+                        return Attachment {
+                            key,
+                            resumed: None,
+                            ended_stored: false,
+                        };
                     }
                 }
             };
@@ -364,6 +417,63 @@ impl Router {
         }
     }
 
+    /// The durable copy of the offline session `key` (its client has just disconnected): its
+    /// subscriptions, expiry, and the deliveries it owes, numbered.
+    pub fn snapshot(&self, key: SessionKey) -> Option<SessionSnapshot> {
+        let mut sessions = lock(&self.sessions);
+        let offline = sessions.offline.get_mut(&key)?;
+        offline
+            .state
+            .number_pending(|| self.next_stored.fetch_add(1, Ordering::Relaxed));
+        let below = self.next_stored.load(Ordering::Relaxed);
+        let client_id = offline.client_id.as_str();
+        let messages = offline
+            .state
+            .pending_deliveries()
+            .filter_map(|d| crate::durable_sessions::message_record(client_id, d))
+            .collect();
+        let session = crate::durable_sessions::session_record(
+            &offline.state,
+            Some(crate::retained::epoch_ms()),
+        );
+        Some(SessionSnapshot {
+            session,
+            messages,
+            below,
+        })
+    }
+
+    /// Restores persistent sessions (from the registry, at start-up) as offline sessions;
+    /// deliveries are numbered after `last_number`.
+    pub fn restore_sessions(
+        &self,
+        restored: impl IntoIterator<Item = crate::durable_sessions::RestoredSession>,
+        last_number: u64,
+    ) {
+        self.next_stored
+            .fetch_max(last_number.saturating_add(1), Ordering::Relaxed);
+        let mut sessions = lock(&self.sessions);
+        let mut trie = self.write_trie();
+        for session in restored {
+            let key = SessionKey(self.next_key.fetch_add(1, Ordering::Relaxed));
+            let client_id = session.state.client_id().as_str().to_owned();
+            for (filter, stored) in session.state.subscriptions() {
+                trie.insert(key, filter, stored.entry);
+            }
+            sessions
+                .by_client
+                .insert(client_id.clone(), Slot::Offline { key });
+            sessions.offline.insert(
+                key,
+                OfflineSession {
+                    client_id,
+                    state: session.state,
+                    expires_at: session.expires_at,
+                },
+            );
+        }
+    }
+
     /// Removes offline sessions whose expiry has passed; returns their client ids.
     pub fn expire_sessions(&self, now: Instant) -> Vec<String> {
         let mut sessions = lock(&self.sessions);
@@ -429,7 +539,8 @@ impl Router {
     /// Routes `message` to every matching session (except the publisher's where no-local
     /// asks), and stores it if it is retained. `scratch` is the caller's reusable buffer;
     /// deliveries whose mailbox is full (and not stalled) are appended to `busy`. Returns what
-    /// storing a retained message did, for the caller to make it durable.
+    /// storing a retained message did and what was queued for offline sessions, for the
+    /// caller to make them durable.
     pub fn route(
         &self,
         message: &Message,
@@ -437,13 +548,13 @@ impl Router {
         scratch: &mut MatchSet,
         busy: &mut Vec<Busy>,
         now: Instant,
-    ) -> Option<RetainOutcome> {
+    ) -> Routed {
         let retained = message.retain.then(|| lock(&self.retained).retain(message));
         if retained == Some(RetainOutcome::Refused) {
             self.metrics.retained_refused.increment(1);
         }
-        self.deliver(message, publisher, scratch, busy, now);
-        retained
+        let owed = self.deliver(message, publisher, scratch, busy, now);
+        Routed { retained, owed }
     }
 
     /// Restores retained messages (from the registry, at start-up), within the store's limits.
@@ -463,7 +574,7 @@ impl Router {
         scratch: &mut MatchSet,
         busy: &mut Vec<Busy>,
         now: Instant,
-    ) {
+    ) -> Vec<Owed> {
         scratch.clear();
         self.trie.read().unwrap_or_else(|p| p.into_inner()).matches(
             &message.topic,
@@ -471,7 +582,7 @@ impl Router {
             scratch,
         );
         if scratch.sessions.is_empty() && scratch.shared.is_empty() {
-            return;
+            return Vec::new();
         }
         let mut offline: Vec<(SessionKey, Delivery)> = Vec::new();
         {
@@ -487,23 +598,36 @@ impl Router {
                 }
             }
         }
+        let mut owed = Vec::new();
         if offline.is_empty() {
-            return;
+            return owed;
         }
         let mut sessions = lock(&self.sessions);
-        for (key, delivery) in offline {
+        for (key, mut delivery) in offline {
             if let Some(session) = sessions.offline.get_mut(&key) {
-                session.state.enqueue_offline(
+                let durable = self.durable && delivery.qos != roost_codec::QoS::AtMostOnce;
+                if durable {
+                    delivery.stored = Some(self.next_stored.fetch_add(1, Ordering::Relaxed));
+                }
+                let copy = durable.then(|| delivery.clone());
+                let kept = session.state.enqueue_offline(
                     now,
                     delivery,
                     self.max_queued,
                     self.queue_qos0_offline,
                 );
+                if kept && let Some(delivery) = copy {
+                    owed.push(Owed {
+                        client_id: session.client_id.clone(),
+                        delivery,
+                    });
+                }
             } else if let Some(mailbox) = self.read_mailboxes().get(&key) {
                 // It came online in the meantime.
                 let _ = mailbox.sender.try_send(delivery);
             }
         }
+        owed
     }
 
     fn offer(

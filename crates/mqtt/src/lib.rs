@@ -32,7 +32,8 @@ pub use retained::{RetainOutcome, RetainedLimits, RetainedStore};
 pub use roost_codec::QoS;
 pub use session::{
     AllowAll, Authorizer, BrokerSettings, ClientId, Connection, Ended, Event, KeepAlivePolicy,
-    PendingWill, QueueLimit, Refused, SessionState, Subscribed, validate_connect,
+    PendingWill, QueueLimit, Refused, SessionState, StoredSubscription, Subscribed,
+    validate_connect,
 };
 pub use topic::{ShareName, SharedFilter, SubscriptionFilter, TopicFilter, TopicLimits, TopicName};
 pub use trie::{Match, MatchSet, SessionKey, SharedMatch, SubscriptionEntry, SubscriptionTrie};

@@ -104,6 +104,10 @@ pub struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of the matching subscriptions (v5).
     pub subscription_ids: Vec<std::num::NonZeroU32>,
+    /// The delivery's number in the broker's durable session store, when it was written
+    /// there (queued for an offline persistent session); the session reports it back with
+    /// [`crate::session::Event::Acknowledged`] once the client has it.
+    pub stored: Option<u64>,
 }
 
 impl Delivery {
@@ -114,6 +118,7 @@ impl Delivery {
             qos: message.qos.min(m.qos),
             retain: message.retain && m.retain_as_published,
             subscription_ids: m.subscription_ids.clone(),
+            stored: None,
             message,
         }
     }
@@ -128,6 +133,7 @@ impl Delivery {
             qos: message.qos.min(granted),
             retain: true,
             subscription_ids: subscription_id.into_iter().collect(),
+            stored: None,
             message,
         }
     }

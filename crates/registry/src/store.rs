@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "shadows and retained messages",
         include_str!("../migrations/0004_device_state.sql"),
     ),
+    (
+        5,
+        "persistent MQTT sessions",
+        include_str!("../migrations/0005_mqtt_sessions.sql"),
+    ),
 ];
 
 /// Where the registry lives.

@@ -23,6 +23,8 @@ mod policies;
 mod principals;
 #[path = "registry/retained.rs"]
 mod retained;
+#[path = "registry/sessions.rs"]
+mod sessions;
 #[path = "registry/shadows.rs"]
 mod shadows;
 #[path = "registry/tags.rs"]

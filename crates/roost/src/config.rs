@@ -59,6 +59,7 @@ pub(crate) struct MqttConfig {
     pub(crate) max_retained_bytes: usize,
     pub(crate) max_session_expiry_secs: u32,
     pub(crate) persistent_session_expiry_secs: u32,
+    pub(crate) durable_sessions: bool,
     pub(crate) connect_timeout_secs: u64,
 }
 

@@ -321,6 +321,7 @@ fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {
     broker.mqtt.v3_session_expiry_secs = mqtt
         .persistent_session_expiry_secs
         .min(mqtt.max_session_expiry_secs);
+    broker.durable_sessions = mqtt.durable_sessions;
     broker.admission = roost_broker::AdmissionRules {
         expired_ca_refuses_all: config.identity.expired_ca_refuses_all,
     };

@@ -152,6 +152,26 @@ impl Server {
         })
     }
 
+    /// Starts a new broker on the same registry, as a restart would, and points this server
+    /// at it. The old broker is left as it is (not shut down: like a killed process, it
+    /// writes nothing more on the way out); its clients should be gone.
+    pub async fn restart(&mut self, configure: impl FnOnce(&mut BrokerConfig)) -> Result<()> {
+        let mut config = BrokerConfig::new(REGION, ACCOUNT);
+        configure(&mut config);
+        let broker = Broker::start(self.registry.clone(), config, None).await?;
+        let server_cert = self
+            .server_ca
+            .issue_server_certificate(&["localhost".into(), "127.0.0.1".into()], validity())?;
+        let chain = vec![der(&server_cert.certificate_pem)?];
+        let key = PrivateKeyDer::from_pem_slice(server_cert.private_key_pem.as_bytes())?;
+        let tls = broker.tls_config(chain, key, Vec::new())?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        self.addr = listener.local_addr()?;
+        broker.serve_tls(listener, tls);
+        self.broker = broker;
+        Ok(())
+    }
+
     /// A new EC device certificate from the unregistered issuer, registered ACTIVE, with a new
     /// policy `document` attached.
     pub async fn device(&self, document: &str) -> Result<Device> {

@@ -77,6 +77,9 @@ pub enum Event {
     Unsubscribed(Vec<SubscriptionFilter>),
     /// The client disconnected normally: its will must not be published ([MQTT-3.1.2-10]).
     WillCleared,
+    /// The client has a delivery that came from the broker's durable session store (its
+    /// [`Delivery::stored`] number): PUBACK, or PUBREC for QoS 2. The store may forget it.
+    Acknowledged(u64),
     /// The connection is over: send what [`Connection::poll_transmit`] still holds, then close.
     Disconnect {
         /// Why (the client's DISCONNECT reason, or ours).
@@ -659,8 +662,17 @@ impl Connection {
             .get(&id)
             .is_some_and(|o| o.stage == OutgoingStage::AwaitingPubAck);
         if awaiting {
-            self.session.outgoing.remove(&id);
+            if let Some(flow) = self.session.outgoing.remove(&id) {
+                self.acknowledged(&flow.delivery);
+            }
             self.fill_window(now);
+        }
+    }
+
+    /// Tells the owner that the client has a delivery the durable store holds.
+    fn acknowledged(&mut self, delivery: &Delivery) {
+        if let Some(stored) = delivery.stored {
+            self.events.push_back(Event::Acknowledged(stored));
         }
     }
 
@@ -676,10 +688,17 @@ impl Connection {
             OutgoingStage::AwaitingPubAck => {}
             _ if rec.reason_code.is_error() => {
                 // A PUBREC with an error code ends the flow and frees the slot (§4.3.3).
-                self.session.outgoing.remove(&rec.packet_id);
+                if let Some(flow) = self.session.outgoing.remove(&rec.packet_id) {
+                    self.acknowledged(&flow.delivery);
+                }
                 self.fill_window(now);
             }
             OutgoingStage::AwaitingPubRec | OutgoingStage::AwaitingPubComp => {
+                if flow.stage == OutgoingStage::AwaitingPubRec
+                    && let Some(stored) = flow.delivery.stored
+                {
+                    self.events.push_back(Event::Acknowledged(stored));
+                }
                 flow.stage = OutgoingStage::AwaitingPubComp;
                 self.transmit
                     .push_back(Packet::PubRel(PubRel::new(rec.packet_id)));

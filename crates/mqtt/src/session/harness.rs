@@ -321,7 +321,7 @@ impl Broker {
                         self.trie.remove(SessionKey(key), &f);
                     }
                 }
-                Event::WillCleared | Event::Disconnect { .. } => {}
+                Event::WillCleared | Event::Disconnect { .. } | Event::Acknowledged(_) => {}
             }
         }
     }

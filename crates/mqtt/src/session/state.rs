@@ -216,6 +216,59 @@ impl SessionState {
         }
     }
 
+    /// A persistent session as the broker's durable store kept it: its expiry, its
+    /// subscriptions and the deliveries it still owes the client, in order (those that were in
+    /// flight are sent again as new PUBLISHes).
+    pub fn restored(
+        client_id: ClientId,
+        expiry_secs: u32,
+        subscriptions: impl IntoIterator<Item = (SubscriptionFilter, StoredSubscription)>,
+        pending: impl IntoIterator<Item = Delivery>,
+    ) -> Self {
+        let mut session = Self::new(client_id);
+        session.expiry_secs = expiry_secs;
+        session.subscriptions = subscriptions.into_iter().collect();
+        for delivery in pending {
+            session.queue.push_back(delivery);
+        }
+        session
+    }
+
+    /// The deliveries the client has yet to acknowledge, oldest first: those in flight
+    /// (unless only their PUBCOMP is missing: the client has the message), then the queue.
+    pub fn pending_deliveries(&self) -> impl Iterator<Item = &Delivery> {
+        let mut inflight: Vec<&Outgoing> = self
+            .outgoing
+            .values()
+            .filter(|o| o.stage != OutgoingStage::AwaitingPubComp)
+            .collect();
+        inflight.sort_by_key(|o| o.seq);
+        inflight
+            .into_iter()
+            .map(|o| &o.delivery)
+            .chain(self.queue.items.iter())
+    }
+
+    /// Numbers, with `next`, the QoS 1/2 deliveries still owed that have no number yet (see
+    /// [`Delivery::stored`]), oldest first.
+    pub fn number_pending(&mut self, mut next: impl FnMut() -> u64) {
+        let mut inflight: Vec<&mut Outgoing> = self
+            .outgoing
+            .values_mut()
+            .filter(|o| o.stage != OutgoingStage::AwaitingPubComp)
+            .collect();
+        inflight.sort_by_key(|o| o.seq);
+        let owed = inflight
+            .into_iter()
+            .map(|o| &mut o.delivery)
+            .chain(self.queue.items.iter_mut());
+        for delivery in owed {
+            if delivery.qos != QoS::AtMostOnce && delivery.stored.is_none() {
+                delivery.stored = Some(next());
+            }
+        }
+    }
+
     /// The session's client identifier.
     pub fn client_id(&self) -> &ClientId {
         &self.client_id
@@ -422,6 +475,7 @@ mod tests {
             qos,
             retain: false,
             subscription_ids: Vec::new(),
+            stored: None,
             message,
         }
     }

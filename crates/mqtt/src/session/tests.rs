@@ -11,7 +11,7 @@ use roost_codec::{
 };
 
 use super::harness::*;
-use super::{BrokerSettings, Event, KeepAlivePolicy, OutgoingStage};
+use super::{BrokerSettings, ClientId, Event, KeepAlivePolicy, OutgoingStage, SessionState};
 use crate::message::{Delivery, Message};
 use crate::topic::TopicLimits;
 
@@ -32,6 +32,7 @@ fn delivery(client: &Client, t: &str, qos: QoS) -> Delivery {
         qos,
         retain: false,
         subscription_ids: Vec::new(),
+        stored: None,
     }
 }
 
@@ -584,6 +585,65 @@ fn a_pubrec_with_an_error_code_ends_the_qos2_flow() {
     client.send(Packet::PubRec(rec)).unwrap();
     assert!(client.sent().is_empty());
     assert_eq!(client.conn.session().inflight_len(), 0);
+}
+
+#[test]
+fn a_stored_delivery_is_reported_once_the_client_has_it() {
+    let mut client = Client::connect(v5("d"));
+    for (n, qos) in [(7, QoS::AtLeastOnce), (8, QoS::ExactlyOnce)] {
+        let mut d = delivery(&client, "a", qos);
+        d.stored = Some(n);
+        client.deliver(d);
+    }
+    let unstored = delivery(&client, "b", QoS::AtLeastOnce);
+    client.deliver(unstored);
+    client.sent();
+    client.events();
+    client.send(Packet::PubAck(PubAck::new(pid(1)))).unwrap();
+    assert_eq!(client.events(), [Event::Acknowledged(7)]);
+    // QoS 2: the client has the message at PUBREC; PUBCOMP reports nothing more.
+    client.send(Packet::PubRec(PubRec::new(pid(2)))).unwrap();
+    assert_eq!(client.events(), [Event::Acknowledged(8)]);
+    client.send(Packet::PubComp(PubComp::new(pid(2)))).unwrap();
+    client.send(Packet::PubAck(PubAck::new(pid(3)))).unwrap();
+    assert!(client.events().is_empty());
+}
+
+#[test]
+fn pending_deliveries_are_numbered_in_order_and_listed_until_acknowledged() {
+    let mut client = Client::connect(with_receive_maximum(v5("d"), 1));
+    for t in ["a", "b", "c"] {
+        let d = delivery(&client, t, QoS::AtLeastOnce);
+        client.deliver(d);
+    }
+    let mut next = 10;
+    let mut ended = client.conn.into_session_state();
+    ended.session.number_pending(|| {
+        next += 1;
+        next
+    });
+    let pending: Vec<(String, Option<u64>)> = ended
+        .session
+        .pending_deliveries()
+        .map(|d| (d.message.topic.as_str().to_owned(), d.stored))
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            ("a".to_owned(), Some(11)),
+            ("b".to_owned(), Some(12)),
+            ("c".to_owned(), Some(13))
+        ],
+        "the one in flight first, then the queue"
+    );
+    let restored = SessionState::restored(
+        ClientId::new("d"),
+        60,
+        [],
+        ended.session.pending_deliveries().cloned(),
+    );
+    assert_eq!(restored.queued_len(), 3);
+    assert_eq!(restored.expiry_secs(), 60);
 }
 
 #[test]
@@ -1237,6 +1297,7 @@ fn messages_queued_while_offline_are_sent_on_resume_and_qos0_is_not_kept() {
             qos,
             retain: false,
             subscription_ids: Vec::new(),
+            stored: None,
         };
         ended
             .session

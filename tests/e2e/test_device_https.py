@@ -67,10 +67,25 @@ def test_a_device_publishes_and_updates_its_shadow_within_its_policy(server, tmp
     assert answer["state"]["reported"] == {"kwh": 3}
 
     # Outside its policy: another topic, another thing's shadow, deleting its own.
-    for method, path in [("POST", "/topics/meters%2Fother%2Freading"), ("GET", "/things/other/shadow"),
-                         ("DELETE", "/things/meter/shadow")]:
+    for method, path, action, resource in [
+        ("POST", "/topics/meters%2Fother%2Freading", "iot:Publish", "topic/meters/other/reading"),
+        ("GET", "/things/other/shadow", "iot:GetThingShadow", "thing/other"),
+        ("DELETE", "/things/meter/shadow", "iot:DeleteThingShadow", "thing/meter"),
+    ]:
         status, answer = curl(server, cert, key, method, path, "{}" if method == "POST" else None)
         assert status == 403, (method, path, answer)
+        assert answer["message"] == (
+            f"Not authorized: the certificate's policies do not allow {action} on {resource}")
+    # Within it, a bad document gets AWS's shadow errors, as over MQTT and the control plane.
+    for body, code, message in [
+        ("{not json", 400, None),
+        ('{"desired": {}}', 400, "Missing required node: state"),
+        ('{"state":{"reported":{"kwh":4}},"version":7}', 409, "Version conflict"),
+    ]:
+        status, answer = curl(server, cert, key, "POST", "/things/meter/shadow", body)
+        assert status == code, (body, answer)
+        if message:
+            assert answer["message"] == message
     status, answer = curl(server, cert, key, "GET", "/things/meter/shadow")
     assert answer["version"] == 1, "the refused delete changed nothing"
 

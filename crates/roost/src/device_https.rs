@@ -76,9 +76,14 @@ async fn policy_gate(device: &HttpsDevice, request: Request, next: Next) -> Resp
         next.run(request).await
     } else {
         tracing::info!(certificate = %device.principal.certificate_id, %resource, action = ?asked.action, "device request refused by its policy");
+        let action = match asked.action {
+            DeviceAction::Publish => "iot:Publish",
+            DeviceAction::GetThingShadow => "iot:GetThingShadow",
+            DeviceAction::UpdateThingShadow => "iot:UpdateThingShadow",
+            DeviceAction::DeleteThingShadow => "iot:DeleteThingShadow",
+        };
         forbidden(format!(
-            "The certificate's policies do not allow {:?} on {resource}",
-            asked.action
+            "Not authorized: the certificate's policies do not allow {action} on {resource}"
         ))
     }
 }

@@ -1,13 +1,16 @@
 """The iot-data plane with boto3's own `iot-data` client and the AWS CLI (signed `iotdata`),
 pointed at Roost the way `roost env` says (AWS_ENDPOINT_URL_IOT_DATA_PLANE): shadows over HTTP,
-with AWS's error types, the same MQTT answers an MQTT update gets, and Publish."""
+with AWS's error types, the same MQTT answers an MQTT update gets, Publish with its MQTT 5
+properties, and SendDirectMessage waiting for the device's PUBACK."""
 
 from __future__ import annotations
 
+import base64
 import json
 import queue
 import subprocess
 import threading
+import time
 
 import boto3
 import botocore.config
@@ -25,7 +28,8 @@ def data_client(server):
         endpoint_url=exports["AWS_ENDPOINT_URL_IOT_DATA_PLANE"],
         aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
-        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}))
+        # One attempt: a retried SendDirectMessage would send its message again.
+        config=botocore.config.Config(retries={"total_max_attempts": 1, "mode": "standard"}))
 
 
 def payload(response) -> dict:
@@ -273,4 +277,248 @@ def test_connection_operations_describe_message_and_disconnect_a_live_client(roo
     code, _ = error_of(lambda: data.get_connection(clientId=unique("nobody")))
     assert code == "ResourceNotFoundException"
     code, _ = error_of(lambda: data.send_direct_message(clientId=unique("nobody"), topic="t", payload=b"x"))
+    assert code == "ResourceNotFoundException"
+
+
+# -- MQTT 5 properties and confirmed direct messages ------------------------------------------
+
+class Mqtt5Device:
+    """An MQTT 5 device (the AWS IoT Device SDK's CRT client) that records what it receives;
+    the SDK acknowledges each QoS 1 PUBLISH."""
+
+    def __init__(self, server, cert: str, key: str, client_id: str):
+        from concurrent.futures import Future
+
+        from awsiot import mqtt5_client_builder
+
+        exports = server.exports
+        self.received: queue.Queue = queue.Queue()
+        connected: Future = Future()
+        self.client = mqtt5_client_builder.mtls_from_path(
+            endpoint=exports["ROOST_MQTT_HOST"], port=int(exports["ROOST_MQTT_PORT"]),
+            cert_filepath=cert, pri_key_filepath=key, ca_filepath=exports["ROOST_ROOT_CA"],
+            client_id=client_id,
+            on_publish_received=lambda data: self.received.put(data.publish_packet),
+            on_lifecycle_connection_success=lambda data: connected.done() or connected.set_result(True))
+        self.client.start()
+        connected.result(TIMEOUT)
+
+    def subscribe(self, topic_filter: str):
+        from awscrt import mqtt5
+
+        self.client.subscribe(mqtt5.SubscribePacket(subscriptions=[
+            mqtt5.Subscription(topic_filter=topic_filter, qos=mqtt5.QoS.AT_LEAST_ONCE)])).result(TIMEOUT)
+
+    def next(self, timeout: float = TIMEOUT):
+        return self.received.get(timeout=timeout)
+
+    def stop(self):
+        self.client.stop()
+
+
+class SilentDevice:
+    """An MQTT 3.1.1 device on a bare TLS socket that reads what it is sent and acknowledges
+    nothing."""
+
+    def __init__(self, server, cert: str, key: str, client_id: str):
+        import socket
+        import ssl
+
+        exports = server.exports
+        host = exports["ROOST_MQTT_HOST"]
+        context = ssl.create_default_context(cafile=exports["ROOST_ROOT_CA"])
+        context.load_cert_chain(cert, key)
+        tcp = socket.create_connection((host, int(exports["ROOST_MQTT_PORT"])), timeout=TIMEOUT)
+        self.sock = context.wrap_socket(tcp, server_hostname=host)
+        client = client_id.encode()
+        # CONNECT: protocol "MQTT" level 4, clean session, keep-alive 60 s.
+        body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(client).to_bytes(2, "big") + client
+        self.sock.sendall(b"\x10" + self._length(len(body)) + body)
+        kind, connack = self.packet()
+        assert kind == 0x20 and connack[1] == 0, connack
+
+    @staticmethod
+    def _length(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, n = n % 128, n // 128
+            out.append(byte | (0x80 if n else 0))
+            if not n:
+                return bytes(out)
+
+    def _read(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("the server closed the connection")
+            data += chunk
+        return data
+
+    def packet(self) -> tuple[int, bytes]:
+        """The next packet's first byte and its body."""
+        first = self._read(1)[0]
+        length, shift = 0, 0
+        while True:
+            byte = self._read(1)[0]
+            length |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        return first, self._read(length)
+
+    def close(self):
+        self.sock.close()
+
+
+def properties_of(packet) -> dict:
+    return {
+        "content_type": packet.content_type,
+        "response_topic": packet.response_topic,
+        "user_properties": [(p.name, p.value) for p in packet.user_properties or []],
+        "payload_format": packet.payload_format_indicator,
+        "correlation_data": packet.correlation_data_bytes,
+    }
+
+
+def test_publish_gives_an_mqtt5_subscriber_every_property_live_and_retained(roost, data, tmp_path, unique):
+    from awscrt import mqtt5
+
+    thing = unique("props")
+    cert, key = device(roost, tmp_path, thing)
+    expected = {
+        "content_type": "application/json",
+        "response_topic": f"replies/{thing}",
+        "user_properties": [("deviceName", "alpha"), ("deviceCnt", "45"), ("deviceName", "beta")],
+        "payload_format": mqtt5.PayloadFormatIndicator.AWS_MQTT5_PFI_UTF8,
+        "correlation_data": b"\x00req-42\xff",
+    }
+    publish = dict(
+        topic=f"{thing}/request", qos=1, payload='{"on": true}'.encode(),
+        contentType="application/json", responseTopic=f"replies/{thing}", messageExpiry=120,
+        # boto3 base64-encodes the JSON of this list; the correlation data is ours to encode.
+        userProperties=[{"deviceName": "alpha"}, {"deviceCnt": "45"}, {"deviceName": "beta"}],
+        payloadFormatIndicator="UTF8_DATA", correlationData=base64.b64encode(b"\x00req-42\xff").decode())
+    live = Mqtt5Device(roost, cert, key, unique("live"))
+    try:
+        live.subscribe(f"{thing}/#")
+        data.publish(**publish)
+        received = live.next()
+        assert received.topic == f"{thing}/request"
+        assert received.payload == b'{"on": true}'
+        assert properties_of(received) == expected
+        assert 118 <= received.message_expiry_interval_sec <= 120
+
+        data.publish(**publish, retain=True)
+        live.next()
+    finally:
+        live.stop()
+    later = Mqtt5Device(roost, cert, key, unique("later"))
+    try:
+        later.subscribe(f"{thing}/#")
+        retained = later.next()
+        assert retained.retain
+        assert properties_of(retained) == expected
+        assert 100 <= retained.message_expiry_interval_sec <= 120
+    finally:
+        later.stop()
+    message = data.get_retained_message(topic=f"{thing}/request")
+    assert json.loads(message["userProperties"]) == [
+        {"deviceName": "alpha"}, {"deviceCnt": "45"}, {"deviceName": "beta"}]
+
+
+def with_header(client, operation: str, name: str, value: str):
+    """Makes `client` send `name: value` (signed) on its next calls of `operation`, as a caller
+    that encodes the header itself would."""
+    def put(request, **kwargs):
+        request.headers[name] = value
+    client.meta.events.register(f"before-sign.iot-data.{operation}", put)
+
+
+def test_each_malformed_mqtt5_property_of_publish_is_an_invalid_request(roost, unique):
+    topic = unique("bad-props")
+    cases = [
+        (dict(payloadFormatIndicator="UTF8"), None,
+         "1 validation error detected: Value 'UTF8' at 'payloadFormatIndicator' failed to satisfy "
+         "constraint: Member must satisfy enum value set: [UNSPECIFIED_BYTES, UTF8_DATA]"),
+        (dict(payloadFormatIndicator="UTF8_DATA", payload=b"\xff\xfe"), None,
+         "The payload is not valid UTF-8 (at byte 0), but the header "
+         "'x-amz-mqtt5-payload-format-indicator' says UTF8_DATA"),
+        (dict(correlationData="not base64!"), None, "x-amz-mqtt5-correlation-data' is not valid base64"),
+        (dict(userProperties={"deviceName": "alpha"}), None, "is not the base64 of a JSON array"),
+        (dict(userProperties=[{"deviceCnt": 45}]), None,
+         "The user property at index 0 of the header 'x-amz-mqtt5-user-properties' is not an object "
+         "with one string member"),
+        (dict(), ("x-amz-mqtt5-user-properties", "not base64!"), "is not valid base64"),
+        (dict(), ("x-amz-mqtt5-user-properties", base64.b64encode(b"[{").decode()),
+         "is not the base64 of a JSON array"),
+        (dict(responseTopic="replies/#"), None, "The responseTopic is not a valid topic"),
+        (dict(responseTopic="a/b/c/d/e/f/g/h/i"), None, "The responseTopic is not a valid topic"),
+        (dict(messageExpiry=-1), None,
+         "1 validation error detected: Value '-1' at 'messageExpiry' failed to satisfy constraint: "
+         "Member must have value greater than or equal to 0"),
+        (dict(contentType="text\x00plain"), None, "The contentType cannot be sent over MQTT"),
+    ]
+    for arguments, header, message in cases:
+        data = data_client(roost)
+        if header:
+            with_header(data, "Publish", *header)
+        arguments = {"topic": topic, "payload": b"{}", **arguments}
+        code, got = error_of(lambda: data.publish(**arguments))
+        assert code == "InvalidRequestException", (arguments, header, got)
+        assert message in got, (arguments, header, got)
+
+
+def test_send_direct_message_with_confirmation_waits_for_the_clients_puback(roost, data, tmp_path, unique):
+    from awscrt import mqtt5
+
+    client_id = unique("direct5")
+    cert, key = device(roost, tmp_path, client_id)
+    target = Mqtt5Device(roost, cert, key, client_id)
+    try:
+        sent = data.send_direct_message(
+            clientId=client_id, topic=f"commands/{client_id}", payload=b"reboot", confirmation=True,
+            timeout=3, contentType="text/plain", responseTopic=f"replies/{client_id}",
+            userProperties=[{"reason": "update"}], payloadFormatIndicator="UTF8_DATA",
+            correlationData=base64.b64encode(b"cmd-1").decode())
+        assert sent["message"] == "OK"
+        received = target.next()
+        assert (received.topic, received.payload, received.qos) == (
+            f"commands/{client_id}", b"reboot", mqtt5.QoS.AT_LEAST_ONCE)
+        assert properties_of(received) == {
+            "content_type": "text/plain",
+            "response_topic": f"replies/{client_id}",
+            "user_properties": [("reason", "update")],
+            "payload_format": mqtt5.PayloadFormatIndicator.AWS_MQTT5_PFI_UTF8,
+            "correlation_data": b"cmd-1",
+        }
+        code, message = error_of(lambda: data.send_direct_message(
+            clientId=client_id, topic="t", payload=b"x", confirmation=True, timeout=16))
+        assert code == "InvalidRequestException"
+        assert "Member must have value less than or equal to 15" in message
+    finally:
+        target.stop()
+
+
+def test_send_direct_message_to_a_client_that_never_acknowledges_times_out(roost, data, tmp_path, unique):
+    client_id = unique("silent")
+    cert, key = device(roost, tmp_path, client_id)
+    silent = SilentDevice(roost, cert, key, client_id)
+    try:
+        started = time.monotonic()
+        code, message = error_of(lambda: data.send_direct_message(
+            clientId=client_id, topic=f"commands/{client_id}", payload=b"x", confirmation=True, timeout=1))
+        assert code == "GatewayTimeoutException"
+        assert message == f"The client '{client_id}' did not acknowledge the message within 1 seconds"
+        assert 1 <= time.monotonic() - started < 10
+        kind, _ = silent.packet()
+        assert kind & 0xF0 == 0x30 and (kind >> 1) & 3 == 1, "a QoS 1 PUBLISH"
+        # Unconfirmed, the message goes at QoS 0 and is answered at once.
+        assert data.send_direct_message(clientId=client_id, topic="t", payload=b"y")["message"] == "OK"
+        kind, _ = silent.packet()
+        assert kind & 0xF0 == 0x30 and (kind >> 1) & 3 == 0, "a QoS 0 PUBLISH"
+    finally:
+        silent.close()
+    code, _ = error_of(lambda: data.send_direct_message(
+        clientId=unique("absent"), topic="t", payload=b"x", confirmation=True))
     assert code == "ResourceNotFoundException"

@@ -22,14 +22,18 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or("");
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-            .map_err(|e| ApiError::invalid(format!("The query string is malformed: {e}")))?;
-        Ok(Self(pairs.into_iter().collect()))
+        Self::parse(parts.uri.query().unwrap_or(""))
     }
 }
 
 impl QueryParams {
+    /// The members of a raw (percent-encoded) query string.
+    pub(crate) fn parse(query: &str) -> ApiResult<Self> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
+            .map_err(|e| ApiError::invalid(format!("The query string is malformed: {e}")))?;
+        Ok(Self(pairs.into_iter().collect()))
+    }
+
     /// A string member, if present.
     pub(crate) fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
@@ -150,6 +154,21 @@ pub(crate) fn required_header(parts: &axum::http::HeaderMap, name: &str) -> ApiR
         .to_str()
         .map(str::to_owned)
         .map_err(|_| ApiError::invalid(format!("The header '{name}' is not valid text")))
+}
+
+/// Reads an optional header member (the `x-amz-mqtt5-*` properties of iot-data messages).
+pub(crate) fn optional_header<'h>(
+    headers: &'h axum::http::HeaderMap,
+    name: &str,
+) -> ApiResult<Option<&'h str>> {
+    headers
+        .get(name)
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| ApiError::invalid(format!("The header '{name}' is not valid text")))
+        })
+        .transpose()
 }
 
 /// Epoch milliseconds as the epoch-seconds JSON number AWS returns for timestamps.

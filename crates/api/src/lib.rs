@@ -14,6 +14,7 @@
 mod auth;
 pub mod error;
 mod input;
+mod properties;
 mod registration;
 mod routes;
 
@@ -125,7 +126,7 @@ pub struct ServiceMessage {
     pub payload: Vec<u8>,
 }
 
-/// Why the broker refused an iot-data Publish.
+/// Why the broker refused an iot-data Publish or SendDirectMessage.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PublishRefused {
     /// Not a valid topic name, or beyond the broker's topic limits.
@@ -134,30 +135,91 @@ pub enum PublishRefused {
     /// A topic only Roost itself publishes on (events, service answers).
     #[error("the topic is reserved")]
     Reserved,
+    /// The response topic is not a valid topic name, or beyond the broker's topic limits.
+    #[error("invalid response topic: {0}")]
+    InvalidResponseTopic(String),
+    /// A property MQTT cannot carry (a string with U+0000, longer than 65535 bytes).
+    #[error("{property} cannot travel in an MQTT packet: {reason}")]
+    InvalidProperty {
+        /// The model's member name (`contentType`, `userProperties`, `correlationData`).
+        property: &'static str,
+        reason: String,
+    },
 }
+
+/// How a message's payload is to be read (MQTT 5 Payload Format Indicator; the header
+/// `x-amz-mqtt5-payload-format-indicator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    /// `UNSPECIFIED_BYTES`
+    UnspecifiedBytes,
+    /// `UTF8_DATA`: the API has checked that the payload is UTF-8.
+    Utf8Data,
+}
+
+/// The MQTT 5 properties of an iot-data message, decoded from the request as botocore's model
+/// names them: `contentType`, `responseTopic` and `messageExpiry` in the query string, the
+/// `x-amz-mqtt5-*` headers. Absent members stay `None` or empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageProperties {
+    pub content_type: Option<String>,
+    /// Not yet checked as a topic name: the broker owns that rule.
+    pub response_topic: Option<String>,
+    /// Seconds, at least 1 (Publish only).
+    pub message_expiry_secs: Option<u32>,
+    /// In the caller's order; keys may repeat.
+    pub user_properties: Vec<(String, String)>,
+    pub payload_format: Option<PayloadFormat>,
+    /// The bytes the caller's base64 stands for.
+    pub correlation_data: Option<Vec<u8>>,
+}
+
+/// A message an iot-data operation sends (Publish, SendDirectMessage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub properties: MessageProperties,
+}
+
+/// What became of a SendDirectMessage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectOutcome {
+    /// Handed to the client's connection at QoS 0, or, with a confirmation asked,
+    /// acknowledged by the client's PUBACK.
+    Delivered,
+    /// The client is not connected.
+    NotConnected,
+    /// The client's policies do not allow it to receive on the topic (reported when a
+    /// confirmation was asked).
+    NotAuthorized,
+    /// The client did not acknowledge the message in the time allowed.
+    Unacknowledged,
+    /// The client's connection ended before it acknowledged the message.
+    Disconnected,
+}
+
+/// A boxed future of the [`DataPlane`].
+pub type DataFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The MQTT broker as the iot-data operations see it: the binary wires the broker in, so
 /// that this crate needs no dependency on it.
 pub trait DataPlane: Send + Sync {
-    /// Publishes as an iot-data client does (Publish): the topic checked, reserved topics
-    /// refused, a shadow request served like one sent over MQTT.
-    /// A retained message is durable when the future completes.
-    fn publish<'a>(
-        &'a self,
-        topic: &'a str,
-        payload: Vec<u8>,
+    /// Publishes as an iot-data client does (Publish): the topic and properties checked,
+    /// reserved topics refused, a shadow request served like one sent over MQTT. `qos` is 0 or
+    /// 1. A retained message is durable when the future completes.
+    fn publish(
+        &self,
+        message: ApiMessage,
         qos: u8,
         retain: bool,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), PublishRefused>> + Send + 'a>>;
+    ) -> DataFuture<'_, Result<(), PublishRefused>>;
 
     /// Publishes an answer of a service (QoS 1, not retained) on its reserved topic.
     fn publish_service_message(&self, message: ServiceMessage);
 
     /// GetConnection / ListSubscriptions: the broker's session of `client_id`, if any.
-    fn connection<'a>(
-        &'a self,
-        client_id: &'a str,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Option<ConnectionSummary>> + Send + 'a>>;
+    fn connection<'a>(&'a self, client_id: &'a str) -> DataFuture<'a, Option<ConnectionSummary>>;
 
     /// DeleteConnection: closes the client's connection (and with `clean_session` its stored
     /// session); false when there is no session of `client_id`.
@@ -166,17 +228,16 @@ pub trait DataPlane: Send + Sync {
         client_id: &'a str,
         clean_session: bool,
         prevent_will: bool,
-    ) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+    ) -> DataFuture<'a, bool>;
 
-    /// SendDirectMessage: delivers to the client's connection alone; `Ok(false)` when it is not
-    /// connected.
-    fn send_direct_message(
-        &self,
-        client_id: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        qos: u8,
-    ) -> Result<bool, PublishRefused>;
+    /// SendDirectMessage: delivers to the client's connection alone, at QoS 0; or, with
+    /// `confirm_within`, at QoS 1, waiting that long for the client's PUBACK.
+    fn send_direct_message<'a>(
+        &'a self,
+        client_id: &'a str,
+        message: ApiMessage,
+        confirm_within: Option<std::time::Duration>,
+    ) -> DataFuture<'a, Result<DirectOutcome, PublishRefused>>;
 }
 
 /// A client's session as the iot-data connection operations report it.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use roost_codec::{
-    Connect, DecodeError, Packet, ProtocolVersion, PublishProperties, QoS, ReasonCode,
+    Connect, DecodeError, Packet, PacketId, ProtocolVersion, PublishProperties, QoS, ReasonCode,
 };
 use roost_mqtt::{
     Authorizer as _, Connection, Delivery, Event, MatchSet, Message, PendingWill, SessionKey,
@@ -26,6 +26,7 @@ use crate::BrokerCore;
 pub use crate::admission::PeerIdentity;
 use crate::admission::{AdmissionRefusal, Admitted, admit_connection};
 use crate::authorization::{ConnectionAuthorizer, filter_text};
+use crate::connections::Receipt;
 use crate::fleet::{FleetRequest, Requester};
 use crate::grants::{GrantSubject, Grants, resolve_grants};
 use crate::identity::principal::Principal;
@@ -361,6 +362,7 @@ async fn run_session<S>(
         principal,
         peer,
         connect_attributes,
+        awaited_acks: Vec::new(),
     };
     let mut inbox = Inbox {
         mailbox: &mut mailbox,
@@ -532,6 +534,22 @@ struct Driver {
     principal: Option<Principal>,
     peer: SocketAddr,
     connect_attributes: Vec<String>,
+    /// Direct messages whose senders wait for the client's PUBACK.
+    awaited_acks: Vec<AwaitedAck>,
+}
+
+/// A direct message whose sender waits for the client to acknowledge it.
+struct AwaitedAck {
+    message: Message,
+    receipt: oneshot::Sender<Receipt>,
+}
+
+impl AwaitedAck {
+    /// Whether `message` is this very message, not merely an equal one: each message has its
+    /// own shared properties, which its copies (the session's inflight delivery) share.
+    fn is_for(&self, message: &Message) -> bool {
+        Arc::ptr_eq(&self.message.properties, &message.properties)
+    }
 }
 
 impl Driver {
@@ -606,8 +624,8 @@ impl Driver {
                     Some(Control::Describe(reply)) => {
                         let _ = reply.send(self.describe(session));
                     }
-                    Some(Control::Direct(delivery)) => {
-                        session.handle_delivery(Instant::now(), delivery, &grants.authorizer);
+                    Some(Control::Direct { delivery, receipt }) => {
+                        self.deliver_direct(session, delivery, receipt, &grants.authorizer);
                     }
                     None => return Ok(()),
                 },
@@ -637,8 +655,10 @@ impl Driver {
                     loop {
                         match roost_codec::decode(rbuf, self.version, max_packet) {
                             Ok(Some(packet)) => {
-                                if matches!(packet, Packet::Disconnect(_)) {
-                                    self.client_disconnected = true;
+                                match &packet {
+                                    Packet::Disconnect(_) => self.client_disconnected = true,
+                                    Packet::PubAck(ack) => self.note_puback(session, ack.packet_id),
+                                    _ => {}
                                 }
                                 self.core.metrics.packets_received.increment(1);
                                 if let Err(violation) = session.handle_packet(now, packet, &grants.authorizer) {
@@ -711,6 +731,56 @@ impl Driver {
                 }
             });
         }
+    }
+
+    /// Delivers a direct message (SendDirectMessage); with a `receipt`, its sender is told
+    /// when the client acknowledges it, or at once if the connection may not receive it.
+    fn deliver_direct(
+        &mut self,
+        session: &mut Connection,
+        delivery: Delivery,
+        receipt: Option<oneshot::Sender<Receipt>>,
+        authorizer: &ConnectionAuthorizer,
+    ) {
+        if let Some(receipt) = receipt {
+            if authorizer.receive(&delivery.message.topic) {
+                // Senders that stopped waiting are forgotten here and as PUBACKs come.
+                self.awaited_acks
+                    .retain(|awaited| !awaited.receipt.is_closed());
+                self.awaited_acks.push(AwaitedAck {
+                    message: delivery.message.clone(),
+                    receipt,
+                });
+            } else {
+                let _ = receipt.send(Receipt::NotAuthorized);
+            }
+        }
+        session.handle_delivery(Instant::now(), delivery, authorizer);
+    }
+
+    /// Tells the sender of a direct message waiting for the PUBACK with `id` that it came.
+    /// Called before the session handles the PUBACK, while it still knows which delivery the
+    /// packet id stands for.
+    fn note_puback(&mut self, session: &Connection, id: PacketId) {
+        if self.awaited_acks.is_empty() {
+            return;
+        }
+        let Some(delivery) = session.session().awaiting_puback(id) else {
+            return;
+        };
+        if let Some(at) = self
+            .awaited_acks
+            .iter()
+            .position(|awaited| awaited.is_for(&delivery.message))
+        {
+            let _ = self
+                .awaited_acks
+                .swap_remove(at)
+                .receipt
+                .send(Receipt::Acknowledged);
+        }
+        self.awaited_acks
+            .retain(|awaited| !awaited.receipt.is_closed());
     }
 
     /// What GetConnection reports of this connection.

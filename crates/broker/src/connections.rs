@@ -1,17 +1,17 @@
 //! The iot-data connection operations, answered from the broker's live sessions:
 //! GetConnection and ListSubscriptions ask the connection itself (or read the stored session
 //! of a client that is away), DeleteConnection closes it, SendDirectMessage delivers to it
-//! alone.
+//! alone (and, asked for a confirmation, waits for the client's PUBACK of it).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use roost_codec::{PublishProperties, QoS};
-use roost_mqtt::{Delivery, Message, SessionState};
+use roost_codec::QoS;
+use roost_mqtt::{Delivery, SessionState};
 
 use crate::lifecycle::DisconnectReason;
 use crate::router::{Control, Located};
-use crate::{ApiPublishError, BrokerCore};
+use crate::{ApiProperties, ApiPublishError, BrokerCore};
 
 /// Longest a connection may take to describe itself or to close.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -121,30 +121,25 @@ impl BrokerCore {
     }
 
     /// SendDirectMessage: delivers `payload` on `topic` to `client_id`'s connection alone, if
-    /// it is connected (its `iot:Receive` still decides). `Ok(false)` when it is not.
-    pub fn send_direct_message(
+    /// it is connected (its `iot:Receive` still decides). Without `confirm_within` the message
+    /// goes at QoS 0 and this returns once the connection has it; with it, at QoS 1, and this
+    /// waits that long for the client's PUBACK.
+    pub async fn send_direct_message(
         &self,
         client_id: &str,
         topic: &str,
         payload: Bytes,
-        qos: QoS,
-    ) -> Result<bool, ApiPublishError> {
-        let name = roost_codec::TopicName::new(topic)
-            .map_err(|e| ApiPublishError::InvalidTopic(e.to_string()))?;
-        if crate::authorization::is_reserved_for_roost(topic) {
-            return Err(ApiPublishError::Reserved);
-        }
-        let Some(Located::Online(control)) = self.router.locate(client_id) else {
-            return Ok(false);
+        properties: ApiProperties,
+        confirm_within: Option<Duration>,
+    ) -> Result<DirectOutcome, ApiPublishError> {
+        let qos = match confirm_within {
+            Some(_) => QoS::AtLeastOnce,
+            None => QoS::AtMostOnce,
         };
-        let message = Message::new(
-            name,
-            payload,
-            qos,
-            false,
-            PublishProperties::default(),
-            Instant::now(),
-        );
+        let message = self.api_message(topic, payload, qos, false, properties)?;
+        let Some(Located::Online(control)) = self.router.locate(client_id) else {
+            return Ok(DirectOutcome::NotConnected);
+        };
         let delivery = Delivery {
             qos,
             retain: false,
@@ -152,6 +147,56 @@ impl BrokerCore {
             stored: None,
             message,
         };
-        Ok(control.send(Control::Direct(delivery)).is_ok())
+        let Some(wait) = confirm_within else {
+            let order = Control::Direct {
+                delivery,
+                receipt: None,
+            };
+            return Ok(match control.send(order) {
+                Ok(()) => DirectOutcome::Sent,
+                Err(_) => DirectOutcome::NotConnected,
+            });
+        };
+        let (receipt, answer) = tokio::sync::oneshot::channel();
+        let order = Control::Direct {
+            delivery,
+            receipt: Some(receipt),
+        };
+        if control.send(order).is_err() {
+            return Ok(DirectOutcome::NotConnected);
+        }
+        Ok(match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(Receipt::Acknowledged)) => DirectOutcome::Acknowledged,
+            Ok(Ok(Receipt::NotAuthorized)) => DirectOutcome::NotAuthorized,
+            Ok(Err(_)) => DirectOutcome::Disconnected,
+            Err(_) => DirectOutcome::Unacknowledged,
+        })
     }
+}
+
+/// What a connection tells the sender of a direct message that waits for confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// The client sent the PUBACK of the delivery.
+    Acknowledged,
+    /// The connection's policies do not allow `iot:Receive` on the topic: nothing was sent.
+    NotAuthorized,
+}
+
+/// What became of a SendDirectMessage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirectOutcome {
+    /// Handed to the connection at QoS 0 (no confirmation asked).
+    Sent,
+    /// The client acknowledged it (PUBACK).
+    Acknowledged,
+    /// The client is not connected.
+    NotConnected,
+    /// The connection's policies do not allow it to receive on the topic (reported when a
+    /// confirmation was asked; otherwise the message is dropped as for any publish).
+    NotAuthorized,
+    /// No PUBACK came in the time allowed.
+    Unacknowledged,
+    /// The connection ended before the client acknowledged it.
+    Disconnected,
 }

@@ -7,6 +7,7 @@
 //! [`BrokerConfig`], [`identity::verifier::RegistryVerifier`], [`router::Router`].
 
 pub mod admission;
+mod api_message;
 pub mod authorization;
 pub mod connection;
 pub mod connections;
@@ -52,6 +53,8 @@ use crate::identity::verifier::RegistryVerifier;
 use crate::index::ConnectionIndex;
 use crate::router::{Control, Router};
 
+pub use api_message::ApiProperties;
+pub use connections::DirectOutcome;
 pub use provisioning::ProvisioningMode;
 
 /// rustls's aws-lc-rs provider with the AES-128-GCM suites first, for a server that picks by
@@ -84,6 +87,16 @@ pub enum ApiPublishError {
     /// One of Roost's reserved topics (events, service answers).
     #[error("the topic is reserved for Roost's own messages")]
     Reserved,
+    /// The response topic is not a valid topic name, or beyond the broker's topic limits.
+    #[error("invalid response topic: {0}")]
+    InvalidResponseTopic(String),
+    /// A property MQTT cannot carry (a string with U+0000, longer than 65535 bytes).
+    #[error("{property} cannot travel in an MQTT packet: {reason}")]
+    InvalidProperty {
+        /// The iot-data member (`contentType`, `userProperties`, `correlationData`).
+        property: &'static str,
+        reason: String,
+    },
 }
 
 /// Errors starting the broker.
@@ -257,38 +270,23 @@ impl BrokerCore {
         true
     }
 
-    /// Publishes as a client of the iot-data API does: the topic is checked against the MQTT
-    /// rules and the broker's limits, Roost's reserved topics are refused, and a shadow request
-    /// is served as one sent over MQTT. Delivery to subscribers is as for any PUBLISH; a
-    /// retained message is durable when this returns.
+    /// Publishes as a client of the iot-data API does: the topic and properties are checked
+    /// against the MQTT rules and the broker's limits, Roost's reserved topics are refused, and
+    /// a shadow request is served as one sent over MQTT. Delivery to subscribers is as for any
+    /// PUBLISH, properties included; a retained message is durable when this returns.
     pub async fn publish_from_api(
         self: &Arc<Self>,
         topic: &str,
         payload: bytes::Bytes,
         qos: roost_codec::QoS,
         retain: bool,
+        properties: ApiProperties,
     ) -> Result<(), ApiPublishError> {
-        let name = roost_codec::TopicName::new(topic)
-            .map_err(|e| ApiPublishError::InvalidTopic(e.to_string()))?;
-        self.settings
-            .topic_limits
-            .check_name(&name)
-            .map_err(|e| ApiPublishError::InvalidTopic(e.to_string()))?;
-        if authorization::is_reserved_for_roost(topic) {
-            return Err(ApiPublishError::Reserved);
-        }
-        if let Some(request) = shadow::ShadowRequest::parse(topic, &payload) {
+        let message = self.api_message(topic, payload, qos, retain, properties)?;
+        if let Some(request) = shadow::ShadowRequest::parse(topic, &message.payload) {
             let core = self.clone();
             tokio::spawn(async move { core.serve_shadow_request(request).await });
         }
-        let message = Message::new(
-            name,
-            payload,
-            qos,
-            retain,
-            roost_codec::PublishProperties::default(),
-            Instant::now(),
-        );
         let routed = self.route_in_memory(&message);
         make_durable(&self.registry, &message, routed).await;
         Ok(())

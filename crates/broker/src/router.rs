@@ -48,8 +48,13 @@ pub enum Control {
     /// Describe the connection (iot-data GetConnection and ListSubscriptions).
     Describe(oneshot::Sender<crate::connections::ConnectionInfo>),
     /// Deliver a message to this connection alone, whatever its subscriptions (iot-data
-    /// SendDirectMessage); the connection's `iot:Receive` still decides.
-    Direct(Delivery),
+    /// SendDirectMessage); the connection's `iot:Receive` still decides. With `receipt`, the
+    /// sender waits for the client's PUBACK of this delivery (QoS 1); dropping it unanswered
+    /// means the connection ended first.
+    Direct {
+        delivery: Delivery,
+        receipt: Option<oneshot::Sender<crate::connections::Receipt>>,
+    },
 }
 
 /// Where a client's session is, for the iot-data connection operations.

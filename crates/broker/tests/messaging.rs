@@ -1,14 +1,17 @@
 //! Messages through the broker with real clients: QoS 0, 1 and 2, retained messages, wills,
-//! persistent sessions, client-id takeover, shared subscriptions and MQTT 5 properties.
+//! persistent sessions, client-id takeover, shared subscriptions, MQTT 5 properties, and the
+//! messages of the iot-data API (Publish, SendDirectMessage with its confirmation).
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::num::{NonZeroU16, NonZeroU32};
+use std::time::Duration;
 
 use anyhow::{Result, bail};
 use bytes::Bytes;
 use common::*;
+use roost_broker::{ApiProperties, DirectOutcome};
 use roost_codec::{
     Disconnect, DisconnectProperties, Packet, PayloadFormat, ProtocolVersion, PubRel, PublishQos,
     QoS, ReasonCode, RetainHandling, SubscribeProperties, SubscriptionOptions, TopicName,
@@ -975,5 +978,225 @@ async fn an_offline_session_ends_when_its_expiry_interval_passes() -> Result<()>
     hello.clean_start = false;
     let mut back = server.raw(&device, ProtocolVersion::V5).await?;
     assert!(!back.connect(hello).await?.session_present);
+    Ok(())
+}
+
+// --- iot-data Publish and SendDirectMessage --------------------------------------------------
+
+/// Every MQTT 5 property an iot-data caller may set.
+fn api_properties(topic: &str) -> ApiProperties {
+    ApiProperties {
+        content_type: Some("application/json".into()),
+        response_topic: Some(format!("{topic}/reply")),
+        message_expiry_secs: Some(60),
+        user_properties: vec![("site".into(), "north".into()), ("site".into(), "b".into())],
+        payload_format: Some(PayloadFormat::Utf8),
+        correlation_data: Some(Bytes::from_static(&[0, 1, 0xFF])),
+    }
+}
+
+/// Checks that `received` carries [`api_properties`] of `topic`.
+fn assert_api_properties(received: &roost_codec::Publish, topic: &str) {
+    let p = &received.properties;
+    assert_eq!(p.content_type.as_deref(), Some("application/json"));
+    assert_eq!(
+        p.response_topic.as_ref().map(TopicName::as_str),
+        Some(format!("{topic}/reply").as_str())
+    );
+    assert!(matches!(p.message_expiry_interval, Some(59..=60)));
+    assert_eq!(
+        p.user_properties,
+        vec![("site".into(), "north".into()), ("site".into(), "b".into())]
+    );
+    assert_eq!(p.payload_format_indicator, Some(PayloadFormat::Utf8));
+    assert_eq!(p.correlation_data.as_deref(), Some(&[0, 1, 0xFF][..]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_publish_gives_v5_subscribers_its_properties_live_and_retained() -> Result<()> {
+    let server = Server::start().await?;
+    let device = server.device(ALLOW_ALL).await?;
+    let topic = unique("api");
+    let mut live = server
+        .raw_connected(&device, ProtocolVersion::V5, &unique("live"))
+        .await?;
+    live.subscribe(&format!("{topic}/#"), QoS::AtLeastOnce)
+        .await?;
+    server
+        .broker
+        .core()
+        .publish_from_api(
+            &format!("{topic}/state"),
+            Bytes::from_static(b"{}"),
+            QoS::AtLeastOnce,
+            true,
+            api_properties(&topic),
+        )
+        .await?;
+    let received = live.next_publish().await?;
+    assert_eq!(&received.payload[..], b"{}");
+    assert_api_properties(&received, &topic);
+
+    let mut later = server
+        .raw_connected(&device, ProtocolVersion::V5, &unique("later"))
+        .await?;
+    later
+        .subscribe(&format!("{topic}/#"), QoS::AtLeastOnce)
+        .await?;
+    let retained = later.next_publish().await?;
+    assert!(retained.retain);
+    assert_api_properties(&retained, &topic);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_direct_message_is_answered_when_the_client_acknowledges_it() -> Result<()> {
+    let server = Server::start().await?;
+    let device = server.device(ALLOW_ALL).await?;
+    let client_id = unique("direct");
+    let mut client = server
+        .raw_connected(&device, ProtocolVersion::V5, &client_id)
+        .await?;
+    let core = server.broker.core().clone();
+    let send = |payload: &'static [u8]| {
+        let (core, client_id) = (core.clone(), client_id.clone());
+        tokio::spawn(async move {
+            core.send_direct_message(
+                &client_id,
+                "commands/reboot",
+                Bytes::from_static(payload),
+                api_properties("commands"),
+                Some(WAIT),
+            )
+            .await
+        })
+    };
+    // Two equal messages: each PUBACK answers the sender of the delivery it acknowledges.
+    let first = send(b"now");
+    let Packet::Publish(one) = client.packet().await? else {
+        bail!("expected the first PUBLISH");
+    };
+    let second = send(b"now");
+    let Packet::Publish(two) = client.packet().await? else {
+        bail!("expected the second PUBLISH");
+    };
+    assert_eq!(one.topic.as_str(), "commands/reboot");
+    assert_eq!(&one.payload[..], b"now");
+    assert!(matches!(one.qos, PublishQos::AtLeastOnce(_)));
+    assert_api_properties(&one, "commands");
+
+    client.ack(&two).await?;
+    assert_eq!(second.await??, DirectOutcome::Acknowledged);
+    tokio::time::sleep(QUIET).await;
+    assert!(!first.is_finished(), "answered before its PUBACK");
+    client.ack(&one).await?;
+    assert_eq!(first.await??, DirectOutcome::Acknowledged);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_message_that_is_never_acknowledged_is_answered_after_the_wait() -> Result<()> {
+    let server = Server::start().await?;
+    let device = server.device(ALLOW_ALL).await?;
+    let client_id = unique("silent");
+    let mut client = server
+        .raw_connected(&device, ProtocolVersion::V3_1_1, &client_id)
+        .await?;
+    let core = server.broker.core();
+    let outcome = core
+        .send_direct_message(
+            &client_id,
+            "commands/x",
+            Bytes::from_static(b"x"),
+            ApiProperties::default(),
+            Some(QUIET),
+        )
+        .await?;
+    assert_eq!(outcome, DirectOutcome::Unacknowledged);
+    assert!(matches!(client.packet().await?, Packet::Publish(_)));
+
+    // Unconfirmed, it goes at QoS 0 and is answered at once.
+    let outcome = core
+        .send_direct_message(
+            &client_id,
+            "commands/y",
+            Bytes::from_static(b"y"),
+            ApiProperties::default(),
+            None,
+        )
+        .await?;
+    assert_eq!(outcome, DirectOutcome::Sent);
+    let Packet::Publish(unconfirmed) = client.packet().await? else {
+        bail!("expected a PUBLISH");
+    };
+    assert_eq!(unconfirmed.qos, PublishQos::AtMostOnce);
+
+    let absent = core
+        .send_direct_message(
+            &unique("nobody"),
+            "commands/z",
+            Bytes::new(),
+            ApiProperties::default(),
+            Some(WAIT),
+        )
+        .await?;
+    assert_eq!(absent, DirectOutcome::NotConnected);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_direct_message_ends_with_the_connection_that_did_not_acknowledge_it()
+-> Result<()> {
+    let server = Server::start().await?;
+    let device = server.device(ALLOW_ALL).await?;
+    let client_id = unique("leaving");
+    let mut client = server
+        .raw_connected(&device, ProtocolVersion::V5, &client_id)
+        .await?;
+    let core = server.broker.core().clone();
+    let id = client_id.clone();
+    let sent = tokio::spawn(async move {
+        core.send_direct_message(
+            &id,
+            "commands/x",
+            Bytes::from_static(b"x"),
+            ApiProperties::default(),
+            Some(Duration::from_secs(30)),
+        )
+        .await
+    });
+    assert!(matches!(client.packet().await?, Packet::Publish(_)));
+    drop(client);
+    let outcome = tokio::time::timeout(WAIT, sent).await???;
+    assert_eq!(outcome, DirectOutcome::Disconnected);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmed_direct_message_the_client_may_not_receive_is_refused_at_once() -> Result<()> {
+    let server = Server::start().await?;
+    let device = server
+        .device(&allow(&[
+            (&["iot:Connect"], &["*"]),
+            (&["iot:Receive"], &["topic/allowed/*"]),
+        ]))
+        .await?;
+    let client_id = unique("limited");
+    let mut client = server
+        .raw_connected(&device, ProtocolVersion::V5, &client_id)
+        .await?;
+    let outcome = server
+        .broker
+        .core()
+        .send_direct_message(
+            &client_id,
+            "forbidden/x",
+            Bytes::from_static(b"x"),
+            ApiProperties::default(),
+            Some(Duration::from_secs(30)),
+        )
+        .await?;
+    assert_eq!(outcome, DirectOutcome::NotAuthorized);
+    client.no_publish().await?;
     Ok(())
 }

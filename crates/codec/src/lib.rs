@@ -41,3 +41,4 @@ pub use property::{
 };
 pub use reason::ReasonCode;
 pub use topic::{TopicFilter, TopicName};
+pub use wire::check_string;

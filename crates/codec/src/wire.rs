@@ -28,6 +28,15 @@ pub(crate) fn check_no_null(text: &str) -> Result<(), DecodeError> {
     Ok(())
 }
 
+/// Checks a string from outside MQTT (an HTTP request) that is to travel in a packet: at most
+/// 65535 bytes (§1.5.4) and no U+0000 ([MQTT-1.5.4-2]); a Rust `str` is already well-formed.
+pub fn check_string(text: &str) -> Result<(), DecodeError> {
+    if text.len() > usize::from(u16::MAX) {
+        return Err(DecodeError::malformed("string is longer than 65535 bytes"));
+    }
+    check_no_null(text)
+}
+
 /// Outcome of reading a variable byte integer from a prefix of the input.
 pub(crate) enum Vbi {
     /// The value and how many bytes encoded it.
@@ -282,6 +291,14 @@ mod tests {
     #[test]
     fn a_fifth_variable_byte_integer_byte_is_malformed() {
         assert!(read_vbi(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01]).is_err());
+    }
+
+    #[test]
+    fn a_string_from_outside_must_fit_a_length_prefix_and_hold_no_null() {
+        assert!(check_string("application/json").is_ok());
+        assert!(check_string("a\0b").is_err());
+        assert!(check_string(&"x".repeat(65_535)).is_ok());
+        assert!(check_string(&"x".repeat(65_536)).is_err());
     }
 
     #[test]

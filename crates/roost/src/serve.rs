@@ -199,15 +199,12 @@ pub(crate) async fn run(config: Config) -> Result<()> {
 struct BrokerDataPlane(Arc<roost_broker::BrokerCore>);
 
 impl roost_api::DataPlane for BrokerDataPlane {
-    fn publish<'a>(
-        &'a self,
-        topic: &'a str,
-        payload: Vec<u8>,
+    fn publish(
+        &self,
+        message: roost_api::ApiMessage,
         qos: u8,
         retain: bool,
-    ) -> std::pin::Pin<
-        Box<dyn Future<Output = std::result::Result<(), roost_api::PublishRefused>> + Send + 'a>,
-    > {
+    ) -> roost_api::DataFuture<'_, std::result::Result<(), roost_api::PublishRefused>> {
         let qos = if qos == 0 {
             roost_codec::QoS::AtMostOnce
         } else {
@@ -215,7 +212,13 @@ impl roost_api::DataPlane for BrokerDataPlane {
         };
         Box::pin(async move {
             self.0
-                .publish_from_api(topic, payload.into(), qos, retain)
+                .publish_from_api(
+                    &message.topic,
+                    message.payload.into(),
+                    qos,
+                    retain,
+                    broker_properties(message.properties),
+                )
                 .await
                 .map_err(api_refusal)
         })
@@ -233,8 +236,7 @@ impl roost_api::DataPlane for BrokerDataPlane {
     fn connection<'a>(
         &'a self,
         client_id: &'a str,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Option<roost_api::ConnectionSummary>> + Send + 'a>>
-    {
+    ) -> roost_api::DataFuture<'a, Option<roost_api::ConnectionSummary>> {
         Box::pin(async move {
             let info = self.0.describe_connection(client_id).await?;
             Some(roost_api::ConnectionSummary {
@@ -261,38 +263,71 @@ impl roost_api::DataPlane for BrokerDataPlane {
         client_id: &'a str,
         clean_session: bool,
         prevent_will: bool,
-    ) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+    ) -> roost_api::DataFuture<'a, bool> {
         Box::pin(
             self.0
                 .delete_connection(client_id, clean_session, prevent_will),
         )
     }
 
-    fn send_direct_message(
-        &self,
-        client_id: &str,
-        topic: &str,
-        payload: Vec<u8>,
-        qos: u8,
-    ) -> std::result::Result<bool, roost_api::PublishRefused> {
-        let qos = if qos == 0 {
-            roost_codec::QoS::AtMostOnce
-        } else {
-            roost_codec::QoS::AtLeastOnce
-        };
-        self.0
-            .send_direct_message(client_id, topic, payload.into(), qos)
-            .map_err(api_refusal)
+    fn send_direct_message<'a>(
+        &'a self,
+        client_id: &'a str,
+        message: roost_api::ApiMessage,
+        confirm_within: Option<Duration>,
+    ) -> roost_api::DataFuture<
+        'a,
+        std::result::Result<roost_api::DirectOutcome, roost_api::PublishRefused>,
+    > {
+        use roost_api::DirectOutcome as Api;
+        use roost_broker::DirectOutcome as Broker;
+        Box::pin(async move {
+            let outcome = self
+                .0
+                .send_direct_message(
+                    client_id,
+                    &message.topic,
+                    message.payload.into(),
+                    broker_properties(message.properties),
+                    confirm_within,
+                )
+                .await
+                .map_err(api_refusal)?;
+            Ok(match outcome {
+                Broker::Sent | Broker::Acknowledged => Api::Delivered,
+                Broker::NotConnected => Api::NotConnected,
+                Broker::NotAuthorized => Api::NotAuthorized,
+                Broker::Unacknowledged => Api::Unacknowledged,
+                Broker::Disconnected => Api::Disconnected,
+            })
+        })
+    }
+}
+
+/// The broker's form of the MQTT 5 properties an iot-data request carries.
+fn broker_properties(properties: roost_api::MessageProperties) -> roost_broker::ApiProperties {
+    roost_broker::ApiProperties {
+        content_type: properties.content_type,
+        response_topic: properties.response_topic,
+        message_expiry_secs: properties.message_expiry_secs,
+        user_properties: properties.user_properties,
+        payload_format: properties.payload_format.map(|format| match format {
+            roost_api::PayloadFormat::UnspecifiedBytes => roost_codec::PayloadFormat::Unspecified,
+            roost_api::PayloadFormat::Utf8Data => roost_codec::PayloadFormat::Utf8,
+        }),
+        correlation_data: properties.correlation_data.map(Into::into),
     }
 }
 
 /// The API's form of the broker's refusal of a published message.
 fn api_refusal(refused: roost_broker::ApiPublishError) -> roost_api::PublishRefused {
+    use roost_api::PublishRefused as Api;
+    use roost_broker::ApiPublishError as Broker;
     match refused {
-        roost_broker::ApiPublishError::InvalidTopic(reason) => {
-            roost_api::PublishRefused::InvalidTopic(reason)
-        }
-        roost_broker::ApiPublishError::Reserved => roost_api::PublishRefused::Reserved,
+        Broker::InvalidTopic(reason) => Api::InvalidTopic(reason),
+        Broker::Reserved => Api::Reserved,
+        Broker::InvalidResponseTopic(reason) => Api::InvalidResponseTopic(reason),
+        Broker::InvalidProperty { property, reason } => Api::InvalidProperty { property, reason },
     }
 }
 

@@ -1,14 +1,16 @@
-//! The `iot-data` operations: Device Shadows over HTTP and Publish, on the routes of the
-//! botocore `iot-data` model, signed for `iotdata` (botocore) or `iotdevicegateway` (the device
-//! SDKs).
+//! The `iot-data` operations: Device Shadows over HTTP, Publish, retained messages and
+//! connections (SendDirectMessage…), on the routes of the botocore `iot-data` model, signed for
+//! `iotdata` (botocore) or `iotdevicegateway` (the device SDKs).
 //!
 //! A shadow operation runs the same registry transaction as the MQTT shadow service and then
 //! publishes the same MQTT answers (`/update/accepted`, `/delta`, `/documents`,
 //! `/delete/accepted`) through the [`crate::DataPlane`], so devices hear of HTTP updates.
 
+use std::time::Duration;
+
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -19,10 +21,10 @@ use roost_shadow::{
 };
 use serde::Serialize;
 
-use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Path, QueryParams};
-use crate::{PublishRefused, ServiceMessage};
+use crate::properties;
+use crate::{ApiMessage, ApiState, DirectOutcome, PublishRefused, ServiceMessage};
 
 fn epoch_seconds() -> u64 {
     std::time::SystemTime::now()
@@ -150,11 +152,13 @@ pub(super) async fn list_named_shadows_for_thing(
     })))
 }
 
-/// Publish: `POST /topics/{topic}?qos=&retain=`, the body is the payload.
+/// Publish: `POST /topics/{topic}?qos&retain&contentType&responseTopic&messageExpiry`, with
+/// the `x-amz-mqtt5-*` headers; the body is the payload.
 pub(super) async fn publish(
     State(state): State<ApiState>,
     Path(topic): Path<String>,
     query: QueryParams,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let qos = match query.integer("qos")? {
@@ -168,8 +172,15 @@ pub(super) async fn publish(
         }
     };
     let retain = query.flag("retain")?;
+    let mut properties = properties::message_properties(&query, &headers, &body)?;
+    properties.message_expiry_secs = properties::message_expiry(&query)?;
+    let message = ApiMessage {
+        topic: topic.clone(),
+        payload: body.to_vec(),
+        properties,
+    };
     data_plane(&state)?
-        .publish(&topic, body.to_vec(), qos, retain)
+        .publish(message, qos, retain)
         .await
         .map_err(|refused| refused_publish(&topic, refused))?;
     Ok(message_ok())
@@ -188,14 +199,23 @@ fn refused_publish(topic: &str, refused: PublishRefused) -> ApiError {
             ApiError::invalid(format!("The topic '{topic}' is not valid: {reason}"))
         }
         PublishRefused::Reserved => ApiError::new(
-            crate::error::ErrorKind::DataPlane {
-                aws_type: "ForbiddenException",
-                status: 403,
-            },
+            FORBIDDEN,
             format!("The topic '{topic}' is reserved for AWS IoT's own messages"),
         ),
+        PublishRefused::InvalidResponseTopic(reason) => {
+            ApiError::invalid(format!("The responseTopic is not a valid topic: {reason}"))
+        }
+        PublishRefused::InvalidProperty { property, reason } => {
+            ApiError::invalid(format!("The {property} cannot be sent over MQTT: {reason}"))
+        }
     }
 }
+
+/// iot-data's 403.
+const FORBIDDEN: crate::error::ErrorKind = crate::error::ErrorKind::DataPlane {
+    aws_type: "ForbiddenException",
+    status: 403,
+};
 
 /// GetRetainedMessage: `GET /retainedMessage/{topic}`.
 pub(super) async fn get_retained_message(
@@ -419,24 +439,107 @@ pub(super) async fn list_subscriptions(
     .into_response())
 }
 
-/// SendDirectMessage: `POST /connections/{clientId}/messages?topic&confirmation`; the body is
-/// the payload. `confirmation=true` sends at QoS 1 (Roost does not wait for the PUBACK).
+/// SendDirectMessage: `POST /connections/{clientId}/messages?topic&contentType&responseTopic&
+/// confirmation&timeout`, with the `x-amz-mqtt5-*` headers; the body is the payload.
+/// `confirmation=true` sends at QoS 1 and waits `timeout` seconds (1–15, default 5) for the
+/// client's PUBACK, else answers 504 GatewayTimeoutException.
 pub(super) async fn send_direct_message(
     State(state): State<ApiState>,
     Path(client_id): Path<String>,
     query: QueryParams,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
     let topic = query.required("topic")?.to_owned();
-    let qos = u8::from(query.flag("confirmation")?);
-    let sent = data_plane(&state)?
-        .send_direct_message(&client_id, &topic, body.to_vec(), qos)
+    // The model ignores `timeout` without a confirmation.
+    let confirm_within = if query.flag("confirmation")? {
+        Some(confirmation_timeout(&query)?)
+    } else {
+        None
+    };
+    let properties = properties::message_properties(&query, &headers, &body)?;
+    let message = ApiMessage {
+        topic: topic.clone(),
+        payload: body.to_vec(),
+        properties,
+    };
+    let outcome = data_plane(&state)?
+        .send_direct_message(&client_id, message, confirm_within)
+        .await
         .map_err(|refused| refused_publish(&topic, refused))?;
-    if !sent {
-        return Err(ApiError::new(
+    let waited = confirm_within.map_or(0, |wait| wait.as_secs());
+    match outcome {
+        DirectOutcome::Delivered => Ok(message_ok()),
+        DirectOutcome::NotConnected => Err(ApiError::new(
             crate::error::ErrorKind::ResourceNotFound,
             format!("The client '{client_id}' is not connected"),
-        ));
+        )),
+        DirectOutcome::NotAuthorized => Err(ApiError::new(
+            FORBIDDEN,
+            format!("The policies of client '{client_id}' do not allow iot:Receive on '{topic}'"),
+        )),
+        DirectOutcome::Unacknowledged => Err(gateway_timeout(format!(
+            "The client '{client_id}' did not acknowledge the message within {waited} seconds"
+        ))),
+        DirectOutcome::Disconnected => Err(gateway_timeout(format!(
+            "The client '{client_id}' disconnected before acknowledging the message"
+        ))),
     }
-    Ok(message_ok())
+}
+
+/// SendDirectMessage's `timeout`: 1 to 15 seconds, 5 by default.
+fn confirmation_timeout(query: &QueryParams) -> ApiResult<Duration> {
+    const SECONDS: std::ops::RangeInclusive<i64> = 1..=15;
+    let secs = query.integer("timeout")?.unwrap_or(5);
+    if !SECONDS.contains(&secs) {
+        let bound = if secs < *SECONDS.start() {
+            format!("greater than or equal to {}", SECONDS.start())
+        } else {
+            format!("less than or equal to {}", SECONDS.end())
+        };
+        return Err(ApiError::invalid(format!(
+            "1 validation error detected: Value '{secs}' at 'timeout' failed to satisfy \
+             constraint: Member must have value {bound}"
+        )));
+    }
+    Ok(Duration::from_secs(secs.unsigned_abs()))
+}
+
+/// SendDirectMessage's 504: the client did not confirm the delivery in time.
+fn gateway_timeout(message: String) -> ApiError {
+    ApiError::new(
+        crate::error::ErrorKind::DataPlane {
+            aws_type: "GatewayTimeoutException",
+            status: 504,
+        },
+        message,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeout(query: &str) -> ApiResult<Duration> {
+        confirmation_timeout(&QueryParams::parse(query).unwrap())
+    }
+
+    #[test]
+    fn the_confirmation_timeout_is_five_seconds_unless_one_to_fifteen_is_asked() {
+        assert_eq!(timeout("").unwrap(), Duration::from_secs(5));
+        assert_eq!(timeout("timeout=1").unwrap(), Duration::from_secs(1));
+        assert_eq!(timeout("timeout=15").unwrap(), Duration::from_secs(15));
+        assert!(
+            timeout("timeout=0")
+                .unwrap_err()
+                .message
+                .contains("greater than or equal to 1")
+        );
+        assert!(
+            timeout("timeout=16")
+                .unwrap_err()
+                .message
+                .contains("less than or equal to 15")
+        );
+    }
 }

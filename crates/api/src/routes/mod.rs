@@ -336,7 +336,10 @@ async fn request_context(request: Request, next: Next) -> Response {
         let status = response.status();
         metrics::counter!("roost_api_requests_total", "status" => status.as_u16().to_string())
             .increment(1);
-        if status.is_server_error() {
+        if status == axum::http::StatusCode::GATEWAY_TIMEOUT {
+            // SendDirectMessage's device did not acknowledge in time: its doing, not ours.
+            tracing::info!(%status, "the device did not confirm the message in time");
+        } else if status.is_server_error() {
             tracing::warn!(%status, "request failed");
         } else {
             tracing::debug!(%status, "request done");

@@ -313,6 +313,15 @@ impl SessionState {
         self.outgoing.len()
     }
 
+    /// The delivery sent with packet id `id` while it waits for its PUBACK (QoS 1); a PUBACK
+    /// with that id acknowledges it.
+    pub fn awaiting_puback(&self, id: PacketId) -> Option<&Delivery> {
+        self.outgoing
+            .get(&id)
+            .filter(|o| o.stage == OutgoingStage::AwaitingPubAck)
+            .map(|o| &o.delivery)
+    }
+
     /// Drop counters.
     pub fn dropped(&self) -> DropCounts {
         self.dropped
@@ -503,6 +512,19 @@ mod tests {
         let d = s.dequeue(later).unwrap();
         assert_eq!(d.message.remaining_expiry(later), Some(8));
         assert_eq!(s.dropped().expired, 1);
+    }
+
+    #[test]
+    fn only_a_qos_1_flow_awaits_a_puback() {
+        let now = Instant::now();
+        let mut s = SessionState::new(ClientId::new("c"));
+        let one = s.allocate_packet_id().unwrap();
+        s.start_outgoing(one, delivery(QoS::AtLeastOnce, now, None));
+        let two = s.allocate_packet_id().unwrap();
+        s.start_outgoing(two, delivery(QoS::ExactlyOnce, now, None));
+        assert!(s.awaiting_puback(one).is_some());
+        assert!(s.awaiting_puback(two).is_none());
+        assert!(s.awaiting_puback(PacketId::new(99).unwrap()).is_none());
     }
 
     #[test]

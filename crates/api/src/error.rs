@@ -24,6 +24,8 @@ pub enum ErrorKind {
     LimitExceeded,
     ResourceRegistrationFailure,
     ConflictingResourceUpdate,
+    /// A topic rule's SQL does not parse.
+    SqlParse,
     Unauthorized,
     InternalFailure,
     ServiceUnavailable,
@@ -61,6 +63,7 @@ impl ErrorKind {
             Self::LimitExceeded => "LimitExceededException",
             Self::ResourceRegistrationFailure => "ResourceRegistrationFailureException",
             Self::ConflictingResourceUpdate => "ConflictingResourceUpdateException",
+            Self::SqlParse => "SqlParseException",
             Self::Unauthorized => "UnauthorizedException",
             Self::InternalFailure => "InternalFailureException",
             Self::ServiceUnavailable => "ServiceUnavailableException",
@@ -79,7 +82,8 @@ impl ErrorKind {
             | Self::CertificateValidation
             | Self::RegistrationCodeValidation
             | Self::MalformedPolicy
-            | Self::ResourceRegistrationFailure => StatusCode::BAD_REQUEST,
+            | Self::ResourceRegistrationFailure
+            | Self::SqlParse => StatusCode::BAD_REQUEST,
             Self::ResourceNotFound | Self::UnknownOperation => StatusCode::NOT_FOUND,
             Self::ResourceAlreadyExists
             | Self::DeleteConflict
@@ -154,6 +158,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::LimitExceeded(_) => ErrorKind::LimitExceeded,
             RegistryError::ResourceRegistrationFailure(_) => ErrorKind::ResourceRegistrationFailure,
             RegistryError::ConflictingResourceUpdate(_) => ErrorKind::ConflictingResourceUpdate,
+            RegistryError::SqlParse(_) => ErrorKind::SqlParse,
+            RegistryError::Unauthorized(_) => ErrorKind::Unauthorized,
             RegistryError::Storage(_) => return ApiError::internal(error),
         };
         let (resource_id, resource_arn) = match &error {

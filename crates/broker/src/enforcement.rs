@@ -74,6 +74,9 @@ impl Work {
                 }
             }
             RegistryEvent::ThingGroupChanged { .. } => self.refresh.all = true,
+            // Rules do not change what a connection may do.
+            RegistryEvent::TopicRuleChanged { .. }
+            | RegistryEvent::TopicRuleDestinationChanged { .. } => {}
         }
     }
 }

@@ -22,6 +22,7 @@ pub enum ResourceArn {
     BillingGroup(String),
     Policy(String),
     ProvisioningTemplate(String),
+    TopicRule(String),
 }
 
 impl Arns {
@@ -78,6 +79,15 @@ impl Arns {
         self.make("provisioningtemplate", name)
     }
 
+    pub fn topic_rule(&self, name: &str) -> String {
+        self.make("rule", name)
+    }
+
+    /// A topic rule destination's ARN: `ruledestination/http/<id>`.
+    pub fn topic_rule_destination(&self, id: &str) -> String {
+        self.make("ruledestination", &format!("http/{id}"))
+    }
+
     /// Parses an ARN of this region and account; `field` names the API member for errors.
     pub fn parse(&self, field: &str, arn: &str) -> Result<ResourceArn, RegistryError> {
         let rest = arn.strip_prefix(&self.prefix).ok_or_else(|| {
@@ -106,6 +116,7 @@ impl Arns {
             "billinggroup" => ResourceArn::BillingGroup(name),
             "policy" => ResourceArn::Policy(name),
             "provisioningtemplate" => ResourceArn::ProvisioningTemplate(name),
+            "rule" => ResourceArn::TopicRule(name),
             other => {
                 return Err(RegistryError::InvalidRequest(format!(
                     "{field} '{arn}' names a resource type '{other}' that Roost does not manage"

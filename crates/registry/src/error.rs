@@ -52,6 +52,13 @@ pub enum RegistryError {
     /// A resource a provisioning template describes exists and its `OverrideSettings` say FAIL.
     #[error("{0}")]
     ConflictingResourceUpdate(String),
+    /// A topic rule's SQL does not parse; the message gives the line and column.
+    #[error("{0}")]
+    SqlParse(String),
+    /// AWS's answer for a topic rule or destination that does not exist ("Access to topic rule
+    /// 'x' was denied"): it does not tell a missing rule from a forbidden one.
+    #[error("{0}")]
+    Unauthorized(String),
     /// The database failed; the message is for logs, not for callers.
     #[error("storage error: {0}")]
     Storage(String),
@@ -64,5 +71,14 @@ impl RegistryError {
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::NotFound(message.into())
+    }
+}
+
+impl From<roost_rules::RuleError> for RegistryError {
+    fn from(error: roost_rules::RuleError) -> Self {
+        match error {
+            roost_rules::RuleError::SqlParse(message) => Self::SqlParse(message),
+            roost_rules::RuleError::InvalidRequest(message) => Self::InvalidRequest(message),
+        }
     }
 }

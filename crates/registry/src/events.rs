@@ -21,6 +21,11 @@ pub enum RegistryEvent {
     },
     /// A thing group was created, updated or deleted, or its membership changed.
     ThingGroupChanged { group_name: String },
+    /// A topic rule was created, replaced, enabled, disabled or deleted.
+    TopicRuleChanged { rule_name: String },
+    /// A topic rule destination was created, changed status (confirmed, re-challenged,
+    /// enabled, disabled, failed its confirmation) or was deleted.
+    TopicRuleDestinationChanged { arn: String },
 }
 
 /// Receives the events of each commit, in commit order, on the writer task: keep it quick.

@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "persistent MQTT sessions",
         include_str!("../migrations/0005_mqtt_sessions.sql"),
     ),
+    (
+        6,
+        "topic rules and destinations",
+        include_str!("../migrations/0006_topic_rules.sql"),
+    ),
 ];
 
 /// Where the registry lives.

@@ -33,3 +33,5 @@ mod tags;
 mod things;
 #[path = "registry/tokens.rs"]
 mod tokens;
+#[path = "registry/topic_rules.rs"]
+mod topic_rules;

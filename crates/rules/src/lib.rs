@@ -34,3 +34,4 @@ pub use payload::{
     Action, BatchConfig, HttpAction, HttpAuthorization, HttpHeader, RepublishAction,
     RepublishHeaders, SigV4Authorization, TopicRulePayload, UserProperty,
 };
+pub use roost_sql::SqlVersion;

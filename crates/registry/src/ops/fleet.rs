@@ -19,7 +19,7 @@ use crate::store::{now_ms, storage};
 /// How an ownership token is stored: its SHA-256, so that a copy of the database (or its WAL)
 /// lets nobody provision a device with a live token. Tokens carry 244 random bits, so an
 /// unsalted hash is enough.
-fn token_digest(token: &str) -> String {
+pub(crate) fn token_digest(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 

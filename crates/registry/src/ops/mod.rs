@@ -19,6 +19,8 @@ mod tags;
 mod thing_groups;
 mod thing_types;
 mod things;
+mod topic_rule_destinations;
+mod topic_rules;
 
 pub use ca_certificates::*;
 pub use certificates::*;
@@ -34,6 +36,8 @@ pub use tags::*;
 pub use thing_groups::*;
 pub use thing_types::*;
 pub use things::*;
+pub use topic_rule_destinations::*;
+pub use topic_rules::*;
 
 use crate::error::RegistryError;
 

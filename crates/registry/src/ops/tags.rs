@@ -43,6 +43,10 @@ async fn require_resource(
             "SELECT name FROM provisioning_templates WHERE name = $1",
             name,
         ),
+        ResourceArn::TopicRule(name) => (
+            "SELECT rule_name FROM topic_rules WHERE rule_name = $1",
+            name,
+        ),
     };
     let found = sqlx::query(sql)
         .bind(key)
@@ -67,6 +71,11 @@ fn check_resource_name(parsed: &ResourceArn) -> Result<(), RegistryError> {
         | ResourceArn::BillingGroup(name) => RESOURCE_NAME.check("resourceArn", name),
         ResourceArn::Policy(name) => POLICY_NAME.check("resourceArn", name),
         ResourceArn::ProvisioningTemplate(name) => TEMPLATE_NAME.check("resourceArn", name),
+        ResourceArn::TopicRule(name) => roost_rules::check_rule_name(name).map_err(|_| {
+            RegistryError::invalid(format!(
+                "resourceArn names the topic rule '{name}', which is not a valid rule name"
+            ))
+        }),
         ResourceArn::Certificate(_) | ResourceArn::CaCertificate(_) => Ok(()),
     }
 }

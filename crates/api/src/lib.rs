@@ -1,13 +1,18 @@
 //! The control plane: AWS IoT's REST-JSON API on the exact routes of the botocore model, so
 //! that the `aws iot` CLI, boto3 and the SDKs work unchanged against Roost.
 //!
-//! Every request but `/health` and `/metrics` must carry a valid SigV4 signature (service `iot`).
+//! Every request but `/health`, `/metrics` and a destination's `enableUrl` must carry a valid SigV4 signature (service `iot`).
 //! Handlers translate between the wire shapes and the [`roost_registry::Registry`], which holds
 //! the rules; errors become AWS error types ([`error::ApiError`]). The crate does not bind
 //! sockets or choose TLS: the binary serves [`router`] on its listener.
 //!
 //! Bulk registration tasks run in the background on tasks the [`ApiState`] owns; their input
 //! files come from directories the server allow-lists ([`ApiState::with_bulk_registration_dirs`]).
+//!
+//! Topic rule destinations are confirmed as on AWS: the confirmation message goes out through
+//! a [`DestinationNotifier`] the binary provides, and its `enableUrl`
+//! (`GET /confirmdestination/<token>`) is the one route besides `/health` and `/metrics`
+//! that needs no signature, since the token is the proof.
 //!
 //! Types that matter: [`ApiState`], [`ApiSettings`], [`router`], [`error::ApiError`].
 
@@ -257,6 +262,30 @@ pub struct ConnectionSummary {
     pub subscriptions: Vec<(String, u8)>,
 }
 
+/// Why a destination's confirmation message could not be delivered; becomes the destination's
+/// `statusReason` (it turns `ERROR`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct ConfirmationFailed {
+    pub reason: String,
+}
+
+/// Sends topic rule destinations their confirmation message: AWS POSTs
+/// `roost_rules::confirmation_body(arn, token, enable_url)` to the destination's URL. The
+/// binary wires in the broker's HTTP client, so that this crate makes no outbound requests.
+/// Without a notifier, new destinations stay `IN_PROGRESS` until confirmed by other means.
+pub trait DestinationNotifier: Send + Sync {
+    /// Delivers one confirmation; the control plane runs it on a task of its own and marks
+    /// the destination `ERROR` when it fails.
+    fn send_confirmation<'a>(
+        &'a self,
+        arn: &'a str,
+        url: &'a str,
+        token: &'a str,
+        enable_url: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), ConfirmationFailed>> + Send + 'a>>;
+}
+
 /// Renders the Prometheus exposition text for `/metrics`.
 pub type MetricsRenderer = Arc<dyn Fn() -> String + Send + Sync>;
 
@@ -303,6 +332,9 @@ struct Inner {
     settings: ApiSettings,
     metrics: Option<MetricsRenderer>,
     bulk_registration: registration::BulkRegistration,
+    destination_notifier: std::sync::OnceLock<Arc<dyn DestinationNotifier>>,
+    destinations_enabled_on_create: std::sync::atomic::AtomicBool,
+    public_url: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -337,6 +369,9 @@ impl ApiState {
                 settings,
                 metrics,
                 bulk_registration: registration::BulkRegistration::default(),
+                destination_notifier: std::sync::OnceLock::new(),
+                destinations_enabled_on_create: std::sync::atomic::AtomicBool::new(false),
+                public_url: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -384,6 +419,54 @@ impl ApiState {
             .registry
             .fail_interrupted_registration_tasks(registration::INTERRUPTED_MESSAGE)
             .await
+    }
+
+    /// Wires in the sender of topic rule destinations' confirmation messages.
+    pub fn with_destination_notifier(self, notifier: Arc<dyn DestinationNotifier>) -> Self {
+        let _ = self.inner.destination_notifier.set(notifier);
+        self
+    }
+
+    pub(crate) fn destination_notifier(&self) -> Option<&Arc<dyn DestinationNotifier>> {
+        self.inner.destination_notifier.get()
+    }
+
+    /// Creates topic rule destinations (CreateTopicRuleDestination, and those a rule's http
+    /// action creates) `ENABLED`, with no confirmation; default false, as on AWS. For
+    /// deployments whose rule authors are trusted with any URL.
+    pub fn with_destinations_enabled_on_create(self, enabled: bool) -> Self {
+        self.inner
+            .destinations_enabled_on_create
+            .store(enabled, std::sync::atomic::Ordering::Relaxed);
+        self
+    }
+
+    pub(crate) fn new_destination_status(&self) -> roost_registry::NewDestinationStatus {
+        if self
+            .inner
+            .destinations_enabled_on_create
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            roost_registry::NewDestinationStatus::Enabled
+        } else {
+            roost_registry::NewDestinationStatus::AwaitConfirmation
+        }
+    }
+
+    /// The control plane's URL as clients reach it (`https://iot.example.com:8443`), for the
+    /// `enableUrl` of destination confirmations. Without it the URL is made from the request's
+    /// `Host` header, over http.
+    pub fn with_public_url(self, url: impl Into<String>) -> Self {
+        let url: String = url.into();
+        let _ = self
+            .inner
+            .public_url
+            .set(url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    pub(crate) fn public_url(&self) -> Option<&str> {
+        self.inner.public_url.get().map(String::as_str)
     }
 
     pub(crate) fn settings(&self) -> &ApiSettings {

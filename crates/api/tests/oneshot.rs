@@ -1,7 +1,8 @@
 //! The control plane's router driven with `tower::ServiceExt::oneshot`, no socket: the SigV4
 //! layer (requests signed with `roost_sigv4::sign`), the AWS error encoding (status,
-//! `x-amzn-ErrorType`, `__type`, modeled members), unknown routes and methods, and the
-//! unauthenticated `/health` and `/metrics`.
+//! `x-amzn-ErrorType`, `__type`, modeled members), unknown routes and methods, the
+//! unauthenticated `/health` and `/metrics`, and topic rules with their destinations'
+//! confirmation (a notifier that records what it would send, the `enableUrl` opened unsigned).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +29,11 @@ struct Api {
 }
 
 async fn api() -> Api {
+    api_with(|state| state).await
+}
+
+/// [`api`] with its state configured by `configure` (a notifier, a setting).
+async fn api_with(configure: impl FnOnce(ApiState) -> ApiState) -> Api {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let registry = Registry::open(
         &StoreOptions {
@@ -51,7 +57,7 @@ async fn api() -> Api {
         Some(Arc::new(|| "roost_up 1\n".to_owned())),
     );
     Api {
-        router: state.into_router(),
+        router: configure(state).into_router(),
         _dir: dir,
     }
 }
@@ -462,4 +468,301 @@ async fn describe_endpoint_gives_the_configured_data_host() {
     let (response, body) = call(&api, "GET", "/endpoint?endpointType=iot%3AData-ATS", "").await;
     assert_eq!(response.status(), StatusCode::OK, "{body}");
     assert_eq!(body, json!({ "endpointAddress": "mqtt.roost.test" }));
+}
+
+// -- topic rules -------------------------------------------------------------------------------
+
+const RULE: &str = r#"{"sql": "SELECT temp FROM 'sensors/+/data' WHERE temp > 30",
+    "description": "hot",
+    "actions": [{"republish": {"topic": "alerts/${topic(2)}", "roleArn": "arn:aws:iam::123456789012:role/r", "qos": 1}}],
+    "errorAction": {"http": {"url": "https://example.com/errors"}}}"#;
+
+#[tokio::test]
+async fn a_topic_rule_is_created_and_echoed_as_given() {
+    let api = api().await;
+    let (response, body) = call(&api, "POST", "/rules/hot_sensors", RULE).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let (response, body) = call(&api, "GET", "/rules/hot_sensors", "").await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    assert_eq!(
+        body["ruleArn"],
+        "arn:aws:iot:us-east-1:123456789012:rule/hot_sensors"
+    );
+    let rule = &body["rule"];
+    assert!(
+        rule["createdAt"].as_f64().is_some_and(|t| t > 1.0e9),
+        "{rule}"
+    );
+    let given: Value = serde_json::from_str(RULE).unwrap();
+    let mut expected = given.clone();
+    expected["ruleName"] = json!("hot_sensors");
+    expected["createdAt"] = rule["createdAt"].clone();
+    expected["ruleDisabled"] = json!(false);
+    expected["awsIotSqlVersion"] = json!("2015-10-08");
+    assert_eq!(rule, &expected);
+
+    let (_, listed) = call(&api, "GET", "/rules?topic=sensors%2F%2B%2Fdata", "").await;
+    assert_eq!(listed["rules"][0]["topicPattern"], "sensors/+/data");
+    assert_eq!(listed["rules"][0]["ruleDisabled"], false);
+}
+
+#[tokio::test]
+async fn sql_that_does_not_parse_is_a_sql_parse_exception_with_its_position() {
+    let api = api().await;
+    let (response, body) = call(
+        &api,
+        "POST",
+        "/rules/r",
+        r#"{"sql": "SELECT FROM 'x'", "actions": []}"#,
+    )
+    .await;
+    assert_aws_error(
+        &response,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "SqlParseException",
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 1, column "),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_rule_is_unauthorized_as_on_aws() {
+    let api = api().await;
+    for (method, path) in [
+        ("GET", "/rules/ghost"),
+        ("DELETE", "/rules/ghost"),
+        ("POST", "/rules/ghost/enable"),
+    ] {
+        let (response, body) = call(&api, method, path, "").await;
+        assert_aws_error(
+            &response,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedException",
+        );
+        assert_eq!(body["message"], "Access to topic rule 'ghost' was denied");
+    }
+}
+
+#[tokio::test]
+async fn list_topic_rules_takes_up_to_ten_thousand_results_a_page() {
+    let api = api().await;
+    let (response, body) = call(&api, "GET", "/rules?maxResults=10000", "").await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    assert_eq!(body, json!({ "rules": [] }));
+    let (response, body) = call(&api, "GET", "/rules?maxResults=10001", "").await;
+    assert_aws_error(
+        &response,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestException",
+    );
+}
+
+/// What a notifier was asked to send.
+#[derive(Debug, Clone)]
+struct Sent {
+    arn: String,
+    url: String,
+    token: String,
+    enable_url: String,
+}
+
+/// A notifier that records each confirmation and answers with `outcome`.
+struct Recording {
+    sent: tokio::sync::mpsc::UnboundedSender<Sent>,
+    outcome: Result<(), roost_api::ConfirmationFailed>,
+}
+
+impl roost_api::DestinationNotifier for Recording {
+    fn send_confirmation<'a>(
+        &'a self,
+        arn: &'a str,
+        url: &'a str,
+        token: &'a str,
+        enable_url: &'a str,
+    ) -> std::pin::Pin<
+        Box<dyn Future<Output = Result<(), roost_api::ConfirmationFailed>> + Send + 'a>,
+    > {
+        let _ = self.sent.send(Sent {
+            arn: arn.into(),
+            url: url.into(),
+            token: token.into(),
+            enable_url: enable_url.into(),
+        });
+        let outcome = self.outcome.clone();
+        Box::pin(async move { outcome })
+    }
+}
+
+async fn api_with_notifier(
+    outcome: Result<(), roost_api::ConfirmationFailed>,
+) -> (Api, tokio::sync::mpsc::UnboundedReceiver<Sent>) {
+    let (sent, received) = tokio::sync::mpsc::unbounded_channel();
+    let notifier = Arc::new(Recording { sent, outcome });
+    let api = api_with(|state| {
+        state
+            .with_destination_notifier(notifier)
+            .with_public_url("https://iot.roost.test/")
+    })
+    .await;
+    (api, received)
+}
+
+/// A destination ARN as botocore puts it in a greedy label: `:` encoded, `/` kept.
+fn arn_label(arn: &str) -> String {
+    arn.replace(':', "%3A")
+}
+
+async fn destination_status(api: &Api, arn: &str) -> Value {
+    let (response, body) = call(api, "GET", &format!("/destinations/{}", arn_label(arn)), "").await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    body["topicRuleDestination"].clone()
+}
+
+#[tokio::test]
+async fn a_destination_is_confirmed_by_opening_its_enable_url_without_a_signature() {
+    let (api, mut sent) = api_with_notifier(Ok(())).await;
+    let (response, body) = call(
+        &api,
+        "POST",
+        "/destinations",
+        r#"{"destinationConfiguration": {"httpUrlConfiguration": {"confirmationUrl": "https://hooks.example.com/iot"}}}"#,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let destination = &body["topicRuleDestination"];
+    assert_eq!(destination["status"], "IN_PROGRESS");
+    assert_eq!(
+        destination["httpUrlProperties"],
+        json!({"confirmationUrl": "https://hooks.example.com/iot"})
+    );
+    let arn = destination["arn"].as_str().unwrap().to_owned();
+    assert!(arn.contains(":ruledestination/http/"), "{arn}");
+
+    let sent = sent.recv().await.expect("a confirmation was sent");
+    assert_eq!(sent.arn, arn);
+    assert_eq!(sent.url, "https://hooks.example.com/iot");
+    assert_eq!(
+        sent.enable_url,
+        format!("https://iot.roost.test/confirmdestination/{}", sent.token)
+    );
+
+    let (response, body) = send(
+        &api,
+        unsigned("GET", &format!("/confirmdestination/{}", sent.token)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    assert_eq!(destination_status(&api, &arn).await["status"], "ENABLED");
+
+    let (_, listed) = call(&api, "GET", "/destinations?maxResults=1000", "").await;
+    assert_eq!(listed["destinationSummaries"][0]["arn"], arn.as_str());
+    assert_eq!(
+        listed["destinationSummaries"][0]["httpUrlSummary"]["confirmationUrl"],
+        "https://hooks.example.com/iot"
+    );
+}
+
+#[tokio::test]
+async fn only_the_enable_url_is_open_without_a_signature() {
+    let api = api().await;
+    let (response, body) = send(&api, unsigned("GET", "/confirmdestination/not-a-token")).await;
+    assert_aws_error(
+        &response,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "InvalidRequestException",
+    );
+    let (response, _) = send(&api, unsigned("GET", "/destinations")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (response, _) = send(&api, unsigned("GET", "/rules")).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_confirmation_that_cannot_be_delivered_marks_the_destination_error() {
+    let failed = roost_api::ConfirmationFailed {
+        reason: "connection refused".into(),
+    };
+    let (api, mut sent) = api_with_notifier(Err(failed)).await;
+    let (_, body) = call(
+        &api,
+        "POST",
+        "/destinations",
+        r#"{"destinationConfiguration": {"httpUrlConfiguration": {"confirmationUrl": "https://down.example.com"}}}"#,
+    )
+    .await;
+    let arn = body["topicRuleDestination"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sent.recv().await.expect("a confirmation was attempted");
+    // The failure is recorded by the task that sent it, just after the notifier returns.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let destination = destination_status(&api, &arn).await;
+        if destination["status"] == "ERROR" {
+            assert_eq!(destination["statusReason"], "connection refused");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{destination}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Re-challenging sends a new confirmation.
+    let (response, body) = call(
+        &api,
+        "PATCH",
+        "/destinations",
+        &json!({"arn": arn, "status": "IN_PROGRESS"}).to_string(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    assert_eq!(sent.recv().await.expect("a second confirmation").arn, arn);
+}
+
+#[tokio::test]
+async fn destinations_start_enabled_when_configured_so() {
+    let (sent, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let notifier = Arc::new(Recording {
+        sent,
+        outcome: Ok(()),
+    });
+    let api = api_with(|state| {
+        state
+            .with_destination_notifier(notifier)
+            .with_destinations_enabled_on_create(true)
+    })
+    .await;
+    let (_, body) = call(
+        &api,
+        "POST",
+        "/destinations",
+        r#"{"destinationConfiguration": {"httpUrlConfiguration": {"confirmationUrl": "http://127.0.0.1:9000"}}}"#,
+    )
+    .await;
+    assert_eq!(body["topicRuleDestination"]["status"], "ENABLED", "{body}");
+    assert!(received.try_recv().is_err(), "nothing to confirm");
+}
+
+#[tokio::test]
+async fn a_rule_with_an_http_action_creates_and_challenges_its_destination() {
+    let (api, mut sent) = api_with_notifier(Ok(())).await;
+    let (response, body) = call(&api, "POST", "/rules/hot_sensors", RULE).await;
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let sent = sent
+        .recv()
+        .await
+        .expect("the errorAction's URL is challenged");
+    assert_eq!(sent.url, "https://example.com/errors");
+    assert_eq!(
+        destination_status(&api, &sent.arn).await["status"],
+        "IN_PROGRESS"
+    );
 }

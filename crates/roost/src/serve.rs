@@ -149,6 +149,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         .with_context(|| format!("binding the control plane to {}", config.api.listen))?;
     let api_addr = api_listener.local_addr()?;
     let https = !api_addr.ip().is_loopback();
+    let state = state.with_public_url(public_api_url(&config, api_addr, https));
     let api_task = {
         let router = state.into_router();
         let tls = if https {
@@ -443,6 +444,17 @@ fn server_key_path(config: &Config, data: &DataDir) -> std::path::PathBuf {
         .key_file
         .clone()
         .unwrap_or_else(|| data.server_key())
+}
+
+/// The control plane's URL as clients outside this host reach it, for the `enableUrl` of
+/// topic rule destinations: on a wildcard address, the public host name devices use.
+fn public_api_url(config: &Config, addr: SocketAddr, https: bool) -> String {
+    if addr.ip().is_unspecified() {
+        let scheme = if https { "https" } else { "http" };
+        format!("{scheme}://{}:{}", config.mqtt.public_host, addr.port())
+    } else {
+        api_url(addr, https)
+    }
 }
 
 fn api_url(addr: SocketAddr, https: bool) -> String {

@@ -12,6 +12,7 @@ mod policies;
 mod principals;
 mod provisioning;
 mod roost;
+mod rules;
 mod things;
 
 use axum::Router;
@@ -26,7 +27,8 @@ use crate::ApiState;
 use crate::auth::{require_data_signature, require_signature};
 use crate::error::{ApiError, ErrorKind};
 
-/// The control plane's routes, authenticated, plus `/health` and `/metrics` (unauthenticated).
+/// The control plane's routes, authenticated, plus `/health`, `/metrics` and a topic rule
+/// destination's `enableUrl` (unauthenticated).
 pub fn router(state: ApiState) -> Router {
     use certificates as c;
     use groups as g;
@@ -34,6 +36,7 @@ pub fn router(state: ApiState) -> Router {
     use policies as p;
     use principals as pr;
     use provisioning as pv;
+    use rules as r;
     use things as t;
 
     let api = Router::new()
@@ -222,6 +225,26 @@ pub fn router(state: ApiState) -> Router {
             "/thing-registration-tasks/{taskId}/reports",
             get(pv::list_thing_registration_task_reports),
         )
+        .route("/rules", get(r::list_topic_rules))
+        .route(
+            "/rules/{ruleName}",
+            get(r::get_topic_rule)
+                .post(r::create_topic_rule)
+                .patch(r::replace_topic_rule)
+                .delete(r::delete_topic_rule),
+        )
+        .route("/rules/{ruleName}/enable", post(r::enable_topic_rule))
+        .route("/rules/{ruleName}/disable", post(r::disable_topic_rule))
+        .route(
+            "/destinations",
+            get(r::list_topic_rule_destinations)
+                .post(r::create_topic_rule_destination)
+                .patch(r::update_topic_rule_destination),
+        )
+        .route(
+            "/destinations/{*arn}",
+            get(r::get_topic_rule_destination).delete(r::delete_topic_rule_destination),
+        )
         .route("/endpoint", get(m::describe_endpoint))
         .route(
             "/tags",
@@ -269,6 +292,11 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(m::health))
         .route("/metrics", get(m::metrics))
+        // AWS's enableUrl is opened with a plain GET: the token is the credential.
+        .route(
+            "/confirmdestination/{*confirmationToken}",
+            get(rules::confirm_topic_rule_destination),
+        )
         .merge(data)
         .merge(api)
         .fallback(unknown_operation)

@@ -88,6 +88,10 @@ impl Authorizer for ConnectionAuthorizer {
     }
 
     fn subscribe(&self, filter: &SubscriptionFilter) -> bool {
+        // Basic Ingest topics reach rules only; no one may subscribe to them.
+        if filter.filter().as_str().starts_with("$aws/rules/") {
+            return false;
+        }
         self.policy
             .authorize(
                 Action::Subscribe,

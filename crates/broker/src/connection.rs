@@ -333,7 +333,13 @@ async fn run_session<S>(
         core.publish_event(lifecycle::connected(&source));
     }
 
+    let origin = Arc::new(crate::rules::Origin {
+        client_id: Some(client_id.clone()),
+        principal: principal.as_ref().map(|p| p.certificate_id.clone()),
+        source_ip: Some(peer.ip().to_string()),
+    });
     let mut driver = Driver {
+        origin,
         core: core.clone(),
         connection_id,
         key,
@@ -528,6 +534,8 @@ struct Driver {
     retained_writes: Vec<(Message, roost_mqtt::RetainOutcome)>,
     /// Writes of durable session state made since the last turn of the loop.
     session_writes: SessionWrites,
+    /// Who publishes, as the rules engine's `clientid()`, `principal()` and `sourceip()`.
+    origin: Arc<crate::rules::Origin>,
     /// When the connection was accepted, epoch milliseconds.
     connected_since_ms: i64,
     /// Who is connected, for re-reading its policies when they change.
@@ -905,6 +913,14 @@ impl Driver {
                         self.start_fleet_request(session, request, message.payload);
                         continue;
                     }
+                    // Basic Ingest: to that rule only, never to subscribers.
+                    if let Some((rule, rest)) = roost_rules::basic_ingest(message.topic.as_str()) {
+                        self.core.rules.ingest(rule, rest, &message, &self.origin);
+                        continue;
+                    }
+                    self.core
+                        .rules
+                        .offer(&message, &self.origin, &mut self.scratch);
                     // A shadow request is served after this batch of events (in order, by
                     // this connection) and routed like any message meanwhile.
                     if let Some(request) =

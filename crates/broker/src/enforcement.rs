@@ -39,6 +39,8 @@ struct Work {
     certificates: BTreeSet<String>,
     cas: BTreeSet<String>,
     refresh: RefreshScope,
+    /// A topic rule or destination changed: the rules engine reloads.
+    rules: bool,
 }
 
 impl Work {
@@ -76,7 +78,7 @@ impl Work {
             RegistryEvent::ThingGroupChanged { .. } => self.refresh.all = true,
             // Rules do not change what a connection may do.
             RegistryEvent::TopicRuleChanged { .. }
-            | RegistryEvent::TopicRuleDestinationChanged { .. } => {}
+            | RegistryEvent::TopicRuleDestinationChanged { .. } => self.rules = true,
         }
     }
 }
@@ -113,6 +115,11 @@ async fn run(
 }
 
 async fn apply(core: &BrokerCore, work: Work) {
+    if work.rules
+        && let Err(error) = core.rules.reload(&core.registry).await
+    {
+        tracing::error!(%error, "reloading the topic rules failed");
+    }
     for ca_id in &work.cas {
         match core.registry.find_ca_certificate(ca_id).await {
             Ok(Some(ca)) => core.trust.put_ca(ca),

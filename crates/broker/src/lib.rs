@@ -23,6 +23,7 @@ mod provisioning;
 pub mod rate_limit;
 mod retained;
 pub mod router;
+pub mod rules;
 mod shadow;
 pub mod tickets;
 pub mod webhook;
@@ -144,6 +145,8 @@ pub struct BrokerConfig {
     pub fleet_rate: rate_limit::RateLimit,
     /// Persistent sessions are written to the registry and survive a restart.
     pub durable_sessions: bool,
+    /// The rules engine's workers, queues and HTTP settings.
+    pub rules: rules::RulesConfig,
 }
 
 impl BrokerConfig {
@@ -166,6 +169,7 @@ impl BrokerConfig {
             session_tickets: tickets::SessionTickets::default(),
             fleet_rate: rate_limit::RateLimit::FLEET_PROVISIONING,
             durable_sessions: true,
+            rules: rules::RulesConfig::default(),
         }
     }
 }
@@ -178,6 +182,8 @@ pub struct BrokerCore {
     pub index: ConnectionIndex,
     pub settings: BrokerSettings,
     pub config: BrokerConfig,
+    /// Topic rules, run on the messages the broker accepts.
+    pub rules: rules::RuleEngine,
     insecure_policy: Option<PolicySet>,
     /// Parsed policies shared by every connection.
     policies: grants::PolicyCache,
@@ -217,6 +223,8 @@ impl BrokerCore {
     /// Routes a message of Roost's own (an event, a will): deliveries to full mailboxes are
     /// completed in the background, and so is making a retained one durable.
     fn route_detached(&self, message: &Message) {
+        self.rules
+            .offer(message, &Arc::default(), &mut MatchSet::new());
         let routed = self.route_in_memory(message);
         if routed.retained.is_none() && routed.owed.is_empty() {
             return;
@@ -283,13 +291,25 @@ impl BrokerCore {
         properties: ApiProperties,
     ) -> Result<(), ApiPublishError> {
         let message = self.api_message(topic, payload, qos, retain, properties)?;
+        let origin = Arc::new(rules::Origin::default());
+        if let Some((rule, rest)) = roost_rules::basic_ingest(topic) {
+            self.rules.ingest(rule, rest, &message, &origin);
+            return Ok(());
+        }
         if let Some(request) = shadow::ShadowRequest::parse(topic, &message.payload) {
             let core = self.clone();
             tokio::spawn(async move { core.serve_shadow_request(request).await });
         }
+        self.rules.offer(&message, &origin, &mut MatchSet::new());
         let routed = self.route_in_memory(&message);
         make_durable(&self.registry, &message, routed).await;
         Ok(())
+    }
+
+    /// Publishes a rule's republish: routed, and offered to the rules again (as on AWS, with
+    /// no loop guard).
+    pub(crate) fn publish_rule_message(&self, message: &Message) {
+        self.route_detached(message);
     }
 
     /// Publishes an event of Roost's own (lifecycle, registration) through the router.
@@ -371,6 +391,7 @@ impl Broker {
             provisioning: provisioning::Provisioner::new(config.provisioning),
             metrics: metrics::BrokerMetrics::new(),
             registry: registry.clone(),
+            rules: rules::RuleEngine::new(config.rules.clone(), config.mqtt.topic_limits),
             config: config.clone(),
         });
         core.router
@@ -389,6 +410,8 @@ impl Broker {
             core.router.restore_sessions(restored, last_number);
         }
         let shutdown = CancellationToken::new();
+        core.rules.reload(&registry).await?;
+        rules::start_workers(&core);
         enforcement::start(core.clone(), &registry, shutdown.clone());
         tokio::spawn(sweep(core.clone(), shutdown.clone()));
         Ok(Self {

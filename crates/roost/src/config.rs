@@ -23,6 +23,7 @@ pub(crate) struct Config {
     pub(crate) tls: TlsConfig,
     pub(crate) database: DatabaseConfig,
     pub(crate) provisioning: ProvisioningConfig,
+    pub(crate) rules: RulesConfig,
     #[serde(default)]
     pub(crate) credentials: Vec<CredentialConfig>,
 }
@@ -79,6 +80,17 @@ pub(crate) struct ProvisioningConfig {
     /// Bulk registration's stand-in for S3: `inputFileBucket` name → directory.
     #[serde(default)]
     pub(crate) bulk_registration_dirs: BTreeMap<String, PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RulesConfig {
+    pub(crate) workers: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) http_timeout_ms: u64,
+    pub(crate) http_attempts: u32,
+    pub(crate) http_ca_file: Option<PathBuf>,
+    pub(crate) destinations_enabled_on_create: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

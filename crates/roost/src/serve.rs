@@ -73,9 +73,10 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         tracing::warn!(tasks = ?interrupted, "bulk registration tasks cut short by the last stop are now Failed");
     }
 
+    let broker_config = broker_config(&config, &data)?;
     let broker = Broker::start(
         registry.clone(),
-        broker_config(&config, &data)?,
+        broker_config.clone(),
         insecure_policy(&config)?,
     )
     .await
@@ -149,7 +150,12 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         .with_context(|| format!("binding the control plane to {}", config.api.listen))?;
     let api_addr = api_listener.local_addr()?;
     let https = !api_addr.ip().is_loopback();
-    let state = state.with_public_url(public_api_url(&config, api_addr, https));
+    let state = state
+        .with_public_url(public_api_url(&config, api_addr, https))
+        .with_destinations_enabled_on_create(config.rules.destinations_enabled_on_create)
+        .with_destination_notifier(Arc::new(DestinationConfirmations(
+            broker_config.rules.clone(),
+        )));
     let api_task = {
         let router = state.into_router();
         let tls = if https {
@@ -194,6 +200,30 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     registry.close().await;
     data.remove_endpoints();
     Ok(())
+}
+
+/// Sends topic rule destinations their confirmation message, with the rules engine's HTTP
+/// settings.
+struct DestinationConfirmations(roost_broker::rules::RulesConfig);
+
+impl roost_api::DestinationNotifier for DestinationConfirmations {
+    fn send_confirmation<'a>(
+        &'a self,
+        arn: &'a str,
+        url: &'a str,
+        token: &'a str,
+        enable_url: &'a str,
+    ) -> std::pin::Pin<
+        Box<
+            dyn Future<Output = std::result::Result<(), roost_api::ConfirmationFailed>> + Send + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            roost_broker::rules::send_destination_confirmation(&self.0, url, arn, token, enable_url)
+                .await
+                .map_err(|reason| roost_api::ConfirmationFailed { reason })
+        })
+    }
 }
 
 /// The broker as the iot-data operations of the control plane reach it.
@@ -358,6 +388,20 @@ fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {
         .persistent_session_expiry_secs
         .min(mqtt.max_session_expiry_secs);
     broker.durable_sessions = mqtt.durable_sessions;
+    let rules = &config.rules;
+    broker.rules = roost_broker::rules::RulesConfig {
+        workers: rules.workers,
+        queue_capacity: rules.queue_capacity,
+        http_timeout: Duration::from_millis(rules.http_timeout_ms),
+        http_attempts: rules.http_attempts,
+        http_roots_pem: match &rules.http_ca_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading rules.http_ca_file {}", path.display()))?,
+            ),
+            None => None,
+        },
+    };
     broker.admission = roost_broker::AdmissionRules {
         expired_ca_refuses_all: config.identity.expired_ca_refuses_all,
     };

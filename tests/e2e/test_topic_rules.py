@@ -5,6 +5,7 @@ rule), and destinations with their confirmation URL open to a plain HTTP GET."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -266,9 +267,17 @@ def test_a_destination_is_created_read_listed_updated_and_deleted(iot, roost, un
     assert destination["httpUrlProperties"] == {"confirmationUrl": url}
     assert destination["createdAt"] and destination["lastUpdatedAt"]
 
-    # The ARN travels in a greedy label: its slashes stay raw.
-    got = roost.aws("get-topic-rule-destination", "--arn", arn)["topicRuleDestination"]
-    assert got["arn"] == arn and got["status"] == "IN_PROGRESS"
+    # The ARN travels in a greedy label: its slashes stay raw. The confirmation cannot reach
+    # that host, so the destination ends in ERROR, saying why.
+    deadline = time.monotonic() + 60
+    while True:
+        got = roost.aws("get-topic-rule-destination", "--arn", arn)["topicRuleDestination"]
+        assert got["arn"] == arn
+        if got["status"] == "ERROR":
+            break
+        assert got["status"] == "IN_PROGRESS" and time.monotonic() < deadline, got
+        time.sleep(0.2)
+    assert "hooks.example.com" in got["statusReason"], got
 
     summaries = [
         s for page in iot.get_paginator("list_topic_rule_destinations").paginate(PaginationConfig={"PageSize": 1})
@@ -276,9 +285,9 @@ def test_a_destination_is_created_read_listed_updated_and_deleted(iot, roost, un
     ]
     mine = next(s for s in summaries if s["arn"] == arn)
     assert mine["httpUrlSummary"] == {"confirmationUrl": url}
-    assert mine["status"] == "IN_PROGRESS"
+    assert mine["status"] == "ERROR"
 
-    # Not confirmed yet: it cannot be enabled by hand; it can be challenged again.
+    # Never confirmed: it cannot be enabled by hand; it can be challenged again.
     with pytest.raises(iot.exceptions.InvalidRequestException):
         iot.update_topic_rule_destination(arn=arn, status="ENABLED")
     iot.update_topic_rule_destination(arn=arn, status="IN_PROGRESS")

@@ -203,22 +203,28 @@ impl Session {
         }
     }
 
-    /// Subscribes to `filter` at `qos` and waits for a SUBACK that grants it.
+    /// Subscribes to every filter of `filters` at `qos` in one SUBSCRIBE and waits for a
+    /// SUBACK that grants them all.
     pub async fn subscribe(
         &mut self,
-        filter: &str,
+        filters: &[String],
         qos: QoS,
         timeout: Duration,
     ) -> Result<(), BenchError> {
         let subscribe = Subscribe {
             packet_id: PacketId(NonZeroU16::MIN),
-            subscriptions: vec![Subscription {
-                filter: TopicFilter::new(filter)?,
-                options: SubscriptionOptions {
-                    qos,
-                    ..SubscriptionOptions::default()
-                },
-            }],
+            subscriptions: filters
+                .iter()
+                .map(|filter| {
+                    Ok(Subscription {
+                        filter: TopicFilter::new(filter)?,
+                        options: SubscriptionOptions {
+                            qos,
+                            ..SubscriptionOptions::default()
+                        },
+                    })
+                })
+                .collect::<Result<_, BenchError>>()?,
             properties: SubscribeProperties::default(),
         };
         self.writer.queue(&Packet::Subscribe(subscribe))?;
@@ -226,19 +232,24 @@ impl Session {
         let reply = tokio::time::timeout(timeout, self.reader.next())
             .await
             .map_err(|_| BenchError::Timeout("SUBACK"))??;
-        match reply {
-            Packet::SubAck(ack) => match ack.reason_codes.first() {
-                Some(code) if !code.is_error() => Ok(()),
-                code => Err(BenchError::SubscribeRefused {
-                    filter: filter.to_owned(),
-                    code: code.copied().unwrap_or(ReasonCode::UnspecifiedError),
-                }),
-            },
-            other => Err(BenchError::Unexpected {
+        let Packet::SubAck(ack) = reply else {
+            return Err(BenchError::Unexpected {
                 expected: "SUBACK",
-                got: other.packet_type(),
-            }),
+                got: reply.packet_type(),
+            });
+        };
+        for (j, filter) in filters.iter().enumerate() {
+            match ack.reason_codes.get(j) {
+                Some(code) if !code.is_error() => {}
+                code => {
+                    return Err(BenchError::SubscribeRefused {
+                        filter: filter.clone(),
+                        code: code.copied().unwrap_or(ReasonCode::UnspecifiedError),
+                    });
+                }
+            }
         }
+        Ok(())
     }
 }
 

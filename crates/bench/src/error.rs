@@ -109,6 +109,14 @@ pub enum BenchError {
     /// An exchange took longer than its limit.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
+    /// The shadow service answered an update on `/update/rejected`.
+    #[error("shadow update rejected: {code} {message}")]
+    ShadowRejected {
+        /// The error document's `code` (an HTTP status: 400, 409, 413, 429, 500…).
+        code: u16,
+        /// Its `message`.
+        message: String,
+    },
     /// A Roost data directory lacks what the control-plane client needs.
     #[error("Roost data directory {dir}: {reason}")]
     DataDir {
@@ -156,6 +164,7 @@ impl BenchError {
             BenchError::Io(_) => "io",
             BenchError::Decode(_) | BenchError::Unexpected { .. } => "protocol",
             BenchError::SubscribeRefused { .. } => "suback_refused",
+            BenchError::ShadowRejected { .. } => "shadow_rejected",
             _ => "setup",
         }
     }

@@ -6,8 +6,9 @@
 //! generator stays cheaper than the broker it measures and works against any broker: Roost,
 //! Mosquitto, rumqttd, nats-server's MQTT gateway. Scenarios ([`scenario`]): connect storms and
 //! held connections ([`scenario::connect`]), publishers to subscribers and fan-out
-//! ([`scenario::flow`]), and the just-in-time provisioning storm against Roost
-//! ([`scenario::provision`]). Each scenario returns a serializable outcome; the binary prints it as
+//! ([`scenario::flow`]), the just-in-time provisioning storm against Roost
+//! ([`scenario::provision`]), and devices updating their Device Shadows
+//! ([`scenario::shadow`]). Each scenario returns a serializable outcome; the binary prints it as
 //! one JSON line on stdout and a readable summary on stderr.
 //!
 //! Pure parts, tested beside their code: [`histogram::LatencyHistogram`] (log-linear buckets,

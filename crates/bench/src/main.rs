@@ -12,6 +12,7 @@ use roost_bench::control_plane::{ControlPlane, default_template};
 use roost_bench::fleet::{self, FleetDir, FleetSpec};
 use roost_bench::scenario::connect::{self, HoldPlan, Limit, StormPlan};
 use roost_bench::scenario::flow::{self, FlowKind, FlowPlan};
+use roost_bench::scenario::shadow::{self, ShadowPlan};
 use roost_bench::scenario::{Outcome, RunContext, provision};
 use roost_bench::transport::Target;
 use roost_codec::{ProtocolVersion, QoS};
@@ -42,6 +43,9 @@ enum Command {
     Fanout(FanoutArgs),
     /// JITP storm on Roost: each never-seen device connects once, then all connect again.
     Provision(ProvisionArgs),
+    /// Device Shadow updates: each device updates its classic shadow's `reported` over MQTT and
+    /// waits for `/update/accepted` (closed loop, or open loop at --rate).
+    Shadow(ShadowArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -237,6 +241,28 @@ struct ProvisionArgs {
     concurrency: usize,
 }
 
+#[derive(Debug, Args)]
+struct ShadowArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Sending time, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Total updates per second, spread evenly over the devices and sent on schedule whatever
+    /// the answers (open loop, for latency); default: closed loop.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Closed loop: updates each device keeps outstanding.
+    #[arg(long, default_value_t = 1, conflicts_with = "rate")]
+    window: usize,
+    /// Seconds an update may wait for its answer before it counts as timed out.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+}
+
+/// Devices of the shadow scenario when --devices is not given.
+const SHADOW_DEVICES: usize = 1000;
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -426,6 +452,18 @@ async fn main() -> Result<()> {
         Command::Provision(args) => {
             let ctx = context(&args.target, false)?;
             emit(&provision::storm(&ctx, args.concurrency).await)?;
+        }
+        Command::Shadow(mut args) => {
+            let devices = *args.target.devices.get_or_insert(SHADOW_DEVICES);
+            let ctx = context(&args.target, false)?;
+            let plan = ShadowPlan {
+                devices,
+                duration: seconds(args.duration, "--duration")?,
+                rate: args.rate,
+                window: args.window,
+                timeout: seconds(args.timeout, "--timeout")?,
+            };
+            emit(&shadow::run(&ctx, &plan).await?)?;
         }
     }
     Ok(())

@@ -6,7 +6,7 @@
 //! Publishers and subscribers live in one process and share the origin, so no clock
 //! synchronisation is involved.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes};
 
@@ -40,6 +40,14 @@ impl Clock {
     /// Nanoseconds since the origin.
     pub fn now_nanos(&self) -> u64 {
         self.nanos_at(Instant::now())
+    }
+
+    /// The instant `nanos` nanoseconds after the origin (a year after it, for times too far
+    /// out to represent).
+    pub fn instant_at(&self, nanos: u64) -> Instant {
+        self.origin
+            .checked_add(Duration::from_nanos(nanos))
+            .unwrap_or_else(|| self.origin + Duration::from_secs(365 * 24 * 3600))
     }
 }
 
@@ -136,6 +144,7 @@ mod tests {
         let later = Instant::now() + std::time::Duration::from_millis(5);
         assert!(clock.nanos_at(later) >= 5_000_000);
         assert_eq!(clock.nanos_at(clock.origin), 0);
+        assert_eq!(clock.nanos_at(clock.instant_at(7_000)), 7_000);
     }
 
     proptest! {

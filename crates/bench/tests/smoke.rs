@@ -240,6 +240,35 @@ fn every_scenario_runs_against_a_real_roost() {
     ]));
     assert!(fanout["delivered"].as_u64() > Some(0), "{fanout}");
 
+    let shadow = run(with(&[
+        "shadow",
+        "--devices",
+        "4",
+        "--duration",
+        "1",
+        "--window",
+        "2",
+    ]));
+    assert!(shadow["accepted"].as_u64() > Some(0), "{shadow}");
+    assert_eq!(shadow["failed"], 0, "{shadow}");
+    assert_eq!(shadow["unmatched"], 0, "{shadow}");
+    assert_eq!(shadow["version_gaps"], 0, "{shadow}");
+
+    let shadow_rated = run(with(&[
+        "shadow",
+        "--devices",
+        "4",
+        "--duration",
+        "1",
+        "--rate",
+        "40",
+    ]));
+    assert!(
+        shadow_rated["latency"]["p50_us"].as_f64() > Some(0.0),
+        "{shadow_rated}"
+    );
+    assert_eq!(shadow_rated["failed"], 0, "{shadow_rated}");
+
     let hold = run(with(&["connect", "--hold", "10", "--settle", "0.2"]));
     assert_eq!(hold["held"], 10, "{hold}");
     assert!(hold["kib_per_connection"].is_number(), "{hold}");

@@ -30,16 +30,12 @@ use crate::payload::{Clock, Stamp, filler};
 use crate::process::{CpuMeter, Observed};
 use crate::progress::{Counters, Progress};
 use crate::scenario::connect::{label_suffix, rate};
-use crate::scenario::{ErrorTally, Outcome, RunContext, TargetInfo};
+use crate::scenario::{ErrorTally, Outcome, RunContext, TargetInfo, open_sessions};
 use crate::sequence::{Arrival, SequenceTracker};
-use crate::transport::{Identity, Stream};
+use crate::transport::Stream;
 
 /// Messages a publisher encodes before each write.
 const BATCH: usize = 32;
-/// Connections being set up at once before the run.
-const SETUP_CONCURRENCY: usize = 64;
-/// Longest setup of one client (connect and subscribe).
-const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The drain ends when nothing new arrived for this long…
 const DRAIN_IDLE: Duration = Duration::from_secs(1);
 /// …or after this long in any case.
@@ -204,13 +200,13 @@ pub async fn run(ctx: &RunContext, plan: &FlowPlan) -> Result<FlowOutcome, Bench
     });
     let (stop_tx, stop_rx) = watch::channel(false);
 
-    let filters: Vec<String> = (0..plan.subscribers)
+    let filters: Vec<Vec<String>> = (0..plan.subscribers)
         .map(|j| match plan.kind {
-            FlowKind::PubSub => plan.topic_of(j % publishers),
-            FlowKind::FanOut => plan.topic_of(0),
+            FlowKind::PubSub => vec![plan.topic_of(j % publishers)],
+            FlowKind::FanOut => vec![plan.topic_of(0)],
         })
         .collect();
-    let subscriber_sessions = open_sessions(ctx, sub_ids, Some((&filters, plan.qos))).await?;
+    let subscriber_sessions = open_sessions(ctx, sub_ids, &filters, plan.qos).await?;
     let subscribers: Vec<_> = subscriber_sessions
         .into_iter()
         .map(|session| {
@@ -218,7 +214,7 @@ pub async fn run(ctx: &RunContext, plan: &FlowPlan) -> Result<FlowOutcome, Bench
             tokio::spawn(subscribe_loop(session, shared, publishers, stop))
         })
         .collect();
-    let publisher_sessions = open_sessions(ctx, pub_ids, None).await?;
+    let publisher_sessions = open_sessions(ctx, pub_ids, &[], plan.qos).await?;
 
     let progress = Progress::start(
         match plan.kind {
@@ -365,52 +361,6 @@ async fn drain(shared: &Shared, expected: u64) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Opens a session per identity, `SETUP_CONCURRENCY` at a time, subscribing identity `j` to
-/// `filters[j]` when given. Any failure fails the whole setup.
-async fn open_sessions(
-    ctx: &RunContext,
-    identities: &[Identity],
-    subscriptions: Option<(&[String], QoS)>,
-) -> Result<Vec<Session>, BenchError> {
-    let gate = Arc::new(Semaphore::new(SETUP_CONCURRENCY));
-    let tasks: Vec<_> = identities
-        .iter()
-        .enumerate()
-        .map(|(j, identity)| {
-            let (gate, target, options, identity) = (
-                gate.clone(),
-                ctx.target.clone(),
-                ctx.options,
-                identity.clone(),
-            );
-            let subscription =
-                subscriptions.and_then(|(filters, qos)| Some((filters.get(j)?.clone(), qos)));
-            tokio::spawn(async move {
-                let _permit = gate.acquire_owned().await;
-                let setup = async {
-                    let stream = target.connect(&identity).await?;
-                    let mut session = Session::open(stream, &identity.client_id, &options).await?;
-                    if let Some((filter, qos)) = subscription {
-                        session.subscribe(&filter, qos, options.timeout).await?;
-                    }
-                    Ok::<_, BenchError>(session)
-                };
-                tokio::time::timeout(SETUP_TIMEOUT, setup)
-                    .await
-                    .map_err(|_| BenchError::Timeout("a client to connect and subscribe"))?
-            })
-        })
-        .collect();
-    let mut sessions = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        match task.await {
-            Ok(result) => sessions.push(result?),
-            Err(_) => return Err(BenchError::Timeout("a setup task that panicked")),
-        }
-    }
-    Ok(sessions)
 }
 
 /// What a subscriber measured.

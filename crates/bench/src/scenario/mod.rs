@@ -4,15 +4,24 @@
 pub mod connect;
 pub mod flow;
 pub mod provision;
+pub mod shadow;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
+use roost_codec::QoS;
 use serde::Serialize;
+use tokio::sync::Semaphore;
 
-use crate::client::ConnectOptions;
+use crate::client::{ConnectOptions, Session};
 use crate::error::BenchError;
 use crate::transport::{Identity, Target};
+
+/// Connections being set up at once before a run.
+const SETUP_CONCURRENCY: usize = 64;
+/// Longest setup of one client (connect and subscribe).
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a scenario runs against.
 #[derive(Debug, Clone)]
@@ -118,6 +127,53 @@ impl ErrorTally {
             })
             .collect()
     }
+}
+
+/// Opens a session per identity, [`SETUP_CONCURRENCY`] at a time, subscribing identity `j` to
+/// the filters `subscriptions[j]` (none when `subscriptions` is shorter) at `qos`. Any failure
+/// fails the whole setup.
+pub(crate) async fn open_sessions(
+    ctx: &RunContext,
+    identities: &[Identity],
+    subscriptions: &[Vec<String>],
+    qos: QoS,
+) -> Result<Vec<Session>, BenchError> {
+    let gate = Arc::new(Semaphore::new(SETUP_CONCURRENCY));
+    let tasks: Vec<_> = identities
+        .iter()
+        .enumerate()
+        .map(|(j, identity)| {
+            let (gate, target, options, identity) = (
+                gate.clone(),
+                ctx.target.clone(),
+                ctx.options,
+                identity.clone(),
+            );
+            let filters = subscriptions.get(j).cloned().unwrap_or_default();
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                let setup = async {
+                    let stream = target.connect(&identity).await?;
+                    let mut session = Session::open(stream, &identity.client_id, &options).await?;
+                    if !filters.is_empty() {
+                        session.subscribe(&filters, qos, options.timeout).await?;
+                    }
+                    Ok::<_, BenchError>(session)
+                };
+                tokio::time::timeout(SETUP_TIMEOUT, setup)
+                    .await
+                    .map_err(|_| BenchError::Timeout("a client to connect and subscribe"))?
+            })
+        })
+        .collect();
+    let mut sessions = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        match task.await {
+            Ok(result) => sessions.push(result?),
+            Err(_) => return Err(BenchError::Timeout("a setup task that panicked")),
+        }
+    }
+    Ok(sessions)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Retained messages, one per topic: the broker writes each retained publish here before it
 //! acknowledges it, loads them all at start-up, and iot-data reads them.
+//!
+//! Their writes are single statements, sent without a per-job savepoint (`write_unguarded`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -92,7 +94,7 @@ impl Registry {
             })?)
         };
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "INSERT INTO retained_messages (topic, payload, payload_bytes, qos, \
@@ -116,13 +118,14 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// Removes `topic`'s retained message, if any, durably.
     pub async fn delete_retained(&self, topic: &str) -> Result<(), RegistryError> {
         let topic = topic.to_owned();
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     sqlx::query("DELETE FROM retained_messages WHERE topic = $1")
                         .bind(topic)
@@ -133,6 +136,7 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// GetRetainedMessage: `topic`'s retained message, unless there is none or it expired.

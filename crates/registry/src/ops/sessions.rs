@@ -2,6 +2,9 @@
 //! the messages queued for it while its client is away before the publisher's PUBACK, and the
 //! whole session when its client disconnects; it loads them all at start-up. The registry
 //! keeps the broker's encodings (JSON) as they are: it stores sessions, it does not read them.
+//!
+//! Their writes fail only with storage errors, so they skip the per-job savepoint
+//! (`write_unguarded`): a failure rolls the batch back as a failed commit would.
 
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
@@ -97,13 +100,14 @@ impl Registry {
     /// Stores `session` (its subscriptions changed, or it began), keeping its messages.
     pub async fn put_session(&self, session: SessionRecord) -> Result<(), RegistryError> {
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     upsert_session(conn, &session).await?;
                     Ok(((), Vec::new()))
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// Stores `session` and replaces the messages numbered below `below` that it owes with
@@ -116,7 +120,7 @@ impl Registry {
         below: u64,
     ) -> Result<(), RegistryError> {
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     upsert_session(conn, &session).await?;
                     sqlx::query(
@@ -132,13 +136,14 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// Marks `client_id`'s stored session as connected again (its expiry clock stops).
     pub async fn session_connected(&self, client_id: &str) -> Result<(), RegistryError> {
         let client_id = client_id.to_owned();
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "UPDATE mqtt_sessions SET disconnected_ms = NULL WHERE client_id = $1",
@@ -151,6 +156,7 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// Adds messages owed by stored sessions (queued while their clients are away).
@@ -162,13 +168,14 @@ impl Registry {
             return Ok(());
         }
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     insert_messages(conn, &messages).await?;
                     Ok(((), Vec::new()))
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// Forgets messages their clients have acknowledged.
@@ -182,7 +189,7 @@ impl Registry {
         }
         let client_id = client_id.to_owned();
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     for seq in seqs {
                         sqlx::query(
@@ -198,6 +205,7 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// Forgets a session and the messages it owed (it ended: Clean Start, expiry, a
@@ -205,7 +213,7 @@ impl Registry {
     pub async fn delete_session(&self, client_id: &str) -> Result<(), RegistryError> {
         let client_id = client_id.to_owned();
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     for table in ["mqtt_session_messages", "mqtt_sessions"] {
                         let sql = format!("DELETE FROM {table} WHERE client_id = $1");
@@ -219,6 +227,7 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// Every stored session with the messages it owes, for the broker to load at start-up.

@@ -2,6 +2,10 @@
 //! applies AWS's rules (`roost-shadow`) and writes the result in one writer job, so concurrent
 //! requests on one shadow are serialised and every answer follows the commit that made it
 //! durable. A rejected request (bad version, bad document) writes nothing.
+//!
+//! Their writes skip the per-job savepoint (`write_unguarded`): a refused update returns before
+//! its only write, so nothing of it needs undoing, and a storage error fails the batch as a
+//! failed commit would.
 
 use roost_shadow::{
     ClientToken, DeleteAccepted, ShadowDocument, ShadowError, ShadowName, ThingName, UpdateOutcome,
@@ -133,7 +137,7 @@ impl Registry {
     ) -> Result<Result<UpdateOutcome, ShadowError>, RegistryError> {
         let (thing, shadow) = (thing.clone(), shadow.cloned());
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     let stored = find_shadow(conn, &thing, shadow.as_ref()).await?;
                     let applied = match stored {
@@ -165,6 +169,7 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 
     /// DeleteThingShadow: removes the shadow's document, keeping its version for the next
@@ -178,7 +183,7 @@ impl Registry {
     ) -> Result<Result<DeleteAccepted, ShadowError>, RegistryError> {
         let (thing, shadow) = (thing.clone(), shadow.cloned());
         self.store
-            .write(move |conn| {
+            .write_unguarded(move |conn| {
                 Box::pin(async move {
                     let document = find_shadow(conn, &thing, shadow.as_ref())
                         .await?
@@ -192,5 +197,6 @@ impl Registry {
                 })
             })
             .await
+            .map(|(value, _)| value)
     }
 }

@@ -13,7 +13,7 @@
 mod actions;
 mod http;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -103,6 +103,10 @@ pub(crate) struct RuleSet {
     trie: SubscriptionTrie,
     rules: Vec<Arc<LoadedRule>>,
     by_name: HashMap<String, usize>,
+    /// First levels of the FROM filters, and whether one starts with a wildcard: most
+    /// messages match no rule, and this tells so without walking the trie.
+    first_levels: HashSet<String>,
+    wildcard_first: bool,
     /// URLs of the ENABLED topic rule destinations.
     pub(crate) destinations: Vec<String>,
 }
@@ -118,6 +122,12 @@ impl RuleSet {
             if !compiled.topic_pattern.is_empty() {
                 match SubscriptionFilter::parse(&compiled.topic_pattern, limits) {
                     Ok(filter) => {
+                        match filter.filter().as_str().split('/').next() {
+                            Some("+" | "#") | None => set.wildcard_first = true,
+                            Some(first) => {
+                                set.first_levels.insert(first.to_owned());
+                            }
+                        }
                         let entry = SubscriptionEntry {
                             qos: roost_codec::QoS::AtMostOnce,
                             no_local: false,
@@ -136,6 +146,15 @@ impl RuleSet {
             set.rules.push(Arc::new(LoadedRule { compiled, metrics }));
         }
         set
+    }
+
+    /// Whether a rule's FROM filter could match `topic`.
+    fn might_match(&self, topic: &str) -> bool {
+        self.wildcard_first
+            || topic
+                .split('/')
+                .next()
+                .is_some_and(|first| self.first_levels.contains(first))
     }
 
     /// Whether `url` lies under an enabled destination.
@@ -243,12 +262,18 @@ impl RuleEngine {
         if !self.active.load(Ordering::Acquire) {
             return;
         }
-        let set = self.current();
-        scratch.clear();
-        set.trie.matches(&message.topic, None, scratch);
-        if scratch.sessions.is_empty() {
-            return;
-        }
+        let set = {
+            let current = self.set.read().unwrap_or_else(|p| p.into_inner());
+            if !current.might_match(message.topic.as_str()) {
+                return;
+            }
+            scratch.clear();
+            current.trie.matches(&message.topic, None, scratch);
+            if scratch.sessions.is_empty() {
+                return;
+            }
+            current.clone()
+        };
         let received_ms = now_ms();
         for m in scratch.sessions.drain(..) {
             let Some(rule) = set.rules.get(m.session.0 as usize) else {
@@ -292,8 +317,10 @@ impl RuleEngine {
         if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) =
             self.queues[worker].try_send(job)
         {
+            // Counted, and reported through the errorAction; a line per drop would flood the
+            // log exactly when the broker is busiest.
             job.rule.metrics.queue_dropped.increment(1);
-            tracing::warn!(rule = %job.rule.compiled.name, "the rule's queue is full; the message is dropped");
+            tracing::debug!(rule = %job.rule.compiled.name, "the rule's queue is full; the message is dropped");
             if job.rule.compiled.error_action.is_some() {
                 let _ = self.dropped.try_send(job);
             }
@@ -399,6 +426,29 @@ async fn load(registry: &Registry) -> Result<(Vec<CompiledRule>, Vec<String>), R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rule(name: &str, from: &str) -> CompiledRule {
+        let payload: roost_rules::TopicRulePayload = serde_json::from_value(serde_json::json!({
+            "sql": format!("SELECT * FROM '{from}'"),
+            "actions": []
+        }))
+        .expect("a payload");
+        roost_rules::compile(name, &payload).expect("compiles")
+    }
+
+    #[test]
+    fn only_topics_under_a_from_filters_first_level_are_walked() {
+        let set = RuleSet::new(
+            vec![rule("a", "sensors/+/telemetry"), rule("b", "plant/#")],
+            Vec::new(),
+            &TopicLimits::MQTT,
+        );
+        assert!(set.might_match("sensors/x/telemetry"));
+        assert!(set.might_match("plant"));
+        assert!(!set.might_match("roost-bench/1"));
+        let wild = RuleSet::new(vec![rule("c", "+/status")], Vec::new(), &TopicLimits::MQTT);
+        assert!(wild.might_match("anything/status"));
+    }
 
     #[test]
     fn a_rule_always_goes_to_the_same_worker() {

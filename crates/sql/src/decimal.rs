@@ -67,11 +67,13 @@ impl Decimal {
             } else {
                 quotient
             };
-            exponent += i64::from(drop);
+            exponent = exponent.saturating_add(i64::from(drop));
         }
         while mantissa != 0 && mantissa % 10 == 0 {
             mantissa /= 10;
-            exponent += 1;
+            // Saturating: a literal's exponent may already be at the end of i64's range,
+            // which the range check below refuses.
+            exponent = exponent.saturating_add(1);
         }
         // Rounding up may have produced 10^34; the loop above has already stripped it back.
         if !(-MAX_EXPONENT..=MAX_EXPONENT).contains(&exponent) {
@@ -451,6 +453,21 @@ impl fmt::Display for Decimal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exponent_at_the_end_of_its_range_is_refused_not_overflowed() {
+        // Found by the fuzz target: the exponent saturated while parsing, then overflowed
+        // while the mantissa's trailing zeros were stripped.
+        assert!("6750E223372036854775807".parse::<Decimal>().is_err());
+        assert!("1E9223372036854775807".parse::<Decimal>().is_err());
+        assert!(
+            crate::parse(
+                "SELECT 00000006750E22337203685477580700000000 FROM 'a'",
+                crate::SqlVersion::V2016_03_23
+            )
+            .is_err()
+        );
+    }
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()

@@ -183,7 +183,7 @@ fn republish_action(
             ));
         }
     };
-    let properties = republish_properties(republish, output, ctx, variables);
+    let properties = republish_properties(republish, ctx, variables);
     let qos = if republish.qos == 0 {
         QoS::AtMostOnce
     } else {
@@ -203,7 +203,6 @@ fn republish_action(
 
 fn republish_properties(
     republish: &CompiledRepublish,
-    _output: &Output,
     ctx: &MessageContext,
     variables: &Variables,
 ) -> PublishProperties {

@@ -223,8 +223,12 @@ impl BrokerCore {
     /// Routes a message of Roost's own (an event, a will): deliveries to full mailboxes are
     /// completed in the background, and so is making a retained one durable.
     fn route_detached(&self, message: &Message) {
-        self.rules
-            .offer(message, &Arc::default(), &mut MatchSet::new());
+        // Service messages (shadow answers, events, wills) are frequent: nothing is allocated
+        // for the rules unless one is enabled.
+        if self.rules.is_active() {
+            self.rules
+                .offer(message, &Arc::default(), &mut MatchSet::new());
+        }
         let routed = self.route_in_memory(message);
         if routed.retained.is_none() && routed.owed.is_empty() {
             return;
@@ -300,7 +304,9 @@ impl BrokerCore {
             let core = self.clone();
             tokio::spawn(async move { core.serve_shadow_request(request).await });
         }
-        self.rules.offer(&message, &origin, &mut MatchSet::new());
+        if self.rules.is_active() {
+            self.rules.offer(&message, &origin, &mut MatchSet::new());
+        }
         let routed = self.route_in_memory(&message);
         make_durable(&self.registry, &message, routed).await;
         Ok(())

@@ -256,10 +256,16 @@ impl RuleEngine {
             .collect()
     }
 
+    /// Whether any rule is enabled: callers skip building what [`RuleEngine::offer`] needs
+    /// when none is.
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
     /// Offers a message the broker accepted to every enabled rule whose FROM filter matches
     /// its topic. Never waits.
     pub fn offer(&self, message: &Message, origin: &Arc<Origin>, scratch: &mut MatchSet) {
-        if !self.active.load(Ordering::Acquire) {
+        if !self.is_active() {
             return;
         }
         let set = {

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use crate::members::Members;
+
 /// Where `newuuid()`, `rand()` and, when the message carries no timestamp, `timestamp()` get
 /// their values. Injected so that evaluation is deterministic in tests.
 pub trait Environment: Send + Sync + fmt::Debug {
@@ -87,6 +89,7 @@ pub struct MessageContext {
     topic: String,
     payload: Vec<u8>,
     json: OnceLock<Option<serde_json::Value>>,
+    members: OnceLock<Option<Members>>,
     client_id: Option<String>,
     principal: Option<String>,
     timestamp_ms: Option<i64>,
@@ -119,6 +122,7 @@ impl MessageContext {
             topic: topic.into(),
             payload: payload.into(),
             json: OnceLock::new(),
+            members: OnceLock::new(),
             client_id: None,
             principal: None,
             timestamp_ms: None,
@@ -201,6 +205,23 @@ impl MessageContext {
         self.json
             .get_or_init(|| serde_json::from_slice(&self.payload).ok())
             .as_ref()
+    }
+
+    /// Top-level member `name` of an object payload, parsed alone; `None` when the payload is
+    /// not a JSON object or has no such member. Reads the whole parsed document when something
+    /// already parsed it, and otherwise scans the payload once and parses only this member.
+    pub(crate) fn payload_member(&self, name: &str) -> Option<serde_json::Value> {
+        if let Some(parsed) = self.json.get() {
+            return match parsed {
+                Some(serde_json::Value::Object(o)) => o.get(name).cloned(),
+                _ => None,
+            };
+        }
+        let members = self
+            .members
+            .get_or_init(|| Members::scan(&self.payload))
+            .as_ref()?;
+        serde_json::from_slice(members.get(&self.payload, name)?).ok()
     }
 
     pub(crate) fn client_id(&self) -> Option<&str> {

@@ -31,14 +31,16 @@ fn pow10(n: u32) -> Option<i128> {
     10_i128.checked_pow(n)
 }
 
-fn digits(mut m: i128) -> u32 {
-    let mut n = 1;
-    while m >= 10 || m <= -10 {
-        m /= 10;
-        n += 1;
-    }
-    n
+/// The number of decimal digits of `m` (1 for zero).
+fn digits(m: i128) -> u32 {
+    m.unsigned_abs().checked_ilog10().map_or(1, |log| log + 1)
 }
+
+/// The powers of ten a double holds exactly.
+const EXACT_POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 impl Decimal {
     /// Zero.
@@ -69,7 +71,15 @@ impl Decimal {
             };
             exponent = exponent.saturating_add(i64::from(drop));
         }
-        while mantissa != 0 && mantissa % 10 == 0 {
+        // Most mantissas fit in 64 bits, where division is a single instruction.
+        if let Ok(mut small) = i64::try_from(mantissa) {
+            while small % 10 == 0 {
+                small /= 10;
+                exponent = exponent.saturating_add(1);
+            }
+            mantissa = i128::from(small);
+        }
+        while mantissa % 10 == 0 {
             mantissa /= 10;
             // Saturating: a literal's exponent may already be at the end of i64's range,
             // which the range check below refuses.
@@ -95,11 +105,24 @@ impl Decimal {
         if !f.is_finite() {
             return None;
         }
-        format!("{f:e}").parse().ok()
+        ryu::Buffer::new().format_finite(f).parse().ok()
     }
 
     /// The nearest double.
     pub fn to_f64(self) -> f64 {
+        // Clinger's fast path: a mantissa and a power of ten that are both exact doubles give
+        // the correctly rounded result in one multiplication or division.
+        let exact_mantissa = self.mantissa.unsigned_abs() <= 1 << 53;
+        if let Some(&power) = EXACT_POWERS_OF_TEN.get(self.exponent.unsigned_abs() as usize)
+            && exact_mantissa
+        {
+            let mantissa = self.mantissa as f64;
+            return if self.exponent >= 0 {
+                mantissa * power
+            } else {
+                mantissa / power
+            };
+        }
         format!("{}e{}", self.mantissa, self.exponent)
             .parse()
             .unwrap_or(f64::NAN)
@@ -546,5 +569,32 @@ mod tests {
         let big = d("9999999999999999999999999999999999");
         assert!(big.mul(big).is_some());
         assert!(d("1e40").add(d("1")).is_some());
+    }
+
+    proptest::proptest! {
+        /// The fast conversion to double agrees with reading the decimal's own text.
+        #[test]
+        fn to_f64_is_the_nearest_double(mantissa in -(1_i128 << 60)..(1_i128 << 60), exponent in -30_i64..30) {
+            let Some(decimal) = Decimal::new(mantissa, exponent) else { return Ok(()) };
+            let text = format!("{}e{}", decimal.mantissa, decimal.exponent);
+            proptest::prop_assert_eq!(decimal.to_f64(), text.parse::<f64>().expect("a number"));
+        }
+
+        /// A finite double survives the trip through its shortest decimal.
+        #[test]
+        fn from_f64_round_trips(f in proptest::num::f64::NORMAL | proptest::num::f64::SUBNORMAL | proptest::num::f64::ZERO) {
+            if let Some(decimal) = Decimal::from_f64(f) {
+                proptest::prop_assert_eq!(decimal.to_f64(), f + 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn digits_counts_decimal_digits() {
+        assert_eq!(digits(0), 1);
+        assert_eq!(digits(9), 1);
+        assert_eq!(digits(-10), 2);
+        assert_eq!(digits(i128::MIN), 39);
+        assert_eq!(digits(10_i128.pow(34) - 1), 34);
     }
 }

@@ -48,12 +48,9 @@ impl<'a> Scope<'a> {
         if let Some(row) = self.row {
             return row.field(name);
         }
-        match self.ctx.payload_json() {
-            Some(serde_json::Value::Object(o)) => o
-                .get(name)
-                .map_or(Value::Undefined, |j| Value::from_json(j, self.version)),
-            _ => Value::Undefined,
-        }
+        self.ctx
+            .payload_member(name)
+            .map_or(Value::Undefined, |j| Value::from_json(&j, self.version))
     }
 
     /// The value of `expr`. Never fails: anything AWS cannot compute is Undefined.

@@ -28,6 +28,7 @@ mod error;
 mod eval;
 mod functions;
 mod lexer;
+mod members;
 mod parser;
 #[cfg(test)]
 mod properties;

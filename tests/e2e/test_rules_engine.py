@@ -190,6 +190,40 @@ def test_an_http_action_posts_after_confirmation_and_its_failure_fires_the_error
     assert f'roost_rule_error_actions_total{{rule="{name}"}} 1' in metrics
 
 
+def test_an_http_action_with_sigv4_auth_is_signed_with_roosts_keys(roost, tmp_path, unique, service):
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    name = unique("signed").replace("-", "_")
+    cert, key = device(roost, tmp_path, name)
+    confirmed_destination(roost, service)
+    create_rule(roost, name, {
+        "sql": f"SELECT * FROM 'signed/{name}'",
+        "actions": [{"http": {"url": f"{service.url}/api/ingest?from=rule", "confirmationUrl": service.url,
+                              "auth": {"sigv4": {"signingRegion": "eu-west-1", "serviceName": "execute-api",
+                                                 "roleArn": "arn:aws:iam::123456789012:role/invoke"}}}}],
+    })
+    publish(roost, cert, key, f"signed/{name}", json.dumps({"v": 1}))
+    posted = service.next()
+    headers = posted["headers"]
+    authorization = headers["authorization"]
+    assert authorization.startswith(
+        f"AWS4-HMAC-SHA256 Credential={roost.exports['AWS_ACCESS_KEY_ID']}/")
+    assert "/eu-west-1/execute-api/aws4_request" in authorization
+    signed = authorization.split("SignedHeaders=")[1].split(",")[0].split(";")
+    assert {"host", "x-amz-date", "x-amz-content-sha256", "content-type"} <= set(signed)
+
+    # botocore, given the same request and date, computes the same signature.
+    request = AWSRequest(method="POST", url=f"{service.url}{posted['path']}", data=posted["body"],
+                         headers={h: headers[h] for h in signed})
+    request.context["timestamp"] = headers["x-amz-date"]
+    signer = SigV4Auth(Credentials(roost.exports["AWS_ACCESS_KEY_ID"],
+                                   roost.exports["AWS_SECRET_ACCESS_KEY"]), "execute-api", "eu-west-1")
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    assert authorization.endswith(f"Signature={expected}")
+
+
 def _drain(service: Service):
     try:
         return service.next(timeout=1)

@@ -401,6 +401,13 @@ fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {
             ),
             None => None,
         },
+        signing_keys: Some({
+            let admin = data.admin_credentials()?;
+            roost_broker::rules::SigningKeys {
+                access_key_id: admin.access_key_id,
+                secret_access_key: admin.secret_access_key,
+            }
+        }),
     };
     broker.admission = roost_broker::AdmissionRules {
         expired_ca_refuses_all: config.identity.expired_ca_refuses_all,

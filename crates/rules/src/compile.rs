@@ -91,7 +91,7 @@ pub struct CompiledMqttHeaders {
     pub user_properties: Vec<(SubstitutionTemplate, SubstitutionTemplate)>,
 }
 
-/// An http action. Batching settings are validated but not carried here.
+/// An http action. `batchConfig` is validated but not carried: batching is refused.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledHttp {
     pub url: SubstitutionTemplate,
@@ -497,6 +497,13 @@ fn compile_http(
     };
     if let Some(batch) = &action.batch_config {
         check_batch_config(&format!("{field}.batchConfig"), batch)?;
+    }
+    // Refused rather than stored: a backend written for AWS's batches expects a JSON array,
+    // and would silently get one message per request instead.
+    if action.enable_batching == Some(true) {
+        return Err(RuleError::invalid(format!(
+            "{field}.enableBatching is not supported by Roost: each message is POSTed on its own"
+        )));
     }
     Ok(CompiledHttp {
         url,
@@ -964,14 +971,16 @@ mod tests {
     }
 
     #[test]
-    fn batch_limits_follow_the_model() {
+    fn batch_limits_follow_the_model_and_batching_itself_is_refused() {
         assert!(
             compile(
                 "r",
-                &http(json!({"enableBatching": true, "batchConfig": {"maxBatchSize": 10}}))
+                &http(json!({"enableBatching": false, "batchConfig": {"maxBatchSize": 10}}))
             )
             .is_ok()
         );
+        let err = refusal(&http(json!({"enableBatching": true})));
+        assert!(err.contains("enableBatching is not supported"), "{err}");
         for (config, member) in [
             (json!({"maxBatchOpenMs": 4}), "maxBatchOpenMs"),
             (json!({"maxBatchSize": 11}), "maxBatchSize"),

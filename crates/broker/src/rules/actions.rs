@@ -270,13 +270,17 @@ async fn http_action(
         headers.push(("content-type".to_owned(), content_type.to_owned()));
     }
     let config = &core.rules.config;
-    super::http::post(
-        &url,
-        &headers,
-        output.to_bytes(),
-        config.http_timeout,
-        config.http_attempts,
-        config.http_roots_pem.as_deref(),
-    )
-    .await
+    let signing = match (&http.sigv4, &config.signing_keys) {
+        (None, _) => None,
+        (Some(sigv4), Some(keys)) => Some(super::http::Signing {
+            access_key_id: &keys.access_key_id,
+            secret_access_key: &keys.secret_access_key,
+            region: &sigv4.signing_region,
+            service: &sigv4.service_name,
+        }),
+        (Some(_), None) => {
+            return ActionOutcome::Failed("no access key to sign the request with".to_owned());
+        }
+    };
+    super::http::post(&url, &headers, output.to_bytes(), signing, config).await
 }

@@ -40,6 +40,24 @@ pub struct RulesConfig {
     pub http_attempts: u32,
     /// CAs trusted for `https://` actions, PEM; `None`: the system's roots.
     pub http_roots_pem: Option<String>,
+    /// The keys an http action with `auth.sigv4` signs with: Roost's own (on AWS, the
+    /// role's). `None`: such actions fail, saying so.
+    pub signing_keys: Option<SigningKeys>,
+}
+
+/// An access key pair Roost signs outgoing requests with.
+#[derive(Clone)]
+pub struct SigningKeys {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for SigningKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeys")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RulesConfig {
@@ -50,6 +68,7 @@ impl Default for RulesConfig {
             http_timeout: Duration::from_secs(3),
             http_attempts: 3,
             http_roots_pem: None,
+            signing_keys: None,
         }
     }
 }
@@ -363,16 +382,7 @@ pub async fn send_destination_confirmation(
             arn.to_owned(),
         ),
     ];
-    match http::post(
-        url,
-        &headers,
-        body.into_bytes(),
-        config.http_timeout,
-        config.http_attempts,
-        config.http_roots_pem.as_deref(),
-    )
-    .await
-    {
+    match http::post(url, &headers, body.into_bytes(), None, config).await {
         ActionOutcome::Succeeded => Ok(()),
         ActionOutcome::Failed(error) => Err(error),
     }

@@ -425,7 +425,13 @@ async fn run_session<S>(
         let _ = done.send(());
     }
     if let Some(will) = ended.will {
-        publish_will(&core, &client_id, key, will, reason, &grants.authorizer);
+        let subject = WillSubject {
+            principal: driver.principal.clone(),
+            client_id: client_id.clone(),
+            peer: driver.peer,
+            connect_attributes: driver.connect_attributes.clone(),
+        };
+        publish_will(&core, subject, key, will, reason, &grants.authorizer);
     }
     tracing::debug!(reason = reason.as_str(), "disconnected");
     if lifecycle::has_events(&client_id) {
@@ -461,7 +467,7 @@ async fn store_ended_session(
 /// connection's policies, as they stand now, no longer allow it.
 fn publish_will(
     core: &Arc<BrokerCore>,
-    client_id: &str,
+    subject: WillSubject,
     key: SessionKey,
     will: PendingWill,
     reason: DisconnectReason,
@@ -476,7 +482,48 @@ fn publish_will(
         tracing::info!(topic = %message.topic.as_str(), "the will is no longer allowed by the connection's policies; not published");
         return;
     }
-    core.schedule_will(client_id.to_owned(), key, will);
+    core.schedule_will(subject, key, will);
+}
+
+/// Who a will speaks for, kept to authorize a delayed will again when its delay ends.
+pub(crate) struct WillSubject {
+    pub(crate) principal: Option<Principal>,
+    pub(crate) client_id: String,
+    pub(crate) peer: SocketAddr,
+    pub(crate) connect_attributes: Vec<String>,
+}
+
+impl WillSubject {
+    /// Whether the will may still be published: the certificate is still ACTIVE and the
+    /// policies that apply to it now allow publishing on the will's topic.
+    pub(crate) async fn still_allows(&self, core: &BrokerCore, will: &PendingWill) -> bool {
+        if let Some(principal) = &self.principal
+            && principal.claim_template.is_none()
+            && core
+                .trust
+                .certificate(&principal.certificate_id)
+                .is_none_or(|trust| {
+                    trust.status != roost_registry::model::CertificateStatus::Active
+                })
+        {
+            return false;
+        }
+        let subject = GrantSubject {
+            principal: self.principal.as_ref(),
+            client_id: &self.client_id,
+            peer: self.peer,
+            connect_attributes: &self.connect_attributes,
+        };
+        match resolve_grants(core, subject, None).await {
+            Ok(grants) => grants
+                .authorizer
+                .will(will.will.topic.as_str(), will.will.retain),
+            Err(error) => {
+                tracing::error!(%error, "re-reading the policies of a delayed will failed; not published");
+                false
+            }
+        }
+    }
 }
 
 /// Where the packet loop's orders and deliveries come from.

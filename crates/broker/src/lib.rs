@@ -326,7 +326,12 @@ impl BrokerCore {
     }
 
     /// Publishes a will now, or after its delay unless the session is resumed first.
-    fn schedule_will(self: &Arc<Self>, client_id: String, key: SessionKey, will: PendingWill) {
+    fn schedule_will(
+        self: &Arc<Self>,
+        subject: connection::WillSubject,
+        key: SessionKey,
+        will: PendingWill,
+    ) {
         if will.delay.is_zero() {
             self.route_detached(&connection::will_message(&will));
             return;
@@ -334,8 +339,14 @@ impl BrokerCore {
         let core = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(will.delay).await;
-            if !core.router.is_resumed(&client_id, key) {
+            if core.router.is_resumed(&subject.client_id, key) {
+                return;
+            }
+            // The certificate or its policies may have changed during the delay.
+            if subject.still_allows(&core, &will).await {
                 core.route_detached(&connection::will_message(&will));
+            } else {
+                tracing::info!(client_id = %subject.client_id, "a delayed will is no longer allowed; not published");
             }
         });
     }

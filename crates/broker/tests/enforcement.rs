@@ -528,6 +528,43 @@ async fn a_revoked_clients_will_is_not_published_but_a_lost_clients_is() -> Resu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_will_is_authorized_again_when_its_delay_ends() -> Result<()> {
+    let server = Server::start().await?;
+    let topic = unique("delayed-guard");
+    let watcher_device = server.device(ALLOW_ALL).await?;
+    let mut watcher = server
+        .raw_connected(&watcher_device, ProtocolVersion::V5, &unique("watcher"))
+        .await?;
+    watcher.subscribe(&topic, QoS::AtLeastOnce).await?;
+    let device = server.issue(&unique("d"), roost_pki::KeyKind::EcP256)?;
+    server.register(&device, CertificateStatus::Active).await?;
+    let policy = server.attach_policy(&device, ALLOW_ALL).await?;
+    let mut hello = connect(ProtocolVersion::V5, &unique("speaker"), true);
+    hello.properties.session_expiry_interval = Some(60);
+    let mut last_will = will(&topic, "too late", QoS::AtLeastOnce, false);
+    last_will.properties.will_delay_interval = Some(1);
+    hello.will = Some(last_will);
+    let mut raw = server.raw(&device, ProtocolVersion::V5).await?;
+    raw.connect(hello).await?;
+    // The connection is lost while its policy allows the will; within the delay the policy
+    // comes to deny publishing on the will's topic.
+    drop(raw);
+    let denies_will = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Action":"iot:*","Resource":"*"}},
+            {{"Effect":"Deny","Action":"iot:Publish","Resource":"{}"}}]}}"#,
+        arn(&format!("topic/{topic}"))
+    );
+    server
+        .registry
+        .create_policy_version(&policy, &denies_will, true)
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    watcher.no_publish().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_will_no_longer_allowed_by_the_current_policy_is_not_published() -> Result<()> {
     let server = Server::start().await?;
     let topic = unique("guarded");

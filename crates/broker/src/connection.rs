@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use roost_codec::{
-    Connect, DecodeError, Packet, PacketId, ProtocolVersion, PublishProperties, QoS, ReasonCode,
+    ConnAck, Connect, DecodeError, Packet, PacketId, ProtocolVersion, PublishProperties, QoS,
+    ReasonCode,
 };
 use roost_mqtt::{
     Authorizer as _, Connection, Delivery, Event, MatchSet, Message, PendingWill, SessionKey,
@@ -222,107 +223,31 @@ async fn run_session<S>(
     } = admitted;
     let version = connect.protocol_version;
     let connection_id = source.version_number;
-
-    // Take the session (over), and start the machine. The CONNECT was validated at admission,
-    // so the machine accepts it; taking over comes only now, after every check.
-    let (mailbox_tx, mut mailbox) = mpsc::channel::<Delivery>(core.config.mailbox_capacity);
-    let stalled = Arc::new(AtomicBool::new(false));
-    // Answers of Roost's device services (fleet provisioning) go to this connection only.
-    let own_mailbox = mailbox_tx.clone();
-    let (control_tx, mut control) = mpsc::unbounded_channel::<Control>();
-    let attachment = core
-        .router
-        .attach(
-            &client_id,
-            connection_id,
-            control_tx.clone(),
-            Mailbox {
-                sender: mailbox_tx,
-                stalled: stalled.clone(),
-            },
-            connect.clean_start,
-        )
-        .await;
-    let key = attachment.key;
-    let durable = core.config.durable_sessions;
-    if attachment.ended_stored
-        && let Err(error) = core.registry.delete_session(&client_id).await
-    {
-        tracing::error!(%error, "deleting the stored session failed");
-    }
-    let mut resumed = attachment.resumed;
-    if durable && resumed.is_some() {
-        // Its expiry clock stops while it is connected; ordered before any later write of
-        // this session only loosely, which at worst lengthens its expiry after a restart.
-        let registry = core.registry.clone();
-        let id = client_id.clone();
-        tokio::spawn(async move {
-            if let Err(error) = registry.session_connected(&id).await {
-                tracing::warn!(%error, "marking the stored session connected failed");
-            }
-        });
-    }
-    let stored_session = durable && resumed.is_some();
-    if let Some(stored) = resumed.as_mut() {
-        // Messages queued while the client was away meet the policies in force now.
-        let refused = stored.retain_queued(|d| grants.authorizer.receive(&d.message.topic));
-        if refused > 0 {
-            tracing::debug!(refused, "queued messages no longer allowed by iot:Receive");
-        }
-    }
-    let now = Instant::now();
-    let assigned = client_id.clone();
-    let mut session = match Connection::accept(now, connect, &core.settings, resumed, move || {
-        assigned
-    }) {
+    let TakenSession {
+        key,
+        session,
+        mut mailbox,
+        mut control,
+        control_tx,
+        own_mailbox,
+        stalled,
+        stored,
+    } = take_session(&core, connect, &client_id, connection_id, &grants).await;
+    let mut session = match session {
         Ok(session) => session,
-        Err(refused) => {
-            // Unreachable while admission validates with the same settings; kept so that a
-            // divergence refuses cleanly instead of losing the session.
-            let session = refused.resumed.unwrap_or_else(|| {
-                roost_mqtt::SessionState::new(roost_mqtt::ClientId::new(&client_id))
-            });
-            core.router
-                .detach(&client_id, connection_id, key, session, now);
-            tracing::warn!(reason = ?refused.connack.reason_code, "CONNECT refused by the session machine after admission");
-            write_packet(
-                &mut io.writer,
-                &Packet::ConnAck(Box::new(refused.connack)),
-                version,
-            )
-            .await;
+        Err(connack) => {
+            write_packet(&mut io.writer, &Packet::ConnAck(connack), version).await;
             return;
         }
     };
-    if !session.session_present() {
-        core.router.forget_subscriptions(key);
-    }
-    core.index.insert(
+    enroll(
+        &core,
         connection_id,
-        grants.dependencies.clone(),
+        &grants,
         read_after,
-        control_tx.clone(),
+        &control_tx,
+        principal.as_ref(),
     );
-    // Enforcement updates the trust view before it closes indexed connections, and records a
-    // refresh when it sends one: a revocation or policy change that came while this
-    // connection was being admitted (its policies read, a takeover awaited) shows here. A
-    // certificate provisioned just now may not be in the view yet (the registry's change
-    // events are its only writer); any later change to it reaches the index.
-    if let Some(principal) = &principal
-        && principal.claim_template.is_none()
-        && core
-            .trust
-            .certificate(&principal.certificate_id)
-            .is_some_and(|c| c.status != roost_registry::model::CertificateStatus::Active)
-    {
-        let _ = control_tx.send(Control::Close {
-            reason: ReasonCode::AdministrativeAction,
-            lifecycle: DisconnectReason::CertificateCutOff,
-            done: None,
-        });
-    } else if core.index.missed_refresh(read_after, &grants.dependencies) {
-        let _ = control_tx.send(Control::RefreshPolicy);
-    }
     core.connections_gauge(1);
     tracing::debug!(
         ?version,
@@ -343,13 +268,13 @@ async fn run_session<S>(
         core: core.clone(),
         connection_id,
         key,
-        client_id: client_id.clone(),
+        client_id,
         version,
         wbuf: BytesMut::new(),
         unflushed: false,
         output_stalled: false,
         scratch: MatchSet::new(),
-        source: source.clone(),
+        source,
         lifecycle: None,
         takeover_done: None,
         client_disconnected: false,
@@ -359,7 +284,7 @@ async fn run_session<S>(
         shadow_requests: Vec::new(),
         retained_writes: Vec::new(),
         session_writes: SessionWrites {
-            stored: stored_session,
+            stored,
             ..SessionWrites::default()
         },
         connected_since_ms: std::time::SystemTime::now()
@@ -380,9 +305,162 @@ async fn run_session<S>(
     if let Err(error) = result {
         tracing::debug!(%error, "connection I/O ended");
     }
+    tear_down(driver, session, io, mailbox, &grants).await;
+}
 
-    // Teardown: flush what is left (unless the peer stopped reading), hand the session back,
-    // publish the will.
+/// What taking a client id's session gives the connection.
+struct TakenSession {
+    key: SessionKey,
+    /// The session machine, or the CONNACK refusing it.
+    session: Result<Connection, Box<ConnAck>>,
+    mailbox: mpsc::Receiver<Delivery>,
+    control: mpsc::UnboundedReceiver<Control>,
+    control_tx: mpsc::UnboundedSender<Control>,
+    /// Answers of Roost's device services (fleet provisioning) go to this connection only.
+    own_mailbox: mpsc::Sender<Delivery>,
+    stalled: Arc<AtomicBool>,
+    /// The registry holds a copy of this session.
+    stored: bool,
+}
+
+/// Takes the client id's session (over) in the router and starts the session machine on it.
+/// The CONNECT was validated at admission, so the machine accepts it; taking over comes only
+/// now, after every check.
+async fn take_session(
+    core: &BrokerCore,
+    connect: Connect,
+    client_id: &str,
+    connection_id: u64,
+    grants: &Grants,
+) -> TakenSession {
+    let (mailbox_tx, mailbox) = mpsc::channel::<Delivery>(core.config.mailbox_capacity);
+    let stalled = Arc::new(AtomicBool::new(false));
+    let own_mailbox = mailbox_tx.clone();
+    let (control_tx, control) = mpsc::unbounded_channel::<Control>();
+    let attachment = core
+        .router
+        .attach(
+            client_id,
+            connection_id,
+            control_tx.clone(),
+            Mailbox {
+                sender: mailbox_tx,
+                stalled: stalled.clone(),
+            },
+            connect.clean_start,
+        )
+        .await;
+    let key = attachment.key;
+    let durable = core.config.durable_sessions;
+    if attachment.ended_stored
+        && let Err(error) = core.registry.delete_session(client_id).await
+    {
+        tracing::error!(%error, "deleting the stored session failed");
+    }
+    let mut resumed = attachment.resumed;
+    if durable && resumed.is_some() {
+        // Its expiry clock stops while it is connected; ordered before any later write of
+        // this session only loosely, which at worst lengthens its expiry after a restart.
+        let registry = core.registry.clone();
+        let id = client_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(error) = registry.session_connected(&id).await {
+                tracing::warn!(%error, "marking the stored session connected failed");
+            }
+        });
+    }
+    let stored = durable && resumed.is_some();
+    if let Some(stored) = resumed.as_mut() {
+        // Messages queued while the client was away meet the policies in force now.
+        let refused = stored.retain_queued(|d| grants.authorizer.receive(&d.message.topic));
+        if refused > 0 {
+            tracing::debug!(refused, "queued messages no longer allowed by iot:Receive");
+        }
+    }
+    let now = Instant::now();
+    let assigned = client_id.to_owned();
+    let session = match Connection::accept(now, connect, &core.settings, resumed, move || assigned)
+    {
+        Ok(session) => {
+            if !session.session_present() {
+                core.router.forget_subscriptions(key);
+            }
+            Ok(session)
+        }
+        Err(refused) => {
+            // Unreachable while admission validates with the same settings; kept so that a
+            // divergence refuses cleanly instead of losing the session.
+            let session = refused.resumed.unwrap_or_else(|| {
+                roost_mqtt::SessionState::new(roost_mqtt::ClientId::new(client_id))
+            });
+            core.router
+                .detach(client_id, connection_id, key, session, now);
+            tracing::warn!(reason = ?refused.connack.reason_code, "CONNECT refused by the session machine after admission");
+            Err(Box::new(refused.connack))
+        }
+    };
+    TakenSession {
+        key,
+        session,
+        mailbox,
+        control,
+        control_tx,
+        own_mailbox,
+        stalled,
+        stored,
+    }
+}
+
+/// Makes the connection reachable by enforcement, and catches a change that came while it was
+/// being admitted.
+fn enroll(
+    core: &BrokerCore,
+    connection_id: u64,
+    grants: &Grants,
+    read_after: u64,
+    control_tx: &mpsc::UnboundedSender<Control>,
+    principal: Option<&Principal>,
+) {
+    core.index.insert(
+        connection_id,
+        grants.dependencies.clone(),
+        read_after,
+        control_tx.clone(),
+    );
+    // Enforcement updates the trust view before it closes indexed connections, and records a
+    // refresh when it sends one: a revocation or policy change that came while this
+    // connection was being admitted (its policies read, a takeover awaited) shows here. A
+    // certificate provisioned just now may not be in the view yet (the registry's change
+    // events are its only writer); any later change to it reaches the index.
+    if let Some(principal) = principal
+        && principal.claim_template.is_none()
+        && core
+            .trust
+            .certificate(&principal.certificate_id)
+            .is_some_and(|c| c.status != roost_registry::model::CertificateStatus::Active)
+    {
+        let _ = control_tx.send(Control::Close {
+            reason: ReasonCode::AdministrativeAction,
+            lifecycle: DisconnectReason::CertificateCutOff,
+            done: None,
+        });
+    } else if core.index.missed_refresh(read_after, &grants.dependencies) {
+        let _ = control_tx.send(Control::RefreshPolicy);
+    }
+}
+
+/// Ends a connection: flushes what is left (unless the peer stopped reading), hands the
+/// session back to the router (and the registry), lets a connection taking over in, and
+/// publishes the will and the disconnect event.
+async fn tear_down<S>(
+    mut driver: Driver,
+    mut session: Connection,
+    mut io: Io<S>,
+    mut mailbox: mpsc::Receiver<Delivery>,
+    grants: &Grants,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     if !driver.output_stalled {
         let _ = tokio::time::timeout(CLOSING_FLUSH, async {
             driver.encode(&mut session);
@@ -397,6 +475,8 @@ async fn run_session<S>(
             .map(disconnect_reason)
             .unwrap_or(DisconnectReason::ConnectionLost)
     });
+    let core = driver.core.clone();
+    let (client_id, connection_id, key) = (&driver.client_id, driver.connection_id, driver.key);
     let ended_at = Instant::now();
     let ended = session.into_session_state();
     let persistent = ended.session.is_persistent();
@@ -406,13 +486,13 @@ async fn run_session<S>(
         leftover.push(delivery);
     }
     core.router
-        .detach(&client_id, connection_id, key, ended.session, ended_at);
+        .detach(client_id, connection_id, key, ended.session, ended_at);
     core.router.deliver_offline(key, leftover, ended_at);
-    if durable {
+    if core.config.durable_sessions {
         // Before a connection taking over is let in: it finds the stored session complete.
         Box::pin(store_ended_session(
             &core,
-            &client_id,
+            client_id,
             key,
             persistent,
             driver.session_writes.stored,
@@ -434,8 +514,8 @@ async fn run_session<S>(
         publish_will(&core, subject, key, will, reason, &grants.authorizer);
     }
     tracing::debug!(reason = reason.as_str(), "disconnected");
-    if lifecycle::has_events(&client_id) {
-        core.publish_event(lifecycle::disconnected(&source, reason));
+    if lifecycle::has_events(client_id) {
+        core.publish_event(lifecycle::disconnected(&driver.source, reason));
     }
 }
 

@@ -12,6 +12,7 @@ use roost_bench::control_plane::{ControlPlane, default_template};
 use roost_bench::fleet::{self, FleetDir, FleetSpec};
 use roost_bench::scenario::connect::{self, HoldPlan, Limit, StormPlan};
 use roost_bench::scenario::flow::{self, FlowKind, FlowPlan};
+use roost_bench::scenario::revoke::{self, RevokePlan};
 use roost_bench::scenario::shadow::{self, ShadowPlan};
 use roost_bench::scenario::{Outcome, RunContext, provision};
 use roost_bench::transport::Target;
@@ -46,6 +47,9 @@ enum Command {
     /// Device Shadow updates: each device updates its classic shadow's `reported` over MQTT and
     /// waits for `/update/accepted` (closed loop, or open loop at --rate).
     Shadow(ShadowArgs),
+    /// A compromised CA: hold N devices' connections, revoke every certificate their CA
+    /// signed (`roost ca revoke-all`), and time until the last connection is cut.
+    Revoke(RevokeArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -237,6 +241,22 @@ struct ProvisionArgs {
     #[command(flatten)]
     target: TargetArgs,
     /// Connects in flight at once.
+    #[arg(long, default_value_t = 100)]
+    concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+struct RevokeArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The CA whose certificates to revoke (`register-ca` prints it); the devices of --certs
+    /// must be signed by it.
+    #[arg(long)]
+    ca_id: String,
+    /// Connections to hold before revoking (default: one per device).
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Connects in flight at once while opening them.
     #[arg(long, default_value_t = 100)]
     concurrency: usize,
 }
@@ -452,6 +472,19 @@ async fn main() -> Result<()> {
         Command::Provision(args) => {
             let ctx = context(&args.target, false)?;
             emit(&provision::storm(&ctx, args.concurrency).await)?;
+        }
+        Command::Revoke(args) => {
+            let Some(data) = &args.target.roost_data else {
+                bail!("revoke needs --roost-data (the API and its keys)");
+            };
+            let control = ControlPlane::from_data_dir(data)?;
+            let ctx = context(&args.target, false)?;
+            let plan = RevokePlan {
+                connections: args.connections.unwrap_or(ctx.identities.len()),
+                concurrency: args.concurrency,
+                ca_id: args.ca_id,
+            };
+            emit(&revoke::run(&ctx, &control, &plan).await?)?;
         }
         Command::Shadow(mut args) => {
             let devices = *args.target.devices.get_or_insert(SHADOW_DEVICES);

@@ -340,9 +340,47 @@ pub async fn hold(ctx: &RunContext, plan: &HoldPlan) -> HoldOutcome {
     let counters = Counters::shared();
     let progress = Progress::start("hold", "open", counters.clone(), ctx.quiet);
     let start = Instant::now();
+    let (mut sessions, errors) =
+        open_many(ctx, plan.connections, plan.concurrency, &counters).await;
+    let ramp_s = start.elapsed().as_secs_f64();
+    tokio::time::sleep(plan.settle).await;
+    progress.stop();
+    let rss_after = broker.and_then(|b| b.rss_kib().ok());
+    let held = sessions.len();
+    for session in &mut sessions {
+        session.writer.disconnect().await;
+    }
+    HoldOutcome {
+        scenario: "hold",
+        target: ctx.target_info(),
+        requested: plan.connections,
+        held,
+        failed: errors.total(),
+        errors,
+        ramp_s,
+        rss_before_kib: rss_before,
+        rss_after_kib: rss_after,
+        kib_per_connection: match (rss_before, rss_after) {
+            (Some(before), Some(after)) if held > 0 => {
+                Some(after.saturating_sub(before) as f64 / held as f64)
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Opens `connections` connections, `concurrency` at a time, and returns those that reached
+/// their CONNACK. Identities are cycled; the `k`th connection of an identity beyond the first
+/// gets the client id `<id>-<k>`, so no two connections share a client id.
+pub(crate) async fn open_many(
+    ctx: &RunContext,
+    connections: usize,
+    concurrency: usize,
+    counters: &Arc<Counters>,
+) -> (Vec<Session>, ErrorTally) {
     let next = Arc::new(AtomicU64::new(0));
     let n = ctx.identities.len();
-    let workers: Vec<_> = (0..plan.concurrency.max(1))
+    let workers: Vec<_> = (0..concurrency.max(1))
         .map(|_| {
             let (target, identities, options, next, counters) = (
                 ctx.target.clone(),
@@ -351,7 +389,7 @@ pub async fn hold(ctx: &RunContext, plan: &HoldPlan) -> HoldOutcome {
                 next.clone(),
                 counters.clone(),
             );
-            let total = plan.connections as u64;
+            let total = connections as u64;
             tokio::spawn(async move {
                 let mut sessions = Vec::new();
                 let mut errors = ErrorTally::default();
@@ -390,7 +428,7 @@ pub async fn hold(ctx: &RunContext, plan: &HoldPlan) -> HoldOutcome {
             })
         })
         .collect();
-    let mut sessions = Vec::with_capacity(plan.connections);
+    let mut sessions = Vec::with_capacity(connections);
     let mut errors = ErrorTally::default();
     for worker in workers {
         if let Ok((s, e)) = worker.await {
@@ -398,29 +436,5 @@ pub async fn hold(ctx: &RunContext, plan: &HoldPlan) -> HoldOutcome {
             errors.merge(e);
         }
     }
-    let ramp_s = start.elapsed().as_secs_f64();
-    tokio::time::sleep(plan.settle).await;
-    progress.stop();
-    let rss_after = broker.and_then(|b| b.rss_kib().ok());
-    let held = sessions.len();
-    for session in &mut sessions {
-        session.writer.disconnect().await;
-    }
-    HoldOutcome {
-        scenario: "hold",
-        target: ctx.target_info(),
-        requested: plan.connections,
-        held,
-        failed: errors.total(),
-        errors,
-        ramp_s,
-        rss_before_kib: rss_before,
-        rss_after_kib: rss_after,
-        kib_per_connection: match (rss_before, rss_after) {
-            (Some(before), Some(after)) if held > 0 => {
-                Some(after.saturating_sub(before) as f64 / held as f64)
-            }
-            _ => None,
-        },
-    }
+    (sessions, errors)
 }

@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod flow;
 pub mod provision;
+pub mod revoke;
 pub mod shadow;
 
 use std::collections::BTreeMap;

@@ -14,6 +14,10 @@
 //! (`GET /confirmdestination/<token>`) is the one route besides `/health` and `/metrics`
 //! that needs no signature, since the token is the proof.
 //!
+//! MQTT over WebSocket (`GET /mqtt`) is served by the binary, which owns the broker; its
+//! presigned upgrade (service `iotdevicegateway`) is checked here, by
+//! [`require_websocket_signature`], against the same access keys.
+//!
 //! Types that matter: [`ApiState`], [`ApiSettings`], [`router`], [`error::ApiError`].
 
 mod auth;
@@ -32,6 +36,7 @@ use axum::Router;
 use roost_pki::CertificateAuthority;
 use roost_registry::{Registry, RegistryError};
 
+pub use auth::{WebSocketSigner, require_websocket_signature};
 pub use routes::{device_router, router};
 
 /// What a device's HTTPS request asks to do, for its IoT policy to decide: the action and the
@@ -328,6 +333,8 @@ struct Inner {
     verifier: roost_sigv4::Verifier,
     /// iot-data requests are signed for `iotdata` (botocore) or `iotdevicegateway` (SDKs).
     data_verifier: roost_sigv4::Verifier,
+    /// MQTT over WebSocket is signed for `iotdevicegateway` only, as on AWS IoT.
+    websocket_verifier: roost_sigv4::Verifier,
     data_plane: std::sync::OnceLock<Arc<dyn DataPlane>>,
     settings: ApiSettings,
     metrics: Option<MetricsRenderer>,
@@ -359,12 +366,16 @@ impl ApiState {
         let data_verifier = roost_sigv4::Verifier::new("iotdata", settings.region.clone())
             .also_accepting("iotdevicegateway")
             .with_max_skew(settings.max_clock_skew);
+        let websocket_verifier =
+            roost_sigv4::Verifier::new("iotdevicegateway", settings.region.clone())
+                .with_max_skew(settings.max_clock_skew);
         Self {
             inner: Arc::new(Inner {
                 registry,
                 device_issuer: Arc::new(device_issuer),
                 verifier,
                 data_verifier,
+                websocket_verifier,
                 data_plane: std::sync::OnceLock::new(),
                 settings,
                 metrics,

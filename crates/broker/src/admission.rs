@@ -1,6 +1,6 @@
 //! Admission: the one path every connection takes from its CONNECT to the moment it may be
 //! attached to the router, whatever its transport (mTLS, the insecure development listener, the
-//! ALPN listener).
+//! ALPN listener, MQTT over a SigV4-signed WebSocket).
 //!
 //! The steps run in an order that keeps side effects last:
 //! 1. the CONNECT against the MQTT rules and the broker's limits ([`validate_connect`]): pure;
@@ -33,6 +33,10 @@ use crate::lifecycle::{ConnectFailure, EventSource};
 pub enum PeerIdentity {
     /// The TLS client certificate chain, leaf first.
     Certificates(Vec<CertificateDer<'static>>),
+    /// MQTT over WebSocket: the access key id whose SigV4 signature the upgrade request carried
+    /// (checked by the HTTP server before the upgrade). Every configured access key has full
+    /// access, as an administrator's IAM identity would.
+    AccessKey(String),
     /// The insecure plaintext listener: no identity, its own policy.
     Insecure,
 }
@@ -142,6 +146,8 @@ pub(crate) struct Admitted {
     /// The client id, assigned by the broker if the client sent none.
     pub(crate) client_id: String,
     pub(crate) principal: Option<Principal>,
+    /// The access key that signed a WebSocket upgrade (no certificate then).
+    pub(crate) access_key: Option<String>,
     pub(crate) grants: Grants,
     /// The registry commit the grants reflect (see `ConnectionIndex::missed_refresh`).
     pub(crate) read_after: u64,
@@ -151,6 +157,7 @@ pub(crate) struct Admitted {
 /// Who the peer is once its certificate has been looked at (and provisioned if new).
 struct Identified {
     principal: Option<Principal>,
+    access_key: Option<String>,
     /// What provisioning just attached, when it made all of it.
     provisioned: Option<ProvisionedGrants>,
 }
@@ -174,6 +181,9 @@ pub(crate) async fn admit_connection(
         tracing::Span::current().record("certificate", principal.certificate_id.as_str());
         source.principal_identifier = principal.certificate_id.clone();
     }
+    if let Some(access_key) = &identified.access_key {
+        source.principal_identifier = access_key.clone();
+    }
 
     // Registry changes after the commit the policies reflect that reach the index before the
     // connection does are caught up with once it is indexed.
@@ -184,6 +194,7 @@ pub(crate) async fn admit_connection(
     let attributes = connect_attributes(&connect);
     let subject = GrantSubject {
         principal: identified.principal.as_ref(),
+        access_key: identified.access_key.as_deref(),
         client_id: &source.client_id,
         peer,
         connect_attributes: &attributes,
@@ -204,6 +215,7 @@ pub(crate) async fn admit_connection(
         client_id: source.client_id.clone(),
         connect,
         principal: identified.principal,
+        access_key: identified.access_key,
         grants,
         read_after,
         connect_attributes: attributes,
@@ -262,6 +274,7 @@ pub async fn admit_https_device(
     let client_id = principal.certificate_id.clone();
     let subject = GrantSubject {
         principal: Some(&principal),
+        access_key: None,
         client_id: &client_id,
         peer,
         connect_attributes: &[],
@@ -283,6 +296,14 @@ async fn identify(
         PeerIdentity::Insecure => {
             return Ok(Identified {
                 principal: None,
+                access_key: None,
+                provisioned: None,
+            });
+        }
+        PeerIdentity::AccessKey(access_key_id) => {
+            return Ok(Identified {
+                principal: None,
+                access_key: Some(access_key_id),
                 provisioned: None,
             });
         }
@@ -296,12 +317,14 @@ async fn identify(
     ) {
         Admission::Admitted(principal) => Ok(Identified {
             principal: Some(principal),
+            access_key: None,
             provisioned: None,
         }),
         Admission::Unregistered { certificate, ca } => {
             match Box::pin(core.provision(&certificate, &ca)).await {
                 Ok((principal, provisioned)) => Ok(Identified {
                     principal: Some(principal),
+                    access_key: None,
                     provisioned,
                 }),
                 Err(reason) => Err(AdmissionRefusal::Provisioning {

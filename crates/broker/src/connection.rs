@@ -217,6 +217,7 @@ async fn run_session<S>(
         connect,
         client_id,
         principal,
+        access_key,
         mut grants,
         read_after,
         connect_attributes,
@@ -260,7 +261,10 @@ async fn run_session<S>(
 
     let origin = Arc::new(crate::rules::Origin {
         client_id: Some(client_id.clone()),
-        principal: principal.as_ref().map(|p| p.certificate_id.clone()),
+        principal: principal
+            .as_ref()
+            .map(|p| p.certificate_id.clone())
+            .or_else(|| access_key.clone()),
         source_ip: Some(peer.ip().to_string()),
     });
     let mut driver = Driver {
@@ -291,6 +295,7 @@ async fn run_session<S>(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
         principal,
+        access_key,
         peer,
         connect_attributes,
         awaited_acks: Vec::new(),
@@ -667,6 +672,8 @@ struct Driver {
     connected_since_ms: i64,
     /// Who is connected, for re-reading its policies when they change.
     principal: Option<Principal>,
+    /// The access key of a signed WebSocket connection, likewise.
+    access_key: Option<String>,
     peer: SocketAddr,
     connect_attributes: Vec<String>,
     /// Direct messages whose senders wait for the client's PUBACK.
@@ -940,6 +947,7 @@ impl Driver {
         let read_after = self.core.registry.committed();
         let subject = GrantSubject {
             principal: self.principal.as_ref(),
+            access_key: self.access_key.as_deref(),
             client_id: &self.client_id,
             peer: self.peer,
             connect_attributes: &self.connect_attributes,

@@ -1,5 +1,6 @@
 //! What a connection may do: the IoT policies that apply to its principal (the certificate's,
-//! its thing groups', a claim's implicit policy, or the insecure listener's), parsed once per
+//! its thing groups', a claim's implicit policy, an access key's full access, or the insecure
+//! listener's), parsed once per
 //! policy text and shared, then bound to the connection's context.
 
 use std::collections::HashMap;
@@ -56,6 +57,8 @@ impl PolicyCache {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct GrantSubject<'a> {
     pub(crate) principal: Option<&'a Principal>,
+    /// The access key of a SigV4-signed WebSocket connection (then `principal` is `None`).
+    pub(crate) access_key: Option<&'a str>,
     pub(crate) client_id: &'a str,
     pub(crate) peer: SocketAddr,
     pub(crate) connect_attributes: &'a [String],
@@ -70,6 +73,7 @@ pub(crate) async fn resolve_grants(
 ) -> Result<Grants, RegistryError> {
     let GrantSubject {
         principal,
+        access_key,
         client_id,
         peer,
         connect_attributes,
@@ -117,6 +121,7 @@ pub(crate) async fn resolve_grants(
             }
             (PolicySet::new(documents), grants.thing, names)
         }
+        None if access_key.is_some() => (core.full_access.clone(), None, Vec::new()),
         None => (
             core.insecure_policy
                 .clone()

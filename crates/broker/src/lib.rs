@@ -42,7 +42,7 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::NoServerSessionStorage;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -185,6 +185,8 @@ pub struct BrokerCore {
     /// Topic rules, run on the messages the broker accepts.
     pub rules: rules::RuleEngine,
     insecure_policy: Option<PolicySet>,
+    /// What an access key's connection may do (MQTT over a signed WebSocket): everything.
+    full_access: PolicySet,
     /// Parsed policies shared by every connection.
     policies: grants::PolicyCache,
     /// Fleet provisioning's certificate requests, by principal.
@@ -402,6 +404,7 @@ impl Broker {
             insecure_policy: insecure_policy.map(|document| {
                 PolicySet::new([("insecure-listener".to_owned(), Arc::new(document))])
             }),
+            full_access: full_access_policy(),
             policies: grants::PolicyCache::default(),
             fleet_limiter: rate_limit::RateLimiter::new(config.fleet_rate),
             next_connection: AtomicU64::new(1),
@@ -442,6 +445,17 @@ impl Broker {
     /// The shared state (for metrics and tests).
     pub fn core(&self) -> &Arc<BrokerCore> {
         &self.core
+    }
+
+    /// The way in for connections accepted by another server (MQTT over WebSocket, upgraded
+    /// by the control plane's HTTP server).
+    pub fn gate(&self) -> ConnectionGate {
+        ConnectionGate {
+            core: self.core.clone(),
+            permits: self.permits.clone(),
+            tracker: self.connections.clone(),
+            shutdown: self.shutdown.clone(),
+        }
     }
 
     /// A TLS configuration that requires client certificates known to the registry, with
@@ -569,6 +583,66 @@ impl Broker {
             );
         }
     }
+}
+
+/// Connections whose streams another server accepted (MQTT over WebSocket): they count against
+/// `max_connections` and are closed and awaited at shutdown like the broker's own listeners'.
+#[derive(Debug, Clone)]
+pub struct ConnectionGate {
+    core: Arc<BrokerCore>,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// A place among the broker's `max_connections`, taken before a WebSocket upgrade is answered
+/// (so that a full broker refuses with an HTTP status instead of an upgrade it then drops).
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    gate: ConnectionGate,
+    permit: OwnedSemaphorePermit,
+}
+
+impl ConnectionGate {
+    /// A slot for one more connection; `None` when the broker is at `max_connections` or
+    /// shutting down.
+    pub fn reserve(&self) -> Option<ConnectionSlot> {
+        if self.shutdown.is_cancelled() {
+            return None;
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            ::metrics::counter!("roost_mqtt_connections_refused_total", "reason" => "limit")
+                .increment(1);
+            return None;
+        };
+        Some(ConnectionSlot {
+            gate: self.clone(),
+            permit,
+        })
+    }
+}
+
+impl ConnectionSlot {
+    /// Serves MQTT on `stream` from `peer` as any listener's connection (admission, session,
+    /// keep-alive), until it closes; the slot is freed then.
+    pub async fn serve<S>(self, stream: S, peer: SocketAddr, identity: PeerIdentity)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        let Self { gate, permit } = self;
+        let served = connection::serve(gate.core, stream, peer, identity);
+        gate.tracker.track_future(served).await;
+        drop(permit);
+    }
+}
+
+/// Every action on every resource: the grants of an access key's connection.
+fn full_access_policy() -> PolicySet {
+    const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
+    let documents = PolicyDocument::parse(ALLOW_ALL)
+        .map(|document| ("access-key".to_owned(), Arc::new(document)))
+        .into_iter();
+    PolicySet::new(documents)
 }
 
 /// The next connection, or `None` at shutdown. Accept errors (out of file descriptors) are

@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use std::net::SocketAddr;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tower::ServiceExt as _;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -73,11 +75,11 @@ pub(crate) async fn serve(
         let shutdown = serve_shutdown.clone();
         async move {
             let Some(acceptor) = acceptor else {
-                serve_connection(tcp, router, limits, shutdown).await;
+                serve_connection(tcp, peer, router, limits, shutdown).await;
                 return;
             };
             if let Some(stream) = handshake(&acceptor, &handshakes, tcp, peer, limits).await {
-                serve_connection(stream, router, limits, shutdown).await;
+                serve_connection(stream, peer, router, limits, shutdown).await;
             }
         }
     })
@@ -114,7 +116,7 @@ pub(crate) async fn serve_mutual_tls<R, F>(
                 .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
                 .unwrap_or_default();
             let router = route(chain, peer).await;
-            serve_connection(stream, router, limits, shutdown).await;
+            serve_connection(stream, peer, router, limits, shutdown).await;
         }
     })
     .await;
@@ -191,11 +193,25 @@ async fn handshake(
     }
 }
 
-/// HTTP/1.1 on one connection, with the header deadline; a graceful close on shutdown.
-async fn serve_connection<I>(io: I, router: Router, limits: HttpLimits, shutdown: CancellationToken)
-where
+/// HTTP/1.1 on one connection, with the header deadline; a graceful close on shutdown. Handlers
+/// find the client's address as axum's `ConnectInfo`. An upgraded connection (MQTT over
+/// WebSocket) leaves this function, its deadlines and its connection slot: hyper completes the
+/// connection when it hands the socket to the upgrade's own task.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) where
     I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let router = router.map_request(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        },
+    );
     let service = TowerToHyperService::new(router);
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -9,6 +9,7 @@ mod device_https;
 mod env_command;
 mod https;
 mod serve;
+mod websocket;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

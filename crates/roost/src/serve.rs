@@ -157,7 +157,9 @@ pub(crate) async fn run(config: Config) -> Result<()> {
             broker_config.rules.clone(),
         )));
     let api_task = {
-        let router = state.into_router();
+        let mqtt_over_websocket =
+            crate::websocket::router(state.clone(), broker.gate(), config.mqtt.max_packet_size);
+        let router = state.into_router().merge(mqtt_over_websocket);
         let tls = if https {
             Some(server_config(
                 &std::fs::read_to_string(server_cert_path(&config, &data))?,

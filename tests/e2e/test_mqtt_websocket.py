@@ -2,7 +2,9 @@
 presigned with botocore's `SigV4QueryAuth` (service `iotdevicegateway`) connects over `ws://`
 on the control-plane port, is seen by lifecycle events and GetConnection as its access key,
 and receives what a certificate device publishes with mosquitto; an unsigned or badly signed
-upgrade is refused with 403 and makes no connection."""
+upgrade is refused with 403 and makes no connection; and the AWS IoT Device SDK's
+`websockets_with_default_aws_signing` builder, unmodified, publishes and receives over `wss://`
+on `--wss-listen`."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import time
 import urllib.parse
 
 import paho.mqtt.client as paho
+import pytest
 from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -174,3 +177,57 @@ def _connections_gauge(server: Roost) -> float:
         if line.startswith("roost_mqtt_connections "):
             return float(line.split()[1])
     return 0.0
+
+
+# -- the Device SDK's websocket builder on the TLS listener ---------------------------------------
+
+@pytest.fixture(scope="module")
+def wss_roost(tmp_path_factory):
+    base = tmp_path_factory.mktemp("wss")
+    server = Roost(base / "data", "wss", ["--wss-listen", "127.0.0.1:0"]).start()
+    yield server
+    assert server.stop() == 0, server.stderr_text()
+
+
+def test_the_device_sdk_websocket_builder_publishes_and_receives_over_wss(wss_roost, tmp_path):
+    from concurrent.futures import Future
+
+    from awscrt import auth, mqtt
+    from awsiot import mqtt_connection_builder
+
+    exports = wss_roost.exports
+    wss_port = json.loads((wss_roost.data_dir / "endpoints.json").read_text())["wssPort"]
+    credentials = auth.AwsCredentialsProvider.new_static(
+        exports["AWS_ACCESS_KEY_ID"], exports["AWS_SECRET_ACCESS_KEY"])
+    connection = mqtt_connection_builder.websockets_with_default_aws_signing(
+        region=exports["AWS_DEFAULT_REGION"], credentials_provider=credentials,
+        endpoint=exports["ROOST_MQTT_HOST"], port=wss_port, ca_filepath=exports["ROOST_ROOT_CA"],
+        client_id="sdk-over-wss", clean_session=True, keep_alive_secs=30)
+    connection.connect().result(TIMEOUT)
+    try:
+        echoed: Future = Future()
+        subscribed, _ = connection.subscribe(
+            "sdk/echo", mqtt.QoS.AT_LEAST_ONCE,
+            lambda topic, payload, **kw: echoed.done() or echoed.set_result((topic, payload)))
+        subscribed.result(TIMEOUT)
+        published, _ = connection.publish("sdk/echo", b'{"hello": "wss"}', mqtt.QoS.AT_LEAST_ONCE)
+        published.result(TIMEOUT)
+        assert echoed.result(TIMEOUT) == ("sdk/echo", b'{"hello": "wss"}')
+
+        # A certificate device over mTLS receives what the SDK publishes over WebSocket.
+        cert, key = device(wss_roost, tmp_path, "wss-listener")
+        sub = subprocess.Popen(
+            mosquitto(wss_roost, "mosquitto_sub", cert, key, "-i", "wss-listener", "-C", "1",
+                      "-W", str(TIMEOUT), "-t", "sdk/to-devices", command_only=True),
+            stdout=subprocess.PIPE, text=True)
+        try:
+            _wait_connected(data_client(wss_roost), sub, wss_roost)
+            connection.publish("sdk/to-devices", b"over wss", mqtt.QoS.AT_LEAST_ONCE)[0].result(TIMEOUT)
+            assert sub.communicate(timeout=TIMEOUT)[0].strip() == "over wss"
+        finally:
+            sub.kill()
+
+        described = data_client(wss_roost).get_connection(clientId="sdk-over-wss")
+        assert described["connected"] is True
+    finally:
+        connection.disconnect().result(TIMEOUT)

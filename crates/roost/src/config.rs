@@ -45,6 +45,7 @@ pub(crate) struct MqttConfig {
     pub(crate) public_host: String,
     pub(crate) alpn_listen: Option<SocketAddr>,
     pub(crate) https_data_listen: Option<SocketAddr>,
+    pub(crate) wss_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_policy: Option<PathBuf>,
     pub(crate) max_packet_size: u32,
@@ -131,6 +132,7 @@ pub(crate) struct Overrides {
     pub(crate) api_listen: Option<SocketAddr>,
     pub(crate) mqtt_listen: Option<SocketAddr>,
     pub(crate) https_data_listen: Option<SocketAddr>,
+    pub(crate) wss_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_policy: Option<PathBuf>,
 }
@@ -170,6 +172,9 @@ impl Config {
         }
         if let Some(addr) = overrides.https_data_listen {
             config.mqtt.https_data_listen = Some(addr);
+        }
+        if let Some(addr) = overrides.wss_listen {
+            config.mqtt.wss_listen = Some(addr);
         }
         if let Some(addr) = overrides.insecure_tcp_listen {
             config.mqtt.insecure_tcp_listen = Some(addr);

@@ -46,6 +46,9 @@ pub(crate) struct Endpoints {
     /// The device HTTPS listener's port, when one is served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) https_data_port: Option<u16>,
+    /// The MQTT-over-WebSocket TLS listener's port, when one is served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) wss_port: Option<u16>,
 }
 
 impl DataDir {

@@ -79,6 +79,7 @@ pub(crate) fn configured_endpoints(config: &Config) -> Endpoints {
         region: config.region.clone(),
         insecure_tcp_port: config.mqtt.insecure_tcp_listen.map(|addr| addr.port()),
         https_data_port: config.mqtt.https_data_listen.map(|addr| addr.port()),
+        wss_port: config.mqtt.wss_listen.map(|addr| addr.port()),
     }
 }
 

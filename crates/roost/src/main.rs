@@ -158,6 +158,11 @@ struct ServeArgs {
     /// each authorized by the device's IoT policy); off unless given.
     #[arg(long, value_name = "ADDR")]
     https_data_listen: Option<SocketAddr>,
+    /// MQTT over WebSocket on TLS (wss://ADDR/mqtt, the server certificate), presigned with
+    /// SigV4 by an access key, for clients that always use TLS; off unless given (the
+    /// control plane serves /mqtt too).
+    #[arg(long, value_name = "ADDR")]
+    wss_listen: Option<SocketAddr>,
     /// INSECURE: also serve plaintext MQTT without client certificates on ADDR (local
     /// development and benchmarks only); needs --insecure-tcp-policy.
     #[arg(long, value_name = "ADDR", requires = "insecure_tcp_policy")]
@@ -216,6 +221,7 @@ fn main() -> Result<()> {
                     api_listen: args.api_listen,
                     mqtt_listen: args.mqtt_listen,
                     https_data_listen: args.https_data_listen,
+                    wss_listen: args.wss_listen,
                     insecure_tcp_listen: args.insecure_tcp_listen,
                     insecure_tcp_policy: args.insecure_tcp_policy,
                 },

@@ -156,9 +156,33 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         .with_destination_notifier(Arc::new(DestinationConfirmations(
             broker_config.rules.clone(),
         )));
+    let control_limits = HttpLimits {
+        max_connections: config.api.max_connections,
+        max_tls_handshakes: config.api.max_tls_handshakes,
+        handshake_timeout: Duration::from_secs(10),
+        header_read_timeout: Duration::from_secs(config.api.header_read_timeout_secs),
+    };
+    let mqtt_over_websocket =
+        crate::websocket::router(state.clone(), broker.gate(), config.mqtt.max_packet_size);
+    let mut wss_port = None;
+    if let Some(addr) = config.mqtt.wss_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the MQTT over WebSocket listener to {addr}"))?;
+        wss_port = Some(listener.local_addr()?.port());
+        let tls = server_config(
+            &std::fs::read_to_string(server_cert_path(&config, &data))?,
+            &std::fs::read_to_string(server_key_path(&config, &data))?,
+        )?;
+        tokio::spawn(crate::https::serve(
+            listener,
+            Some(tls),
+            mqtt_over_websocket.clone(),
+            control_limits,
+            shutdown.clone(),
+        ));
+    }
     let api_task = {
-        let mqtt_over_websocket =
-            crate::websocket::router(state.clone(), broker.gate(), config.mqtt.max_packet_size);
         let router = state.into_router().merge(mqtt_over_websocket);
         let tls = if https {
             Some(server_config(
@@ -168,17 +192,11 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         } else {
             None
         };
-        let limits = HttpLimits {
-            max_connections: config.api.max_connections,
-            max_tls_handshakes: config.api.max_tls_handshakes,
-            handshake_timeout: Duration::from_secs(10),
-            header_read_timeout: Duration::from_secs(config.api.header_read_timeout_secs),
-        };
         tokio::spawn(crate::https::serve(
             api_listener,
             tls,
             router,
-            limits,
+            control_limits,
             shutdown.clone(),
         ))
     };
@@ -188,6 +206,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         mqtt_port: mqtt_addr.port(),
         insecure_tcp_port,
         https_data_port,
+        wss_port,
         ..configured_endpoints(&config)
     };
     let stop = StopSignals::install();
@@ -531,6 +550,7 @@ fn print_banner(config: &Config, data: &DataDir, endpoints: &Endpoints) {
         "Roost {version} is running.\n\
          \n  Control plane (AWS IoT API):  {api}\
          \n  MQTT over TLS (device certs): {host}:{port}{https}\
+         \n  MQTT over WebSocket (SigV4):  {ws}/mqtt{wss}\
          \n  Server CA devices trust:      {ca}\
          \n  Data directory:               {root}\
          \n\nPoint the AWS CLI, boto3 and mosquitto at it from another shell:\
@@ -550,6 +570,11 @@ fn print_banner(config: &Config, data: &DataDir, endpoints: &Endpoints) {
                 "\n  HTTPS for devices (certs):    {}:{p}",
                 endpoints.mqtt_host
             ))
+            .unwrap_or_default(),
+        ws = endpoints.api_url.replacen("http", "ws", 1),
+        wss = endpoints
+            .wss_port
+            .map(|p| format!(", wss://{}:{p}/mqtt", endpoints.mqtt_host))
             .unwrap_or_default(),
         ca = ca.display(),
         root = root.display(),

@@ -231,3 +231,36 @@ def test_the_device_sdk_websocket_builder_publishes_and_receives_over_wss(wss_ro
         assert described["connected"] is True
     finally:
         connection.disconnect().result(TIMEOUT)
+
+
+# -- limits: an upgraded connection is the broker's, not the HTTP server's -------------------------
+
+LIMITS = """
+[api]
+max_connections = 1
+header_read_timeout_secs = 1
+
+[mqtt]
+max_connections = 1
+"""
+
+
+def test_an_upgraded_connection_leaves_the_http_limits_and_counts_against_mqtts(tmp_path):
+    (tmp_path / "roost.toml").write_text(LIMITS)
+    server = Roost(tmp_path / "data", "limits", ["--config", str(tmp_path / "roost.toml")]).start()
+    ws = WebSocketClient(server, "only-one")
+    try:
+        ws.connect()
+        ws.subscribe("limits/#")
+        # The broker is full: a further signed upgrade is refused before it is upgraded.
+        host = f"127.0.0.1:{api_port(server)}"
+        status, head = raw_upgrade(server, presigned_path(server, host))
+        assert status == 503, head
+        # Well past the HTTP header deadline, the WebSocket is still open, and it holds no HTTP
+        # connection slot: the only one serves this Publish.
+        time.sleep(2.5)
+        data_client(server).publish(topic="limits/still-here", qos=1, payload=b"yes")
+        assert ws.messages.get(timeout=TIMEOUT) == ("limits/still-here", b"yes")
+    finally:
+        ws.close()
+        assert server.stop() == 0, server.stderr_text()

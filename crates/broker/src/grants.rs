@@ -1,7 +1,6 @@
 //! What a connection may do: the IoT policies that apply to its principal (the certificate's,
 //! its thing groups', a claim's implicit policy, an access key's full access, or the insecure
-//! listener's), parsed once per
-//! policy text and shared, then bound to the connection's context.
+//! listener's), parsed once per policy text and shared, then bound to the connection's context.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

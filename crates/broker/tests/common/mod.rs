@@ -814,7 +814,8 @@ impl Raw {
         Ok(Raw::over(TcpStream::connect(addr).await?, version))
     }
 
-    fn over(
+    /// A client over any byte stream (the client end of an in-memory duplex).
+    pub fn over(
         stream: impl AsyncRead + AsyncWrite + Send + Unpin + 'static,
         version: ProtocolVersion,
     ) -> Raw {

@@ -313,12 +313,20 @@ mod tests {
             data_dir: Some("/tmp/x".into()),
             api_listen: Some("127.0.0.1:1".parse().unwrap()),
             mqtt_listen: Some("127.0.0.1:2".parse().unwrap()),
+            wss_listen: Some("127.0.0.1:3".parse().unwrap()),
             ..Overrides::default()
         };
         let config = Config::load(None, &overrides).unwrap();
         assert_eq!(config.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(config.api.listen.port(), 1);
         assert_eq!(config.mqtt.listen.port(), 2);
+        assert_eq!(config.mqtt.wss_listen.map(|a| a.port()), Some(3));
+    }
+
+    #[test]
+    fn the_websocket_listener_is_off_by_default() {
+        let config = Config::load(None, &Overrides::default()).unwrap();
+        assert_eq!(config.mqtt.wss_listen, None);
     }
 
     #[test]

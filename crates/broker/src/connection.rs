@@ -512,6 +512,7 @@ async fn tear_down<S>(
     if let Some(will) = ended.will {
         let subject = WillSubject {
             principal: driver.principal.clone(),
+            access_key: driver.access_key.clone(),
             client_id: client_id.clone(),
             peer: driver.peer,
             connect_attributes: driver.connect_attributes.clone(),
@@ -573,6 +574,7 @@ fn publish_will(
 /// Who a will speaks for, kept to authorize a delayed will again when its delay ends.
 pub(crate) struct WillSubject {
     pub(crate) principal: Option<Principal>,
+    pub(crate) access_key: Option<String>,
     pub(crate) client_id: String,
     pub(crate) peer: SocketAddr,
     pub(crate) connect_attributes: Vec<String>,
@@ -595,6 +597,7 @@ impl WillSubject {
         }
         let subject = GrantSubject {
             principal: self.principal.as_ref(),
+            access_key: self.access_key.as_deref(),
             client_id: &self.client_id,
             peer: self.peer,
             connect_attributes: &self.connect_attributes,

@@ -15,14 +15,19 @@ use roost_registry::{
 };
 use roost_template::{Parameters, Plan, Template};
 
+#[path = "registry/postgres.rs"]
+mod postgres;
+use postgres::TestDatabase;
+
 const ROLE: &str = "arn:aws:iam::123456789012:role/Provisioning";
 
 /// A registry on a fresh SQLite file, or with `ROOST_TEST_DATABASE_URL=postgres://…` on a fresh
 /// database of that server (as the main registry suite does); the storage lives as long as the
-/// value.
+/// value (fields drop in order: the registry, then the database, then the directory).
 struct Fixture {
     registry: Registry,
     url: String,
+    _database: Option<TestDatabase>,
     _dir: tempfile::TempDir,
 }
 
@@ -48,35 +53,20 @@ async fn open(url: &str) -> Registry {
 
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let url = match std::env::var("ROOST_TEST_DATABASE_URL") {
-        Ok(server) if !server.is_empty() => fresh_postgres_database(&server).await,
-        _ => format!("sqlite://{}", dir.path().join("registry.db").display()),
+    let database = match postgres::server_url() {
+        Some(server) => Some(TestDatabase::create(&server).await),
+        None => None,
+    };
+    let url = match &database {
+        Some(database) => database.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("registry.db").display()),
     };
     Fixture {
         registry: open(&url).await,
         url,
+        _database: database,
         _dir: dir,
     }
-}
-
-/// Creates a database with a unique name on the server of `server_url`; returns its URL.
-async fn fresh_postgres_database(server_url: &str) -> String {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let name = format!("roost_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::AnyConnection::connect(server_url)
-        .await
-        .expect("connecting to ROOST_TEST_DATABASE_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("creating a test database");
-    let (base, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server_url, String::new()),
-    };
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    format!("{server}/{name}{query}")
 }
 
 impl Fixture {
@@ -86,6 +76,7 @@ impl Fixture {
         Fixture {
             registry: open(&self.url).await,
             url: self.url,
+            _database: self._database,
             _dir: self._dir,
         }
     }

@@ -4,6 +4,8 @@
 //! `ROOST_TEST_DATABASE_URL=postgres://user@host/db` each test gets a fresh database created on
 //! that server instead, so the same tests cover every storage backend.
 
+#[path = "registry/postgres.rs"]
+mod postgres;
 #[path = "registry/support.rs"]
 mod support;
 

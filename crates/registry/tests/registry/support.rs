@@ -10,10 +10,9 @@ use roost_registry::{
     Arns, CertificateSource, ChangeListener, NewCaCertificate, NewCertificate, Registry,
     RegistryEvent, StoreOptions,
 };
-use sqlx::Connection;
 
-/// The variable naming a PostgreSQL server to run the suite against.
-pub(crate) const DATABASE_URL_VARIABLE: &str = "ROOST_TEST_DATABASE_URL";
+use crate::postgres::{self, TestDatabase};
+
 pub(crate) const REGION: &str = "us-east-1";
 pub(crate) const ACCOUNT: &str = "123456789012";
 
@@ -64,6 +63,14 @@ pub(crate) struct Harness {
     pub(crate) registry: Registry,
     pub(crate) events: Arc<Recorder>,
     pub(crate) url: String,
+    /// Dropped after the registry (fields drop in order): the PostgreSQL database, or the
+    /// SQLite file's directory.
+    _storage: Storage,
+}
+
+/// What holds a test's storage until the test ends.
+struct Storage {
+    _database: Option<TestDatabase>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -78,20 +85,29 @@ impl std::ops::Deref for Harness {
 impl Harness {
     /// A fresh registry: a new SQLite file, or a new database on `ROOST_TEST_DATABASE_URL`.
     pub(crate) async fn new() -> Self {
-        match std::env::var(DATABASE_URL_VARIABLE) {
-            Ok(server) if !server.is_empty() => {
-                let url = fresh_postgres_database(&server).await;
-                Self::open_at(url, None).await
+        match postgres::server_url() {
+            Some(server) => {
+                let database = TestDatabase::create(&server).await;
+                let url = database.url.clone();
+                let storage = Storage {
+                    _database: Some(database),
+                    _dir: None,
+                };
+                Self::open_at(url, storage).await
             }
-            _ => {
+            None => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 let url = format!("sqlite://{}", dir.path().join("registry.db").display());
-                Self::open_at(url, Some(dir)).await
+                let storage = Storage {
+                    _database: None,
+                    _dir: Some(dir),
+                };
+                Self::open_at(url, storage).await
             }
         }
     }
 
-    async fn open_at(url: String, dir: Option<tempfile::TempDir>) -> Self {
+    async fn open_at(url: String, storage: Storage) -> Self {
         let registry = open(&url).await;
         let events = Arc::new(Recorder::default());
         registry.subscribe(events.clone());
@@ -99,15 +115,14 @@ impl Harness {
             registry,
             events,
             url,
-            _dir: dir,
+            _storage: storage,
         }
     }
 
     /// Closes the registry and opens the same storage again (a restart).
-    pub(crate) async fn reopen(mut self) -> Self {
+    pub(crate) async fn reopen(self) -> Self {
         self.registry.close().await;
-        let dir = self._dir.take();
-        Self::open_at(self.url.clone(), dir).await
+        Self::open_at(self.url, self._storage).await
     }
 
     pub(crate) fn arns(&self) -> Arns {
@@ -130,25 +145,6 @@ pub(crate) async fn open(url: &str) -> Registry {
 
 pub(crate) fn arns() -> Arns {
     Arns::new(REGION, ACCOUNT)
-}
-
-/// Creates a database with a unique name on the server of `server_url` and returns its URL.
-async fn fresh_postgres_database(server_url: &str) -> String {
-    sqlx::any::install_default_drivers();
-    let name = format!("roost_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::AnyConnection::connect(server_url)
-        .await
-        .expect("connecting to ROOST_TEST_DATABASE_URL");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .expect("creating a test database");
-    let (base, query) = match server_url.split_once('?') {
-        Some((base, query)) => (base, format!("?{query}")),
-        None => (server_url, String::new()),
-    };
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    format!("{server}/{name}{query}")
 }
 
 /// Asserts `$result` is `Err(RegistryError::$variant…)`, and returns the error's message.

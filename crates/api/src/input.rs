@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
+use roost_registry::validation::Constraint;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};
@@ -134,9 +135,7 @@ fn parse_body<T: DeserializeOwned>(text: &[u8]) -> ApiResult<T> {
         if cause.is_syntax() || cause.is_eof() || path == "." {
             ApiError::invalid(format!("The request body is not valid JSON input: {cause}"))
         } else {
-            ApiError::invalid(format!(
-                "1 validation error detected: Value at '{path}' failed to satisfy constraint: {cause}"
-            ))
+            ApiError::constraint_without_value(&path, Constraint::Other(&cause.to_string()))
         }
     })?;
     deserializer

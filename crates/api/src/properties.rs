@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use roost_registry::validation::Constraint;
 
 use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, optional_header};
@@ -61,17 +62,18 @@ pub(crate) fn message_expiry(query: &QueryParams) -> ApiResult<Option<u32>> {
         return Ok(None);
     };
     if secs < 0 {
-        return Err(ApiError::invalid(format!(
-            "1 validation error detected: Value '{secs}' at 'messageExpiry' failed to satisfy \
-             constraint: Member must have value greater than or equal to 0"
-        )));
+        return Err(ApiError::constraint(
+            "messageExpiry",
+            secs,
+            Constraint::ValueAtLeast(0),
+        ));
     }
     let secs = u32::try_from(secs).map_err(|_| {
-        ApiError::invalid(format!(
-            "1 validation error detected: Value '{secs}' at 'messageExpiry' failed to satisfy \
-             constraint: Member must have value less than or equal to {}",
-            u32::MAX
-        ))
+        ApiError::constraint(
+            "messageExpiry",
+            secs,
+            Constraint::ValueAtMost(u32::MAX.into()),
+        )
     })?;
     Ok(Some(secs.max(1)))
 }
@@ -120,10 +122,11 @@ fn payload_format(value: &str, payload: &[u8]) -> ApiResult<PayloadFormat> {
                 e.valid_up_to()
             ))),
         },
-        other => Err(ApiError::invalid(format!(
-            "1 validation error detected: Value '{other}' at 'payloadFormatIndicator' failed to \
-             satisfy constraint: Member must satisfy enum value set: [UNSPECIFIED_BYTES, UTF8_DATA]"
-        ))),
+        other => Err(ApiError::constraint(
+            "payloadFormatIndicator",
+            other,
+            Constraint::OneOf(&["UNSPECIFIED_BYTES", "UTF8_DATA"]),
+        )),
     }
 }
 

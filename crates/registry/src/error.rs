@@ -69,6 +69,15 @@ impl RegistryError {
         Self::InvalidRequest(message.into())
     }
 
+    /// AWS's validation message for `value` at `field` failing `constraint`.
+    pub(crate) fn constraint(
+        field: &str,
+        value: impl std::fmt::Display,
+        constraint: crate::validation::Constraint<'_>,
+    ) -> Self {
+        Self::InvalidRequest(crate::validation::message(field, value, constraint))
+    }
+
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::NotFound(message.into())
     }

@@ -18,6 +18,7 @@ mod ops;
 mod page;
 mod row;
 mod store;
+pub mod validation;
 
 use std::sync::Arc;
 

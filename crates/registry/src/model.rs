@@ -26,10 +26,11 @@ macro_rules! wire_enum {
             pub fn parse(field: &str, value: &str) -> Result<Self, RegistryError> {
                 match value {
                     $($wire => Ok($name::$variant),)+
-                    _ => Err(RegistryError::InvalidRequest(format!(
-                        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                        [$($wire),+].join(", ")
-                    ))),
+                    _ => Err(RegistryError::constraint(
+                        field,
+                        value,
+                        $crate::validation::Constraint::OneOf(&[$($wire),+]),
+                    )),
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! the same text as from AWS.
 
 use crate::error::RegistryError;
+use crate::validation;
 
 /// A string constraint from the botocore model: length bounds and an allowed alphabet.
 #[derive(Debug, Clone, Copy)]
@@ -19,29 +20,15 @@ impl Constraint {
     pub fn check(&self, field: &str, value: &str) -> Result<(), RegistryError> {
         let len = value.chars().count();
         let failure = if len < self.min {
-            Some(format!(
-                "Member must have length greater than or equal to {}",
-                self.min
-            ))
+            validation::Constraint::LengthAtLeast(self.min)
         } else if len > self.max {
-            Some(format!(
-                "Member must have length less than or equal to {}",
-                self.max
-            ))
+            validation::Constraint::LengthAtMost(self.max)
         } else if !value.chars().all(self.allowed) {
-            Some(format!(
-                "Member must satisfy regular expression pattern: {}",
-                self.pattern
-            ))
+            validation::Constraint::Pattern(self.pattern)
         } else {
-            None
+            return Ok(());
         };
-        match failure {
-            None => Ok(()),
-            Some(constraint) => Err(RegistryError::InvalidRequest(format!(
-                "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: {constraint}"
-            ))),
-        }
+        Err(RegistryError::constraint(field, value, failure))
     }
 }
 
@@ -147,10 +134,14 @@ impl CertificateId {
         if digits.len() == 64 && digits.chars().all(|c| c.is_ascii_hexdigit()) {
             Ok(Self(digits.to_ascii_lowercase()))
         } else {
-            Err(RegistryError::InvalidRequest(format!(
-                "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: \
-                 Member must have length 64 and satisfy regular expression pattern: (0x)?[a-fA-F0-9]+"
-            )))
+            Err(RegistryError::constraint(
+                field,
+                value,
+                validation::Constraint::Other(
+                    "Member must have length 64 and satisfy regular expression pattern: \
+                     (0x)?[a-fA-F0-9]+",
+                ),
+            ))
         }
     }
 

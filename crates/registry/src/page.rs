@@ -3,6 +3,7 @@
 //! valid while other rows are added or removed.
 
 use crate::error::RegistryError;
+use crate::validation::Constraint;
 
 /// Default page size of `marker`/`pageSize` lists (certificates, policies…), as on AWS.
 pub const DEFAULT_PAGE_SIZE: u32 = 25;
@@ -36,10 +37,11 @@ impl PageRequest {
             None => default_size,
             Some(n) if (1..=i64::from(MAX_PAGE_SIZE)).contains(&n) => n as u32,
             Some(n) => {
-                return Err(RegistryError::InvalidRequest(format!(
-                    "1 validation error detected: Value '{n}' at '{size_field}' failed to satisfy constraint: \
-                     Member must have value between 1 and {MAX_PAGE_SIZE}"
-                )));
+                return Err(RegistryError::constraint(
+                    size_field,
+                    n,
+                    Constraint::ValueBetween(1, i64::from(MAX_PAGE_SIZE)),
+                ));
             }
         };
         // The model pairs `marker` with `pageSize` and `nextToken` with `maxResults`.

@@ -9,6 +9,7 @@ use roost_registry::model::{
     AutoRegistrationStatus, CaCertificate, CaStatus, Certificate, CertificateMode,
     CertificateStatus, CertificateSummary, RegistrationConfig, Tag,
 };
+use roost_registry::validation::Constraint;
 use roost_registry::{
     CaCertificateUpdate, CertificateSource, DEFAULT_PAGE_SIZE, NewCaCertificate, NewCertificate,
     PageRequest,
@@ -39,10 +40,10 @@ fn unix_now() -> i64 {
 
 fn check_pem_size(field: &str, pem: &str) -> ApiResult<()> {
     if pem.is_empty() || pem.chars().count() > MAX_PEM_CHARS {
-        return Err(ApiError::invalid(format!(
-            "1 validation error detected: Value at '{field}' failed to satisfy constraint: \
-             Member must have length between 1 and {MAX_PEM_CHARS}"
-        )));
+        return Err(ApiError::constraint_without_value(
+            field,
+            Constraint::LengthBetween(1, MAX_PEM_CHARS),
+        ));
     }
     Ok(())
 }
@@ -420,10 +421,10 @@ pub(super) async fn create_certificate_from_csr(
         .certificate_signing_request
         .ok_or_else(|| ApiError::invalid("certificateSigningRequest is required"))?;
     if csr.is_empty() || csr.chars().count() > MAX_CSR_CHARS {
-        return Err(ApiError::invalid(format!(
-            "1 validation error detected: Value at 'certificateSigningRequest' failed to satisfy \
-             constraint: Member must have length between 1 and {MAX_CSR_CHARS}"
-        )));
+        return Err(ApiError::constraint_without_value(
+            "certificateSigningRequest",
+            Constraint::LengthBetween(1, MAX_CSR_CHARS),
+        ));
     }
     let status = issued_status(&query)?;
     let pem = state

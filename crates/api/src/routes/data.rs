@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use roost_registry::PageRequest;
+use roost_registry::validation::Constraint;
 use roost_shadow::{
     ListNamedShadows, ShadowError, ShadowLimits, ShadowName, ShadowTopicKind, ThingName,
     UpdateRequest, to_payload,
@@ -165,10 +166,11 @@ pub(super) async fn publish(
         None | Some(0) => 0,
         Some(1) => 1,
         Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "1 validation error detected: Value '{other}' at 'qos' failed to satisfy \
-                 constraint: Member must have value less than or equal to 1"
-            )));
+            return Err(ApiError::constraint(
+                "qos",
+                other,
+                Constraint::ValueAtMost(1),
+            ));
         }
     };
     let retain = query.flag("retain")?;
@@ -493,14 +495,11 @@ fn confirmation_timeout(query: &QueryParams) -> ApiResult<Duration> {
     let secs = query.integer("timeout")?.unwrap_or(5);
     if !SECONDS.contains(&secs) {
         let bound = if secs < *SECONDS.start() {
-            format!("greater than or equal to {}", SECONDS.start())
+            Constraint::ValueAtLeast(*SECONDS.start())
         } else {
-            format!("less than or equal to {}", SECONDS.end())
+            Constraint::ValueAtMost(*SECONDS.end())
         };
-        return Err(ApiError::invalid(format!(
-            "1 validation error detected: Value '{secs}' at 'timeout' failed to satisfy \
-             constraint: Member must have value {bound}"
-        )));
+        return Err(ApiError::constraint("timeout", secs, bound));
     }
     Ok(Duration::from_secs(secs.unsigned_abs()))
 }

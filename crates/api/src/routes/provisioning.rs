@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use roost_registry::model::Tag;
 use roost_registry::names::ROLE_ARN;
+use roost_registry::validation::Constraint;
 use roost_registry::{
     NewProvisioningTemplate, ProvisioningHook, ProvisioningTemplate, ProvisioningTemplateUpdate,
     RegistrationTask, RegistrationTaskStatus, TemplateType,
@@ -51,10 +52,10 @@ fn hook_json(hook: &ProvisioningHook) -> Value {
 fn required_body(field: &str, body: Option<String>) -> ApiResult<String> {
     let body = body.ok_or_else(|| ApiError::invalid(format!("{field} is required")))?;
     if body.chars().count() > MAX_TEMPLATE_CHARS {
-        return Err(ApiError::invalid(format!(
-            "1 validation error detected: Value at '{field}' failed to satisfy constraint: \
-             Member must have length less than or equal to {MAX_TEMPLATE_CHARS}"
-        )));
+        return Err(ApiError::constraint_without_value(
+            field,
+            Constraint::LengthAtMost(MAX_TEMPLATE_CHARS),
+        ));
     }
     Ok(body)
 }
@@ -327,16 +328,13 @@ fn checked(
     let value = value.ok_or_else(|| ApiError::invalid(format!("{field} is required")))?;
     let length = value.chars().count();
     let failure = if length < min || length > max {
-        format!("Member must have length between {min} and {max}")
+        Constraint::LengthBetween(min, max)
     } else if !value.chars().all(allowed) {
-        format!("Member must satisfy regular expression pattern: {pattern}")
+        Constraint::Pattern(pattern)
     } else {
         return Ok(value);
     };
-    Err(ApiError::invalid(format!(
-        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
-         constraint: {failure}"
-    )))
+    Err(ApiError::constraint(field, value, failure))
 }
 
 pub(super) async fn start_thing_registration_task(
@@ -446,10 +444,11 @@ pub(super) async fn list_thing_registration_task_reports(
         "RESULTS" => task.results_link.filter(|_| task.success_count > 0),
         "ERRORS" => task.errors_link.filter(|_| task.failure_count > 0),
         other => {
-            return Err(ApiError::invalid(format!(
-                "1 validation error detected: Value '{other}' at 'reportType' failed to satisfy \
-                 constraint: Member must satisfy enum value set: [ERRORS, RESULTS]"
-            )));
+            return Err(ApiError::constraint(
+                "reportType",
+                other,
+                Constraint::OneOf(&["ERRORS", "RESULTS"]),
+            ));
         }
     };
     Ok(Json(json!({

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use roost_registry::model::Tag;
+use roost_registry::validation::Constraint;
 use roost_registry::{
     PageRequest, PendingConfirmation, TopicRule, TopicRuleDestination, TopicRuleFilter,
 };
@@ -33,10 +34,11 @@ fn page_of(query: &QueryParams, default: u32, max: i64) -> ApiResult<PageRequest
         PageRequest::from_api(query.text("nextToken"), None, "maxResults", default, true)?;
     if let Some(size) = query.integer("maxResults")? {
         if !(1..=max).contains(&size) {
-            return Err(ApiError::invalid(format!(
-                "1 validation error detected: Value '{size}' at 'maxResults' failed to satisfy \
-                 constraint: Member must have value between 1 and {max}"
-            )));
+            return Err(ApiError::constraint(
+                "maxResults",
+                size,
+                Constraint::ValueBetween(1, max),
+            ));
         }
         page.limit = size as u32;
     }

@@ -14,6 +14,7 @@ use crate::ops::thing_groups::{ancestors, require_group};
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::{now_ms, storage};
+use crate::validation::Constraint;
 
 /// Most versions a policy may have (AWS quota).
 pub const MAX_POLICY_VERSIONS: usize = 5;
@@ -666,10 +667,7 @@ fn parse_version_id(version: &str) -> Result<i64, RegistryError> {
         .ok()
         .filter(|v| *v > 0 && version.chars().all(|c| c.is_ascii_digit()))
         .ok_or_else(|| {
-            RegistryError::invalid(format!(
-                "1 validation error detected: Value '{version}' at 'policyVersionId' failed to satisfy \
-                 constraint: Member must satisfy regular expression pattern: [0-9]+"
-            ))
+            RegistryError::constraint("policyVersionId", version, Constraint::Pattern("[0-9]+"))
         })
 }
 

@@ -15,6 +15,7 @@ use crate::ops::tags::tag_in;
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::{now_ms, storage};
+use crate::validation::Constraint;
 
 /// Most versions a provisioning template may have (AWS quota).
 pub const MAX_TEMPLATE_VERSIONS: usize = 5;
@@ -47,10 +48,11 @@ impl TemplateType {
         match value {
             "FLEET_PROVISIONING" => Ok(Self::FleetProvisioning),
             "JITP" => Ok(Self::Jitp),
-            _ => Err(RegistryError::invalid(format!(
-                "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
-                 constraint: Member must satisfy enum value set: [FLEET_PROVISIONING, JITP]"
-            ))),
+            _ => Err(RegistryError::constraint(
+                field,
+                value,
+                Constraint::OneOf(&["FLEET_PROVISIONING", "JITP"]),
+            )),
         }
     }
 }
@@ -124,28 +126,21 @@ pub struct ProvisioningTemplateUpdate {
     pub remove_pre_provisioning_hook: bool,
 }
 
-fn constraint_failure(field: &str, value: &str, constraint: &str) -> RegistryError {
-    RegistryError::invalid(format!(
-        "1 validation error detected: Value '{value}' at '{field}' failed to satisfy constraint: \
-         {constraint}"
-    ))
-}
-
 /// `description`: at most 500 characters, none of them control or format characters
 /// (`[^\p{C}]*`).
 fn check_description(field: &str, description: &str) -> Result<(), RegistryError> {
     if description.chars().count() > MAX_TEMPLATE_DESCRIPTION {
-        return Err(constraint_failure(
+        return Err(RegistryError::constraint(
             field,
             description,
-            &format!("Member must have length less than or equal to {MAX_TEMPLATE_DESCRIPTION}"),
+            Constraint::LengthAtMost(MAX_TEMPLATE_DESCRIPTION),
         ));
     }
     if description.chars().any(is_other_category) {
-        return Err(constraint_failure(
+        return Err(RegistryError::constraint(
             field,
             description,
-            "Member must satisfy regular expression pattern: [^\\p{C}]*",
+            Constraint::Pattern("[^\\p{C}]*"),
         ));
     }
     Ok(())
@@ -171,10 +166,10 @@ fn check_hook(field: &str, hook: &ProvisioningHook) -> Result<(), RegistryError>
     let target = &hook.target_arn;
     let target_field = format!("{field}.targetArn");
     if target.is_empty() || target.chars().count() > MAX_HOOK_TARGET {
-        return Err(constraint_failure(
+        return Err(RegistryError::constraint(
             &target_field,
             target,
-            &format!("Member must have length between 1 and {MAX_HOOK_TARGET}"),
+            Constraint::LengthBetween(1, MAX_HOOK_TARGET),
         ));
     }
     let is_url = target
@@ -195,17 +190,17 @@ fn check_hook(field: &str, hook: &ProvisioningHook) -> Result<(), RegistryError>
     if let Some(version) = &hook.payload_version {
         let length = version.chars().count();
         if !(10..=32).contains(&length) {
-            return Err(constraint_failure(
+            return Err(RegistryError::constraint(
                 &format!("{field}.payloadVersion"),
                 version,
-                "Member must have length between 10 and 32",
+                Constraint::LengthBetween(10, 32),
             ));
         }
         if !version.chars().all(|c| c.is_ascii_digit() || c == '-') {
-            return Err(constraint_failure(
+            return Err(RegistryError::constraint(
                 &format!("{field}.payloadVersion"),
                 version,
-                "Member must satisfy regular expression pattern: ^[0-9-]+$",
+                Constraint::Pattern("^[0-9-]+$"),
             ));
         }
     }

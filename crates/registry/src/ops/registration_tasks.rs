@@ -10,6 +10,7 @@ use crate::error::RegistryError;
 use crate::page::{Page, PageRequest, created_key, parse_created_key};
 use crate::row;
 use crate::store::{now_ms, storage};
+use crate::validation::Constraint;
 
 /// Longest task id (model).
 pub const MAX_TASK_ID: usize = 40;
@@ -55,11 +56,8 @@ impl RegistrationTaskStatus {
             .copied()
             .find(|s| s.as_str() == value)
             .ok_or_else(|| {
-                RegistryError::invalid(format!(
-                    "1 validation error detected: Value '{value}' at '{field}' failed to satisfy \
-                     constraint: Member must satisfy enum value set: [InProgress, Completed, \
-                     Failed, Cancelled, Cancelling]"
-                ))
+                let names: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                RegistryError::constraint(field, value, Constraint::OneOf(&names))
             })
     }
 
@@ -148,10 +146,11 @@ fn task_from_row(row: &sqlx::any::AnyRow) -> Result<RegistrationTask, RegistryEr
 
 fn check_task_id(id: &str) -> Result<(), RegistryError> {
     if id.is_empty() || id.chars().count() > MAX_TASK_ID {
-        return Err(RegistryError::invalid(format!(
-            "1 validation error detected: Value '{id}' at 'taskId' failed to satisfy constraint: \
-             Member must have length between 1 and {MAX_TASK_ID}"
-        )));
+        return Err(RegistryError::constraint(
+            "taskId",
+            id,
+            Constraint::LengthBetween(1, MAX_TASK_ID),
+        ));
     }
     Ok(())
 }

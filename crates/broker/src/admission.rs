@@ -387,7 +387,7 @@ mod tests {
             Some("no policy allows iot:Connect for client id c1")
         );
 
-        let ours = AdmissionRefusal::Registry(RegistryError::Storage("disk full".into()));
+        let ours = AdmissionRefusal::Registry(RegistryError::storage("disk full"));
         assert_eq!(ours.reason_code(), ReasonCode::ServerUnavailable);
         assert_eq!(ours.connect_failure(), ConnectFailure::ServerError);
         let Packet::ConnAck(ack) = ours.connack(ProtocolVersion::V5) else {

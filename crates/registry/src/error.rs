@@ -61,7 +61,26 @@ pub enum RegistryError {
     Unauthorized(String),
     /// The database failed; the message is for logs, not for callers.
     #[error("storage error: {0}")]
-    Storage(String),
+    Storage(#[from] StorageError),
+}
+
+/// What failed underneath a [`RegistryError::Storage`].
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database refused or failed a statement, a connection or a transaction; kept whole so
+    /// that logs can walk its causes.
+    #[error("{0}")]
+    Database(#[from] sqlx::Error),
+    /// A failure with no single database error behind it: a stored value that does not read
+    /// back, a commit that failed for a whole batch, the writer gone.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Storage(StorageError::Database(error))
+    }
 }
 
 impl RegistryError {
@@ -76,6 +95,11 @@ impl RegistryError {
         constraint: crate::validation::Constraint<'_>,
     ) -> Self {
         Self::InvalidRequest(crate::validation::message(field, value, constraint))
+    }
+
+    /// A storage failure with no database error behind it (see [`StorageError::Other`]).
+    pub fn storage(message: impl Into<String>) -> Self {
+        Self::Storage(StorageError::Other(message.into()))
     }
 
     pub(crate) fn not_found(message: impl Into<String>) -> Self {

@@ -23,7 +23,7 @@ pub mod validation;
 use std::sync::Arc;
 
 pub use arn::{Arns, ResourceArn};
-pub use error::RegistryError;
+pub use error::{RegistryError, StorageError};
 pub use events::{ChangeListener, RegistryEvent};
 pub use ops::*;
 pub use page::{DEFAULT_MAX_RESULTS, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};

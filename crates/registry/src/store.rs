@@ -123,10 +123,10 @@ impl Store {
         };
         let connect_options: AnyConnectOptions = connect
             .parse()
-            .map_err(|e| RegistryError::Storage(format!("bad database URL: {e}")))?;
+            .map_err(|e| RegistryError::storage(format!("bad database URL: {e}")))?;
         let connect_options = connect_options.disable_statement_logging();
 
-        let mut writer = connect_options.connect().await.map_err(storage)?;
+        let mut writer = connect_options.connect().await?;
         if is_sqlite {
             // WAL lets readers proceed during a write; FULL makes every commit durable.
             for pragma in [
@@ -135,13 +135,13 @@ impl Store {
                 "PRAGMA foreign_keys = ON",
                 "PRAGMA busy_timeout = 10000",
             ] {
-                writer.execute(pragma).await.map_err(storage)?;
+                writer.execute(pragma).await?;
             }
         }
         migrator()
             .run(&mut writer)
             .await
-            .map_err(|e| RegistryError::Storage(format!("schema migration failed: {e}")))?;
+            .map_err(|e| RegistryError::storage(format!("schema migration failed: {e}")))?;
 
         let read = AnyPoolOptions::new()
             .max_connections(options.max_readers.max(1))
@@ -155,8 +155,7 @@ impl Store {
                 })
             })
             .connect_with(connect_options)
-            .await
-            .map_err(storage)?;
+            .await?;
 
         let listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>> = Arc::default();
         let (jobs, rx) = mpsc::channel(4096);
@@ -225,8 +224,9 @@ impl Store {
                             let _ = reply.send(committed.map(|commit| (value, commit)));
                         }),
                     },
-                    Err(RegistryError::Storage(message)) if !guarded => {
-                        let _ = reply.send(Err(RegistryError::Storage(message.clone())));
+                    Err(RegistryError::Storage(cause)) if !guarded => {
+                        let message = cause.to_string();
+                        let _ = reply.send(Err(RegistryError::Storage(cause)));
                         Outcome::Aborted(message)
                     }
                     Err(error) => {
@@ -240,10 +240,10 @@ impl Store {
         self.jobs
             .send(erased)
             .await
-            .map_err(|_| RegistryError::Storage("the registry writer has stopped".into()))?;
-        answer.await.map_err(|_| {
-            RegistryError::Storage("the write was abandoned after a storage error".into())
-        })?
+            .map_err(|_| RegistryError::storage("the registry writer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| RegistryError::storage("the write was abandoned after a storage error"))?
     }
 
     /// Waits until every job sent before this call is committed, then stops accepting writes
@@ -312,7 +312,7 @@ async fn run_writer(
             Err(error) => {
                 tracing::error!(%error, jobs = done.len(), "registry commit failed");
                 for deliver in done {
-                    deliver(Err(RegistryError::Storage(format!(
+                    deliver(Err(RegistryError::storage(format!(
                         "commit failed: {error}"
                     ))));
                 }
@@ -389,8 +389,9 @@ async fn run_job(
     Ok(Ok(()))
 }
 
+/// `RegistryError::from` by name, for `.map_err` where `?` alone does not fit.
 pub(crate) fn storage(error: sqlx::Error) -> RegistryError {
-    RegistryError::Storage(error.to_string())
+    RegistryError::from(error)
 }
 
 /// Milliseconds since the Unix epoch, the registry's timestamp unit.
@@ -417,8 +418,7 @@ mod tests {
                 Box::pin(async move {
                     sqlx::query("CREATE TABLE scratch (v TEXT NOT NULL)")
                         .execute(conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -438,8 +438,7 @@ mod tests {
                 sqlx::query("INSERT INTO scratch (v) VALUES ($1)")
                     .bind(value)
                     .execute(conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                 match error {
                     Some(error) => Err(error),
                     None => Ok(((), Vec::new())),
@@ -497,7 +496,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let (a, b, c) = tokio::join!(
             store.write(insert("a", None)),
-            store.write_unguarded(insert("b", Some(RegistryError::Storage("disk".into())))),
+            store.write_unguarded(insert("b", Some(RegistryError::storage("disk")))),
             store.write(insert("c", None)),
         );
         // The jobs run before it in its batch fail with it; the next one starts a new batch.

@@ -14,7 +14,7 @@ use crate::ops::thing_groups::{NameOrArn, thing_name};
 use crate::ops::things::require_thing;
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 fn billing_group_from_row(row: &sqlx::any::AnyRow) -> Result<BillingGroup, RegistryError> {
     Ok(BillingGroup {
@@ -32,8 +32,7 @@ async fn find(conn: &mut AnyConnection, name: &str) -> Result<Option<BillingGrou
     )
     .bind(name.to_owned())
     .fetch_optional(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     row.as_ref().map(billing_group_from_row).transpose()
 }
 
@@ -74,8 +73,7 @@ pub(crate) async fn set_billing_group_in(
         .bind(current.version + 1)
         .bind(thing.to_owned())
         .execute(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     Ok(())
 }
 
@@ -137,8 +135,7 @@ impl Registry {
                     .bind(created.version)
                     .bind(created.created_ms)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     tag_in(conn, &arn, &tags).await?;
                     Ok((created, Vec::new()))
                 })
@@ -149,7 +146,7 @@ impl Registry {
     /// DescribeBillingGroup.
     pub async fn describe_billing_group(&self, name: &str) -> Result<BillingGroup, RegistryError> {
         RESOURCE_NAME.check("billingGroupName", name)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require(&mut conn, name).await
     }
 
@@ -183,8 +180,7 @@ impl Registry {
                     .bind(version)
                     .bind(name)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok((version, Vec::new()))
                 })
             })
@@ -215,18 +211,15 @@ impl Registry {
                     sqlx::query("UPDATE things SET billing_group = NULL WHERE billing_group = $1")
                         .bind(name.clone())
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     sqlx::query("DELETE FROM billing_groups WHERE name = $1")
                         .bind(name)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
                         .bind(arn)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -251,8 +244,7 @@ impl Registry {
         .bind(name_prefix.map(str::to_owned))
         .bind(i64::from(page.limit) + 1)
         .fetch_all(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(billing_group_from_row)
@@ -300,8 +292,7 @@ impl Registry {
                     .bind(current.version + 1)
                     .bind(thing.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), vec![RegistryEvent::ThingChanged { thing_name: thing }]))
                 })
             })
@@ -315,7 +306,7 @@ impl Registry {
         page: &PageRequest,
     ) -> Result<Page<String>, RegistryError> {
         RESOURCE_NAME.check("billingGroupName", group)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require(&mut conn, group).await?;
         let rows = sqlx::query(
             "SELECT name FROM things WHERE billing_group = $1 AND ($2 IS NULL OR name > $2) \
@@ -325,8 +316,7 @@ impl Registry {
         .bind(page.after.clone())
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(|r| row::text(r, "name"))

@@ -17,7 +17,7 @@ use crate::ops::settings::current_registration_code;
 use crate::ops::tags::tag_in;
 use crate::page::{Page, PageRequest, created_key, parse_created_key};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// Most CA certificates that may share one subject (AWS quota).
 pub const MAX_CAS_PER_SUBJECT: usize = 10;
@@ -86,7 +86,7 @@ pub(crate) fn ca_from_row(row: &sqlx::any::AnyRow) -> Result<CaCertificate, Regi
     let config = row::opt_text(row, "registration_config")?
         .map(|json| {
             serde_json::from_str(&json)
-                .map_err(|e| RegistryError::Storage(format!("registration_config: {e}")))
+                .map_err(|e| RegistryError::storage(format!("registration_config: {e}")))
         })
         .transpose()?;
     Ok(CaCertificate {
@@ -121,8 +121,7 @@ pub(crate) async fn find_ca(
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     row.as_ref().map(ca_from_row).transpose()
 }
 
@@ -145,8 +144,7 @@ pub(crate) async fn cas_with_subject(
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(hex::encode(subject_der))
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     rows.iter().map(ca_from_row).collect()
 }
 
@@ -266,8 +264,7 @@ impl Registry {
                     .bind(now)
                     .bind(now)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     tag_in(conn, &arns.ca_certificate(&record.id), &input.tags).await?;
                     let event = RegistryEvent::CaCertificateChanged {
                         ca_id: record.id.clone(),
@@ -322,8 +319,7 @@ impl Registry {
                     .bind(now_ms())
                     .bind(id.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), vec![RegistryEvent::CaCertificateChanged { ca_id: id }]))
                 })
             })
@@ -333,7 +329,7 @@ impl Registry {
     /// DescribeCACertificate.
     pub async fn describe_ca_certificate(&self, id: &str) -> Result<CaCertificate, RegistryError> {
         let id = CertificateId::parse("caCertificateId", id)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_ca(&mut conn, id.as_str()).await
     }
 
@@ -362,8 +358,7 @@ impl Registry {
             .bind(after.as_ref().map(|(ms, _)| *ms))
             .bind(after.map(|(_, id)| id))
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         let mut items = Vec::new();
         for row in &rows {
             let ca = ca_from_row(row)?;
@@ -402,13 +397,11 @@ impl Registry {
                     sqlx::query("DELETE FROM ca_certificates WHERE id = $1")
                         .bind(id.clone())
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
                         .bind(arn)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), vec![RegistryEvent::CaCertificateChanged { ca_id: id }]))
                 })
             })

@@ -15,7 +15,7 @@ use crate::names::CertificateId;
 use crate::ops::ca_certificates::{cas_with_subject, invalid_certificate, require_ca};
 use crate::page::{Page, PageRequest, created_key, parse_created_key};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// How a certificate enters the registry.
 #[derive(Debug, Clone)]
@@ -68,8 +68,7 @@ pub(crate) async fn find_certificate(
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     row.as_ref().map(certificate_from_row).transpose()
 }
 
@@ -112,7 +111,7 @@ async fn signing_ca(
     let mut signers = Vec::new();
     for candidate in candidates {
         let ca = CertificateInfo::from_pem(&candidate.pem)
-            .map_err(|e| RegistryError::Storage(format!("stored CA {}: {e}", candidate.id)))?;
+            .map_err(|e| RegistryError::storage(format!("stored CA {}: {e}", candidate.id)))?;
         if roost_pki::verify_signed_by(leaf, &ca).is_ok() {
             signers.push((candidate, ca));
         }
@@ -209,8 +208,7 @@ pub(crate) async fn register_certificate_in(
     .bind(now)
     .bind(now)
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(record)
 }
 
@@ -240,8 +238,7 @@ pub(crate) async fn insert_ca_signed_in(
     .bind(now)
     .bind(ca_id.to_owned())
     .fetch_optional(&mut *conn)
-    .await
-    .map_err(storage)?
+    .await?
     .ok_or_else(|| RegistryError::not_found(format!("CA certificate {ca_id} cannot be found.")))?;
     Ok(Certificate {
         id: leaf.id.clone(),
@@ -275,8 +272,7 @@ pub(crate) async fn set_status_in(
     .bind(now_ms())
     .bind(id.to_owned())
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(())
 }
 
@@ -323,7 +319,7 @@ impl Registry {
     /// DescribeCertificate.
     pub async fn describe_certificate(&self, id: &str) -> Result<Certificate, RegistryError> {
         let id = CertificateId::parse("certificateId", id)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_certificate(&mut conn, id.as_str()).await
     }
 
@@ -358,8 +354,7 @@ impl Registry {
             .bind(after.map(|(_, id)| id))
             .bind(i64::from(page.limit) + 1)
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         let items = rows
             .iter()
             .map(|r| {
@@ -443,8 +438,7 @@ impl Registry {
                     )
                     .bind(arn.clone())
                     .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     if thing.is_some() {
                         return Err(RegistryError::DeleteConflict(format!(
                             "Things must be detached before deletion (arn: {arn})"
@@ -454,8 +448,7 @@ impl Registry {
                         sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
                             .bind(arn.clone())
                             .fetch_all(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     if !policies.is_empty() && !force_delete {
                         return Err(RegistryError::DeleteConflict(format!(
                             "Certificate policies must be detached before deletion (arn: {arn})"
@@ -475,14 +468,12 @@ impl Registry {
                         sqlx::query(sql)
                             .bind(arn.clone())
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     }
                     sqlx::query("DELETE FROM certificates WHERE id = $1")
                         .bind(id.clone())
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     events.push(RegistryEvent::CertificateChanged { certificate_id: id });
                     Ok(((), events))
                 })

@@ -14,7 +14,7 @@ use crate::names::{CertificateId, TEMPLATE_NAME};
 use crate::ops::ca_certificates::invalid_certificate;
 use crate::ops::certificates::{CertificateSource, register_certificate_in};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// How an ownership token is stored: its SHA-256, so that a copy of the database (or its WAL)
 /// lets nobody provision a device with a live token. Tokens carry 244 random bits, so an
@@ -78,8 +78,7 @@ impl Registry {
                     .bind(certificate.id.clone())
                     .bind(now_ms() + token_ttl_ms)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let event = RegistryEvent::CertificateChanged {
                         certificate_id: certificate.id.clone(),
                     };
@@ -103,8 +102,7 @@ impl Registry {
         )
         .bind(token_digest(token))
         .fetch_optional(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         let Some(row) = row else {
             return Ok(Err(OwnershipTokenError::Unknown));
         };
@@ -124,8 +122,7 @@ impl Registry {
                     sqlx::query("DELETE FROM ownership_tokens WHERE token = $1")
                         .bind(token)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -149,8 +146,7 @@ impl Registry {
                     .bind(now)
                     .bind(CertificateStatus::PendingActivation.as_str())
                     .fetch_all(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let mut removed = Vec::new();
                     for row in &rows {
                         let id = row::text(row, "certificate_id")?;
@@ -161,27 +157,23 @@ impl Registry {
                         )
                         .bind(arn)
                         .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                         if attached.is_none() {
                             sqlx::query("DELETE FROM certificates WHERE id = $1")
                                 .bind(id.clone())
                                 .execute(&mut *conn)
-                                .await
-                                .map_err(storage)?;
+                                .await?;
                             removed.push(id);
                         }
                     }
                     sqlx::query("DELETE FROM ownership_tokens WHERE expires_ms <= $1")
                         .bind(now)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     sqlx::query("DELETE FROM provisioning_claims WHERE expires_ms <= $1")
                         .bind(now)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     let events = removed
                         .iter()
                         .map(|id| RegistryEvent::CertificateChanged {
@@ -224,8 +216,7 @@ impl Registry {
                     .bind(record.expires_ms)
                     .bind(now_ms())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let event = RegistryEvent::CertificateChanged {
                         certificate_id: record.certificate_id.clone(),
                     };
@@ -249,8 +240,7 @@ impl Registry {
         .bind(id.to_string())
         .bind(now_ms())
         .fetch_optional(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         row.as_ref().map(claim_from_row).transpose()
     }
 
@@ -262,8 +252,7 @@ impl Registry {
         )
         .bind(now_ms())
         .fetch_all(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         rows.iter().map(claim_from_row).collect()
     }
 }

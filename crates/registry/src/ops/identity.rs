@@ -11,7 +11,6 @@ use crate::ops::policies::find_policy;
 use crate::ops::thing_groups::{ancestors, find_group};
 use crate::ops::things::find_thing;
 use crate::row;
-use crate::store::storage;
 
 /// A device certificate as the verifier needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +80,7 @@ impl Registry {
              FROM ca_certificates",
         )
         .fetch_all(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         rows.iter().map(ca_from_row).collect()
     }
 
@@ -91,7 +89,7 @@ impl Registry {
         &self,
         id: &str,
     ) -> Result<Option<CaCertificate>, RegistryError> {
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         find_ca(&mut conn, id).await
     }
 
@@ -100,8 +98,7 @@ impl Registry {
     pub async fn all_certificate_trust(&self) -> Result<Vec<CertificateTrust>, RegistryError> {
         let rows = sqlx::query("SELECT id, status, ca_id, not_after_ms FROM certificates")
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         rows.iter().map(trust_from_row).collect()
     }
 
@@ -114,8 +111,7 @@ impl Registry {
             sqlx::query("SELECT id, status, ca_id, not_after_ms FROM certificates WHERE id = $1")
                 .bind(id.to_owned())
                 .fetch_optional(self.store.reader())
-                .await
-                .map_err(storage)?;
+                .await?;
         row.as_ref().map(trust_from_row).transpose()
     }
 
@@ -139,10 +135,7 @@ impl Registry {
             for id in chunk {
                 query = query.bind(id.clone());
             }
-            let rows = query
-                .fetch_all(self.store.reader())
-                .await
-                .map_err(storage)?;
+            let rows = query.fetch_all(self.store.reader()).await?;
             for row in &rows {
                 found.push(trust_from_row(row)?);
             }
@@ -158,13 +151,12 @@ impl Registry {
         client_id: &str,
     ) -> Result<PrincipalGrants, RegistryError> {
         let principal = self.arns.certificate(certificate_id);
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let attached =
             sqlx::query("SELECT thing_name, exclusive FROM thing_principals WHERE principal = $1")
                 .bind(principal.clone())
                 .fetch_all(&mut *conn)
-                .await
-                .map_err(storage)?;
+                .await?;
         let mut chosen = None;
         for row in &attached {
             let name = row::text(row, "thing_name")?;
@@ -190,8 +182,7 @@ impl Registry {
                 sqlx::query("SELECT group_name FROM thing_group_members WHERE thing_name = $1")
                     .bind(connection_thing.thing.name.clone())
                     .fetch_all(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
             let mut groups = BTreeSet::new();
             for row in &rows {
                 let name = row::text(row, "group_name")?;
@@ -207,8 +198,7 @@ impl Registry {
             let rows = sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
                 .bind(target)
                 .fetch_all(&mut *conn)
-                .await
-                .map_err(storage)?;
+                .await?;
             for row in &rows {
                 names.insert(row::text(row, "policy_name")?);
             }

@@ -13,7 +13,7 @@ use crate::ops::tags::tag_in;
 use crate::ops::thing_groups::{ancestors, require_group};
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 use crate::validation::Constraint;
 
 /// Most versions a policy may have (AWS quota).
@@ -51,8 +51,7 @@ pub(crate) async fn find_policy(
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(name.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     row.as_ref().map(policy_from_row).transpose()
 }
 
@@ -96,8 +95,7 @@ pub(crate) async fn create_policy_in(
     .bind(policy.generation_id.clone())
     .bind(now)
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     sqlx::query(
         "INSERT INTO policy_versions (policy_name, version, document, created_ms) VALUES ($1, 1, $2, $3)",
     )
@@ -105,8 +103,7 @@ pub(crate) async fn create_policy_in(
     .bind(policy.document.clone())
     .bind(now)
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(policy)
 }
 
@@ -123,8 +120,7 @@ async fn resolve_target(
             let found = sqlx::query("SELECT id FROM certificates WHERE id = $1")
                 .bind(id.as_str().to_owned())
                 .fetch_optional(&mut *conn)
-                .await
-                .map_err(storage)?;
+                .await?;
             if found.is_none() {
                 return Err(RegistryError::not_found(format!(
                     "The certificate given in the principal does not exist: {target}"
@@ -155,8 +151,7 @@ pub(crate) async fn attach_policy_in(
     let current = sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
         .bind(target.to_owned())
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     for row in &current {
         if row::text(row, "policy_name")? == policy {
             return Ok(false);
@@ -185,8 +180,7 @@ pub(crate) async fn insert_attachment_in(
     .bind(target.to_owned())
     .bind(now_ms())
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(())
 }
 
@@ -224,7 +218,7 @@ impl Registry {
     /// GetPolicy: the default version's document.
     pub async fn get_policy(&self, name: &str) -> Result<Policy, RegistryError> {
         POLICY_NAME.check("policyName", name)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_policy(&mut conn, name).await
     }
 
@@ -242,8 +236,7 @@ impl Registry {
             .bind(page.after.clone())
             .bind(i64::from(page.limit) + 1)
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         let items = rows
             .iter()
             .map(policy_from_row)
@@ -264,8 +257,7 @@ impl Registry {
                         sqlx::query("SELECT target FROM policy_attachments WHERE policy_name = $1 LIMIT 1")
                             .bind(name.clone())
                             .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     if attached.is_some() {
                         return Err(RegistryError::DeleteConflict(format!(
                             "The policy cannot be deleted as the policy is attached to one or more principals (name={name})"
@@ -277,8 +269,7 @@ impl Registry {
                     .bind(name.clone())
                     .bind(policy.default_version)
                     .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     if others.is_some() {
                         return Err(RegistryError::DeleteConflict(format!(
                             "Cannot delete the policy because it has one or more policy versions attached to it (name={name})"
@@ -291,14 +282,12 @@ impl Registry {
                         sqlx::query(sql)
                             .bind(name.clone())
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     }
                     sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
                         .bind(arn)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
                 })
             })
@@ -325,8 +314,7 @@ impl Registry {
                     )
                     .bind(name.clone())
                     .fetch_one(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     if row::int(&state, "versions")? as usize >= MAX_POLICY_VERSIONS {
                         return Err(RegistryError::VersionsLimitExceeded(format!(
                             "The policy {name} already has the maximum number of versions ({MAX_POLICY_VERSIONS})"
@@ -342,8 +330,7 @@ impl Registry {
                     .bind(document.clone())
                     .bind(now)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let generation_id = Uuid::new_v4().simple().to_string();
                     let sql = if set_as_default {
                         "UPDATE policies SET last_version = $1, default_version = $1, generation_id = $2, modified_ms = $3 WHERE name = $4"
@@ -356,8 +343,7 @@ impl Registry {
                         .bind(now)
                         .bind(name.clone())
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     let events = if set_as_default {
                         vec![RegistryEvent::PolicyChanged { policy_name: name.clone() }]
                     } else {
@@ -388,7 +374,7 @@ impl Registry {
     ) -> Result<PolicyVersion, RegistryError> {
         POLICY_NAME.check("policyName", name)?;
         let number = parse_version_id(version)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let policy = require_policy(&mut conn, name).await?;
         let row = sqlx::query(
             "SELECT document, created_ms FROM policy_versions WHERE policy_name = $1 AND version = $2",
@@ -396,8 +382,7 @@ impl Registry {
         .bind(name.to_owned())
         .bind(number)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?
+        .await?
         .ok_or_else(|| {
             RegistryError::not_found(format!("Policy {name} version {version} cannot be found."))
         })?;
@@ -418,15 +403,14 @@ impl Registry {
         name: &str,
     ) -> Result<Vec<PolicyVersion>, RegistryError> {
         POLICY_NAME.check("policyName", name)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let policy = require_policy(&mut conn, name).await?;
         let rows = sqlx::query(
             "SELECT version, document, created_ms FROM policy_versions WHERE policy_name = $1 ORDER BY version DESC",
         )
         .bind(name.to_owned())
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         rows.iter()
             .map(|row| {
                 let version = row::int(row, "version")?;
@@ -465,8 +449,7 @@ impl Registry {
                     .bind(now_ms())
                     .bind(name.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
                 })
             })
@@ -499,8 +482,7 @@ impl Registry {
                     .bind(name)
                     .bind(number)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -547,8 +529,7 @@ impl Registry {
                     .bind(name.clone())
                     .bind(target.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let events = if done.rows_affected() > 0 {
                         vec![RegistryEvent::PolicyAttachmentChanged {
                             policy_name: name,
@@ -571,7 +552,7 @@ impl Registry {
         recursive: bool,
         page: &PageRequest,
     ) -> Result<Page<Policy>, RegistryError> {
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let parsed = resolve_target(&mut conn, &self.arns, "target", target).await?;
         let mut targets = vec![target.to_owned()];
         if let (true, ResourceArn::ThingGroup(name)) = (recursive, &parsed) {
@@ -591,8 +572,7 @@ impl Registry {
             .bind(target)
             .bind(page.after.clone())
             .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
             for row in &rows {
                 names.insert(row::text(row, "policy_name")?);
             }
@@ -612,7 +592,7 @@ impl Registry {
         page: &PageRequest,
     ) -> Result<Page<String>, RegistryError> {
         POLICY_NAME.check("policyName", name)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_policy(&mut conn, name).await?;
         let cert_prefix = self.arns.certificate("");
         let rows = sqlx::query(
@@ -624,8 +604,7 @@ impl Registry {
         .bind(certificates_only.then_some(cert_prefix))
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(|r| row::text(r, "target"))
@@ -639,14 +618,13 @@ impl Registry {
         &self,
         targets: &[String],
     ) -> Result<Vec<(String, String)>, RegistryError> {
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let mut names = std::collections::BTreeSet::new();
         for target in targets {
             let rows = sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
                 .bind(target.clone())
                 .fetch_all(&mut *conn)
-                .await
-                .map_err(storage)?;
+                .await?;
             for row in &rows {
                 names.insert(row::text(row, "policy_name")?);
             }
@@ -682,8 +660,7 @@ async fn version_exists(
             .bind(name.to_owned())
             .bind(number)
             .fetch_optional(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
     match found {
         Some(_) => Ok(()),
         None => Err(RegistryError::not_found(format!(

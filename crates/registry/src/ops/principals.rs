@@ -11,7 +11,7 @@ use crate::names::RESOURCE_NAME;
 use crate::ops::things::require_thing;
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// Checks `principal` is the ARN of a registered certificate.
 async fn require_certificate_principal(
@@ -24,8 +24,7 @@ async fn require_certificate_principal(
             let found = sqlx::query("SELECT id FROM certificates WHERE id = $1")
                 .bind(id.as_str().to_owned())
                 .fetch_optional(&mut *conn)
-                .await
-                .map_err(storage)?;
+                .await?;
             if found.is_none() {
                 return Err(RegistryError::not_found(format!(
                     "The certificate given in the principal does not exist: {principal}"
@@ -53,8 +52,7 @@ pub(crate) async fn attach_principal_in(
         sqlx::query("SELECT thing_name, exclusive FROM thing_principals WHERE principal = $1")
             .bind(principal.to_owned())
             .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
     let mut already = false;
     for row in &existing {
         let other = row::text(row, "thing_name")?;
@@ -92,8 +90,7 @@ pub(crate) async fn insert_thing_principal_in(
     .bind(i64::from(kind == ThingPrincipalType::ExclusiveThing))
     .bind(now_ms())
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(())
 }
 
@@ -158,8 +155,7 @@ impl Registry {
                     .bind(thing.clone())
                     .bind(principal.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let events = if done.rows_affected() > 0 {
                         vec![RegistryEvent::ThingPrincipalChanged {
                             thing_name: thing,
@@ -182,7 +178,7 @@ impl Registry {
         page: &PageRequest,
     ) -> Result<Page<ThingPrincipal>, RegistryError> {
         RESOURCE_NAME.check("thingName", thing)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_thing(&mut conn, thing).await.map_err(|_| {
             RegistryError::not_found(format!(
                 "Failed to list principals for thing {thing} because the thing does not exist in your account"
@@ -198,8 +194,7 @@ impl Registry {
         .bind(kind.map(|k| i64::from(k == ThingPrincipalType::ExclusiveThing)))
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(principal_from_row)
@@ -214,7 +209,7 @@ impl Registry {
         kind: Option<ThingPrincipalType>,
         page: &PageRequest,
     ) -> Result<Page<ThingPrincipal>, RegistryError> {
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_certificate_principal(&mut conn, &self.arns, principal).await?;
         let rows = sqlx::query(
             "SELECT thing_name, principal, exclusive FROM thing_principals WHERE principal = $1 \
@@ -226,8 +221,7 @@ impl Registry {
         .bind(kind.map(|k| i64::from(k == ThingPrincipalType::ExclusiveThing)))
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(principal_from_row)

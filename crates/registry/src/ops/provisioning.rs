@@ -35,7 +35,7 @@ use crate::ops::things::{
     insert_thing_in,
 };
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// The AWS names of the subject attributes JITP passes to templates.
 const AWS_SUBJECT_PARAMETERS: &[(AttributeType, &str)] = &[
@@ -316,15 +316,13 @@ async fn apply_thing(
         .bind(existing.version + 1)
         .bind(plan.name.clone())
         .execute(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     }
     if !plan.thing_groups.is_empty() {
         let rows = sqlx::query("SELECT group_name FROM thing_group_members WHERE thing_name = $1")
             .bind(plan.name.clone())
             .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
         let current = rows
             .iter()
             .map(|r| row::text(r, "group_name"))
@@ -344,8 +342,7 @@ async fn apply_thing(
                     .bind(group.clone())
                     .bind(plan.name.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     changed = true;
                 }
                 for group in wanted.difference(&current) {
@@ -794,19 +791,16 @@ async fn in_savepoint<T>(
 ) -> Result<T, RegistryError> {
     sqlx::query("SAVEPOINT provisioning")
         .execute(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     let result = apply(&mut *conn).await;
     if result.is_err() {
         sqlx::query("ROLLBACK TO SAVEPOINT provisioning")
             .execute(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
     }
     sqlx::query("RELEASE SAVEPOINT provisioning")
         .execute(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     result
 }
 
@@ -844,7 +838,7 @@ impl Registry {
     ) -> Result<DryRun, RegistryError> {
         let leaf = CertificateInfo::from_pem(certificate_pem)
             .map_err(|e| invalid_certificate("certificatePem", e))?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let candidates = match ca_id {
             Some(id) => {
                 let id = crate::names::CertificateId::parse("caCertificateId", id)?;
@@ -855,7 +849,7 @@ impl Registry {
         let mut signer = None;
         for candidate in candidates {
             let ca = CertificateInfo::from_pem(&candidate.pem)
-                .map_err(|e| RegistryError::Storage(format!("stored CA {}: {e}", candidate.id)))?;
+                .map_err(|e| RegistryError::storage(format!("stored CA {}: {e}", candidate.id)))?;
             if roost_pki::verify_signed_by(&leaf, &ca).is_ok() {
                 signer = Some(candidate);
                 break;
@@ -942,7 +936,7 @@ impl Registry {
             })
             .await?;
         let certificate = applied.certificate.ok_or_else(|| {
-            RegistryError::Storage("just-in-time provisioning applied no certificate".into())
+            RegistryError::storage("just-in-time provisioning applied no certificate")
         })?;
         Ok(Provisioned {
             certificate,

@@ -14,7 +14,7 @@ use crate::names::{ROLE_ARN, TEMPLATE_NAME};
 use crate::ops::tags::tag_in;
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 use crate::validation::Constraint;
 
 /// Most versions a provisioning template may have (AWS quota).
@@ -268,8 +268,7 @@ pub(crate) async fn find_template(
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(name.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     row.as_ref()
         .map(|row| template_from_row(arns, row))
         .transpose()
@@ -293,8 +292,7 @@ async fn version_ids(conn: &mut AnyConnection, name: &str) -> Result<Vec<i64>, R
     )
     .bind(name.to_owned())
     .fetch_all(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     rows.iter().map(|r| row::int(r, "version")).collect()
 }
 
@@ -310,8 +308,7 @@ pub(crate) async fn check_named_jitp_template(
     let row = sqlx::query("SELECT template_type FROM provisioning_templates WHERE name = $1")
         .bind(name.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     let Some(row) = row else {
         return Err(RegistryError::invalid(format!(
             "registrationConfig.templateName names the provisioning template {name}, which does \
@@ -335,15 +332,14 @@ async fn cas_naming(conn: &mut AnyConnection, name: &str) -> Result<Vec<String>,
          WHERE registration_config IS NOT NULL ORDER BY id",
     )
     .fetch_all(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     let mut naming = Vec::new();
     for r in &rows {
         let Some(json) = row::opt_text(r, "registration_config")? else {
             continue;
         };
         let config: RegistrationConfig = serde_json::from_str(&json)
-            .map_err(|e| RegistryError::Storage(format!("registration_config: {e}")))?;
+            .map_err(|e| RegistryError::storage(format!("registration_config: {e}")))?;
         if config.template_name.as_deref() == Some(name) {
             naming.push(row::text(r, "id")?);
         }
@@ -381,8 +377,7 @@ impl Registry {
                         sqlx::query("SELECT name FROM provisioning_templates WHERE name = $1")
                             .bind(input.name.clone())
                             .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     if exists.is_some() {
                         return Err(RegistryError::AlreadyExists {
                             message: format!(
@@ -411,8 +406,7 @@ impl Registry {
                     .bind(now)
                     .bind(now)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     sqlx::query(
                         "INSERT INTO provisioning_template_versions (template_name, version, body, \
                          created_ms) VALUES ($1, 1, $2, $3)",
@@ -421,8 +415,7 @@ impl Registry {
                     .bind(input.body.clone())
                     .bind(now)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     tag_in(conn, &arn, &input.tags).await?;
                     let template = ProvisioningTemplate {
                         name: input.name,
@@ -450,7 +443,7 @@ impl Registry {
         name: &str,
     ) -> Result<ProvisioningTemplate, RegistryError> {
         TEMPLATE_NAME.check("templateName", name)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_template(&mut conn, &self.arns, name).await
     }
 
@@ -465,8 +458,7 @@ impl Registry {
             .bind(page.after.clone())
             .bind(i64::from(page.limit) + 1)
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         let items = rows
             .iter()
             .map(|row| template_from_row(&self.arns, row))
@@ -551,8 +543,7 @@ impl Registry {
                     .bind(now_ms())
                     .bind(name.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -591,11 +582,7 @@ impl Registry {
                             arns.provisioning_template(&name),
                         ),
                     ] {
-                        sqlx::query(sql)
-                            .bind(key)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                        sqlx::query(sql).bind(key).execute(&mut *conn).await?;
                     }
                     Ok(((), Vec::new()))
                 })
@@ -628,8 +615,7 @@ impl Registry {
                         sqlx::query("SELECT last_version FROM provisioning_templates WHERE name = $1")
                             .bind(name.clone())
                             .fetch_one(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     let version = row::int(&state, "last_version")? + 1;
                     let now = now_ms();
                     sqlx::query(
@@ -641,8 +627,7 @@ impl Registry {
                     .bind(body.clone())
                     .bind(now)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let sql = if set_as_default {
                         "UPDATE provisioning_templates SET last_version = $1, default_version = $1, \
                          modified_ms = $2 WHERE name = $3"
@@ -655,8 +640,7 @@ impl Registry {
                         .bind(now)
                         .bind(name.clone())
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     let created = ProvisioningTemplateVersion {
                         template_name: name,
                         version,
@@ -678,7 +662,7 @@ impl Registry {
     ) -> Result<ProvisioningTemplateVersion, RegistryError> {
         TEMPLATE_NAME.check("templateName", name)?;
         check_version_id(version)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let template = require_template(&mut conn, &self.arns, name).await?;
         let row = sqlx::query(
             "SELECT body, created_ms FROM provisioning_template_versions \
@@ -687,8 +671,7 @@ impl Registry {
         .bind(name.to_owned())
         .bind(version)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?
+        .await?
         .ok_or_else(|| version_not_found(name, version))?;
         Ok(ProvisioningTemplateVersion {
             template_name: name.to_owned(),
@@ -717,7 +700,7 @@ impl Registry {
                 })
             })
             .transpose()?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let template = require_template(&mut conn, &self.arns, name).await?;
         let rows = sqlx::query(
             "SELECT version, body, created_ms FROM provisioning_template_versions \
@@ -727,8 +710,7 @@ impl Registry {
         .bind(after)
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(|r| {
@@ -777,8 +759,7 @@ impl Registry {
                     .bind(name.clone())
                     .bind(version)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), Vec::new()))
                 })
             })

@@ -9,7 +9,7 @@ use crate::Registry;
 use crate::error::RegistryError;
 use crate::page::{Page, PageRequest, created_key, parse_created_key};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 use crate::validation::Constraint;
 
 /// Longest task id (model).
@@ -172,8 +172,7 @@ async fn find_task(
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     row.as_ref().map(task_from_row).transpose()
 }
 
@@ -230,8 +229,7 @@ impl Registry {
                         .bind(now)
                         .bind(now)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok((task, Vec::new()))
                 })
             })
@@ -241,7 +239,7 @@ impl Registry {
     /// DescribeThingRegistrationTask.
     pub async fn registration_task(&self, id: &str) -> Result<RegistrationTask, RegistryError> {
         check_task_id(id)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         find_task(&mut conn, id)
             .await?
             .ok_or_else(|| task_not_found(id))
@@ -266,8 +264,7 @@ impl Registry {
             .bind(after.map(|(_, id)| id))
             .bind(i64::from(page.limit) + 1)
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         let items = rows
             .iter()
             .map(task_from_row)
@@ -298,8 +295,7 @@ impl Registry {
                     .bind(now_ms())
                     .bind(id)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -333,8 +329,7 @@ impl Registry {
                     .bind(now_ms())
                     .bind(id)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok((result.rows_affected() > 0, Vec::new()))
                 })
             })
@@ -366,8 +361,7 @@ impl Registry {
                             .bind(now)
                             .bind(id.clone())
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                             task.status = RegistrationTaskStatus::Cancelling;
                             task.modified_ms = now;
                         }
@@ -401,8 +395,7 @@ impl Registry {
                          WHERE status IN ('InProgress', 'Cancelling') ORDER BY id",
                     )
                     .fetch_all(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let ids = rows
                         .iter()
                         .map(|r| row::text(r, "id"))
@@ -415,8 +408,7 @@ impl Registry {
                         .bind(message)
                         .bind(now_ms())
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     }
                     Ok((ids, Vec::new()))
                 })

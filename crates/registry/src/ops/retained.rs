@@ -12,7 +12,7 @@ use crate::Registry;
 use crate::error::RegistryError;
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// The MQTT 5 properties a retained message keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +64,7 @@ const COLUMNS: &str = "topic, payload, qos, properties, expires_ms, updated_ms";
 
 fn record_from_row(row: &AnyRow) -> Result<RetainedRecord, RegistryError> {
     let corrupt = |what: &str, e: &dyn std::fmt::Display| {
-        RegistryError::Storage(format!("stored retained message {what}: {e}"))
+        RegistryError::storage(format!("stored retained message {what}: {e}"))
     };
     let payload = STANDARD
         .decode(row::text(row, "payload")?)
@@ -90,7 +90,7 @@ impl Registry {
             None
         } else {
             Some(serde_json::to_string(&record.properties).map_err(|e| {
-                RegistryError::Storage(format!("serializing retained properties: {e}"))
+                RegistryError::storage(format!("serializing retained properties: {e}"))
             })?)
         };
         self.store
@@ -112,8 +112,7 @@ impl Registry {
                     .bind(record.expires_ms)
                     .bind(record.updated_ms)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -130,8 +129,7 @@ impl Registry {
                     sqlx::query("DELETE FROM retained_messages WHERE topic = $1")
                         .bind(topic)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -149,8 +147,7 @@ impl Registry {
             .bind(topic.to_owned())
             .bind(now_ms())
             .fetch_optional(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         row.as_ref().map(record_from_row).transpose()
     }
 
@@ -163,8 +160,7 @@ impl Registry {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now_ms())
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         rows.iter().map(record_from_row).collect()
     }
 
@@ -182,8 +178,7 @@ impl Registry {
         .bind(page.after.clone())
         .bind(i64::from(page.limit) + 1)
         .fetch_all(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(|row| {

@@ -8,7 +8,6 @@ use crate::names::CertificateId;
 use crate::ops::ca_certificates::require_ca;
 use crate::ops::certificates::set_status_in;
 use crate::row;
-use crate::store::storage;
 
 impl Registry {
     /// Sets every certificate registered under CA `ca_id` to REVOKED (those already REVOKED
@@ -26,8 +25,7 @@ impl Registry {
                     .bind(ca_id.clone())
                     .bind(CertificateStatus::Revoked.as_str())
                     .fetch_all(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     let mut events = Vec::with_capacity(rows.len());
                     for row in &rows {
                         let id = row::text(row, "id")?;

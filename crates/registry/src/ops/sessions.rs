@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 use crate::Registry;
 use crate::error::RegistryError;
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// A stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +63,7 @@ async fn upsert_session(
     .bind(session.subscriptions.clone())
     .bind(now_ms())
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(())
 }
 
@@ -81,8 +80,7 @@ async fn insert_messages(
         .bind(seq_column(message.seq))
         .bind(message.delivery.clone())
         .execute(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     }
     Ok(())
 }
@@ -129,8 +127,7 @@ impl Registry {
                     .bind(session.client_id.clone())
                     .bind(seq_column(below))
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     insert_messages(conn, &messages).await?;
                     Ok(((), Vec::new()))
                 })
@@ -150,8 +147,7 @@ impl Registry {
                     )
                     .bind(client_id)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok(((), Vec::new()))
                 })
             })
@@ -198,8 +194,7 @@ impl Registry {
                         .bind(client_id.clone())
                         .bind(seq_column(seq))
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     }
                     Ok(((), Vec::new()))
                 })
@@ -220,8 +215,7 @@ impl Registry {
                         sqlx::query(sqlx::AssertSqlSafe(sql))
                             .bind(client_id.clone())
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     }
                     Ok(((), Vec::new()))
                 })
@@ -237,13 +231,11 @@ impl Registry {
              ORDER BY client_id",
         )
         .fetch_all(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         let messages =
             sqlx::query("SELECT client_id, seq, delivery FROM mqtt_session_messages ORDER BY seq")
                 .fetch_all(self.store.reader())
-                .await
-                .map_err(storage)?;
+                .await?;
         let mut stored: Vec<StoredSession> = sessions
             .iter()
             .map(|row| {

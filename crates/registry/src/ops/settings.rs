@@ -6,7 +6,6 @@ use uuid::Uuid;
 use crate::Registry;
 use crate::error::RegistryError;
 use crate::row;
-use crate::store::storage;
 
 const REGISTRATION_CODE: &str = "registration_code";
 
@@ -16,8 +15,7 @@ pub(crate) async fn current_registration_code(
     let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
         .bind(REGISTRATION_CODE)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     row.as_ref().map(|r| row::text(r, "value")).transpose()
 }
 
@@ -36,8 +34,7 @@ impl Registry {
                         .bind(REGISTRATION_CODE)
                         .bind(code.clone())
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok((code, Vec::new()))
                 })
             })
@@ -52,8 +49,7 @@ impl Registry {
                     let done = sqlx::query("DELETE FROM settings WHERE name = $1")
                         .bind(REGISTRATION_CODE)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     if done.rows_affected() == 0 {
                         return Err(RegistryError::not_found(
                             "There is no registration code to delete.",

@@ -17,7 +17,7 @@ use crate::Registry;
 use crate::error::RegistryError;
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// The storage key of a shadow name: the classic shadow is stored under ''.
 fn shadow_key(shadow: Option<&ShadowName>) -> String {
@@ -42,15 +42,14 @@ async fn find_shadow(
     .bind(thing.as_str().to_owned())
     .bind(shadow_key(shadow))
     .fetch_optional(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     let Some(row) = row else {
         return Ok(None);
     };
     let document = row::opt_text(&row, "document")?
         .map(|json| {
             serde_json::from_str::<ShadowDocument>(&json)
-                .map_err(|e| RegistryError::Storage(format!("stored shadow document: {e}")))
+                .map_err(|e| RegistryError::storage(format!("stored shadow document: {e}")))
         })
         .transpose()?;
     let version = u64::try_from(row::int(&row, "version")?).unwrap_or_default();
@@ -67,7 +66,7 @@ async fn store_shadow(
     let text = document
         .map(serde_json::to_string)
         .transpose()
-        .map_err(|e| RegistryError::Storage(format!("serializing a shadow document: {e}")))?;
+        .map_err(|e| RegistryError::storage(format!("serializing a shadow document: {e}")))?;
     sqlx::query(
         "INSERT INTO shadows (thing_name, shadow_name, document, version, updated_ms) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -80,8 +79,7 @@ async fn store_shadow(
     .bind(i64::try_from(version).unwrap_or(i64::MAX))
     .bind(now_ms())
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(())
 }
 
@@ -92,7 +90,7 @@ impl Registry {
         thing: &ThingName,
         shadow: Option<&ShadowName>,
     ) -> Result<Option<ShadowDocument>, RegistryError> {
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         Ok(find_shadow(&mut conn, thing, shadow)
             .await?
             .and_then(|stored| stored.document))
@@ -111,14 +109,13 @@ impl Registry {
         .bind(page.after.clone())
         .bind(i64::from(page.limit) + 1)
         .fetch_all(self.store.reader())
-        .await
-        .map_err(storage)?;
+        .await?;
         let names = rows
             .iter()
             .map(|row| {
                 let name = row::text(row, "shadow_name")?;
                 ShadowName::new(&name)
-                    .map_err(|e| RegistryError::Storage(format!("stored shadow name: {e}")))
+                    .map_err(|e| RegistryError::storage(format!("stored shadow name: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_rows(names, page.limit, |n| {

@@ -11,7 +11,6 @@ use crate::model::Tag;
 use crate::names::{POLICY_NAME, RESOURCE_NAME, TAG_KEY, TAG_VALUE, TEMPLATE_NAME};
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::storage;
 
 /// Most tags a resource may have (AWS quota).
 pub const MAX_TAGS: usize = 50;
@@ -51,8 +50,7 @@ async fn require_resource(
     let found = sqlx::query(sql)
         .bind(key)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     match found {
         Some(_) => Ok(()),
         None => Err(RegistryError::not_found(format!(
@@ -93,8 +91,7 @@ pub(crate) async fn tag_in(
     let rows = sqlx::query("SELECT tag_key FROM tags WHERE resource_arn = $1")
         .bind(arn.to_owned())
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     let mut keys = rows
         .iter()
         .map(|r| row::text(r, "tag_key"))
@@ -114,15 +111,13 @@ pub(crate) async fn tag_in(
             .bind(arn.to_owned())
             .bind(key.to_owned())
             .execute(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
         sqlx::query("INSERT INTO tags (resource_arn, tag_key, tag_value) VALUES ($1, $2, $3)")
             .bind(arn.to_owned())
             .bind(key.to_owned())
             .bind(value.to_owned())
             .execute(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
     }
     Ok(())
 }
@@ -156,8 +151,7 @@ impl Registry {
                             .bind(arn.clone())
                             .bind(key)
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     }
                     Ok(((), Vec::new()))
                 })
@@ -171,7 +165,7 @@ impl Registry {
         arn: &str,
         page: &PageRequest,
     ) -> Result<Page<Tag>, RegistryError> {
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_resource(&mut conn, &self.arns, arn).await?;
         let rows = sqlx::query(
             "SELECT tag_key, tag_value FROM tags WHERE resource_arn = $1 AND ($2 IS NULL OR tag_key > $2) \
@@ -181,8 +175,7 @@ impl Registry {
         .bind(page.after.clone())
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(|r| {

@@ -13,7 +13,7 @@ use crate::ops::tags::tag_in;
 use crate::ops::things::{AttributeUpdate, apply_attributes, check_attributes, require_thing};
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// Deepest a group hierarchy may be (AWS quota).
 pub const MAX_GROUP_DEPTH: usize = 7;
@@ -78,8 +78,7 @@ pub(crate) async fn find_group(
     )
     .bind(name.to_owned())
     .fetch_optional(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     row.as_ref().map(group_from_row).transpose()
 }
 
@@ -101,7 +100,7 @@ pub(crate) async fn ancestors(
     let mut next = group.parent.clone();
     while let Some(name) = next {
         if chain.len() > MAX_GROUP_DEPTH {
-            return Err(RegistryError::Storage(format!(
+            return Err(RegistryError::storage(format!(
                 "thing group hierarchy above {} is deeper than {MAX_GROUP_DEPTH}",
                 group.name
             )));
@@ -122,8 +121,7 @@ async fn descendants(conn: &mut AnyConnection, group: &str) -> Result<Vec<String
         let rows = sqlx::query("SELECT name FROM thing_groups WHERE parent = $1 ORDER BY name")
             .bind(name)
             .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
         for row in rows {
             let child = row::text(&row, "name")?;
             frontier.push(child.clone());
@@ -183,8 +181,7 @@ pub(crate) async fn add_member_in(
     let current = sqlx::query("SELECT group_name FROM thing_group_members WHERE thing_name = $1")
         .bind(thing.to_owned())
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     let mut already = false;
     for row in &current {
         if row::text(row, "group_name")? == group {
@@ -205,8 +202,7 @@ pub(crate) async fn add_member_in(
         .bind(group.to_owned())
         .bind(thing.to_owned())
         .execute(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     Ok(true)
 }
 
@@ -290,8 +286,7 @@ impl Registry {
                     .bind(created.version)
                     .bind(created.created_ms)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     tag_in(conn, &arn, &tags).await?;
                     let event = RegistryEvent::ThingGroupChanged {
                         group_name: created.name.clone(),
@@ -305,7 +300,7 @@ impl Registry {
     /// DescribeThingGroup, with its ancestry.
     pub async fn describe_thing_group(&self, name: &str) -> Result<ThingGroup, RegistryError> {
         RESOURCE_NAME.check("thingGroupName", name)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let mut group = require_group(&mut conn, name).await?;
         group.root_to_parent = ancestors(&mut conn, &group).await?;
         Ok(group)
@@ -349,8 +344,7 @@ impl Registry {
                     .bind(version)
                     .bind(name.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok((version, vec![RegistryEvent::ThingGroupChanged { group_name: name }]))
                 })
             })
@@ -381,8 +375,7 @@ impl Registry {
                     let child = sqlx::query("SELECT name FROM thing_groups WHERE parent = $1 LIMIT 1")
                         .bind(name.clone())
                         .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     if child.is_some() {
                         return Err(RegistryError::invalid(format!(
                             "Cannot delete thing group : {name} when there are still child groups attached to it"
@@ -393,8 +386,7 @@ impl Registry {
                         sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
                             .bind(arn.clone())
                             .fetch_all(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     let mut events = Vec::with_capacity(attached.len() + 1);
                     for row in &attached {
                         events.push(RegistryEvent::PolicyAttachmentChanged {
@@ -409,8 +401,7 @@ impl Registry {
                         sqlx::query(sql)
                             .bind(name.clone())
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     }
                     for sql in [
                         "DELETE FROM policy_attachments WHERE target = $1",
@@ -419,8 +410,7 @@ impl Registry {
                         sqlx::query(sql)
                             .bind(arn.clone())
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     }
                     events.push(RegistryEvent::ThingGroupChanged { group_name: name });
                     Ok(((), events))
@@ -438,7 +428,7 @@ impl Registry {
         if let Some(prefix) = &filter.name_prefix {
             RESOURCE_NAME.check("namePrefixFilter", prefix)?;
         }
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let within: Option<Vec<String>> = match &filter.parent {
             None => None,
             Some(parent) => {
@@ -450,8 +440,7 @@ impl Registry {
                     let rows = sqlx::query("SELECT name FROM thing_groups WHERE parent = $1")
                         .bind(parent.clone())
                         .fetch_all(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Some(
                         rows.iter()
                             .map(|r| row::text(r, "name"))
@@ -466,8 +455,7 @@ impl Registry {
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(page.after.clone())
             .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
         let mut items = Vec::new();
         for row in &rows {
             let group = group_from_row(row)?;
@@ -531,8 +519,7 @@ impl Registry {
                     .bind(group.clone())
                     .bind(thing)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok((
                         (),
                         vec![RegistryEvent::ThingGroupChanged { group_name: group }],
@@ -550,7 +537,7 @@ impl Registry {
         page: &PageRequest,
     ) -> Result<Page<String>, RegistryError> {
         RESOURCE_NAME.check("thingGroupName", group)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_group(&mut conn, group).await?;
         let mut groups = vec![group.to_owned()];
         if recursive {
@@ -565,8 +552,7 @@ impl Registry {
             .bind(group)
             .bind(page.after.clone())
             .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
             for row in &rows {
                 things.insert(row::text(row, "thing_name")?);
             }
@@ -582,7 +568,7 @@ impl Registry {
         page: &PageRequest,
     ) -> Result<Page<String>, RegistryError> {
         RESOURCE_NAME.check("thingName", thing)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_thing(&mut conn, thing).await?;
         let rows = sqlx::query(
             "SELECT group_name FROM thing_group_members WHERE thing_name = $1 \
@@ -592,8 +578,7 @@ impl Registry {
         .bind(page.after.clone())
         .bind(i64::from(page.limit) + 1)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
         let items = rows
             .iter()
             .map(|r| row::text(r, "group_name"))
@@ -606,12 +591,11 @@ impl Registry {
         &self,
         thing: &str,
     ) -> Result<Vec<String>, RegistryError> {
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         let rows = sqlx::query("SELECT group_name FROM thing_group_members WHERE thing_name = $1")
             .bind(thing.to_owned())
             .fetch_all(&mut *conn)
-            .await
-            .map_err(storage)?;
+            .await?;
         let mut all = std::collections::BTreeSet::new();
         for row in &rows {
             let name = row::text(row, "group_name")?;

@@ -10,7 +10,7 @@ use crate::names::{ATTRIBUTE_NAME, DESCRIPTION, RESOURCE_NAME};
 use crate::ops::tags::tag_in;
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// Most searchable attributes a thing type may declare (AWS quota).
 pub const MAX_SEARCHABLE_ATTRIBUTES: usize = 3;
@@ -21,7 +21,7 @@ fn thing_type_from_row(row: &sqlx::any::AnyRow) -> Result<ThingType, RegistryErr
         name: row::text(row, "name")?,
         id: row::text(row, "id")?,
         properties: serde_json::from_str(&properties)
-            .map_err(|e| RegistryError::Storage(format!("thing type properties: {e}")))?,
+            .map_err(|e| RegistryError::storage(format!("thing type properties: {e}")))?,
         deprecated: row::int(row, "deprecated")? != 0,
         deprecated_ms: row::opt_int(row, "deprecated_ms")?,
         created_ms: row::int(row, "created_ms")?,
@@ -101,8 +101,7 @@ impl Registry {
                     )
                     .bind(name.clone())
                     .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     if let Some(row) = existing {
                         let existing = thing_type_from_row(&row)?;
                         if existing.properties == properties {
@@ -134,8 +133,7 @@ impl Registry {
                     .bind(created.properties.to_string())
                     .bind(created.created_ms)
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     tag_in(conn, &arn, &tags).await?;
                     Ok((created, Vec::new()))
                 })
@@ -152,8 +150,7 @@ impl Registry {
         )
         .bind(name.to_owned())
         .fetch_optional(self.store.reader())
-        .await
-        .map_err(storage)?
+        .await?
         .ok_or_else(|| RegistryError::not_found(format!("Thing type {name} cannot be found.")))?;
         thing_type_from_row(&row)
     }
@@ -176,8 +173,7 @@ impl Registry {
             .bind(name_filter.map(str::to_owned))
             .bind(i64::from(page.limit) + 1)
             .fetch_all(self.store.reader())
-            .await
-            .map_err(storage)?;
+            .await?;
         let items = rows
             .iter()
             .map(thing_type_from_row)
@@ -200,8 +196,7 @@ impl Registry {
                     .bind(when)
                     .bind(name.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     if done.rows_affected() == 0 {
                         return Err(RegistryError::not_found(format!(
                             "Thing type {name} cannot be found."
@@ -224,8 +219,7 @@ impl Registry {
                     let row = sqlx::query("SELECT deprecated FROM thing_types WHERE name = $1")
                         .bind(name.clone())
                         .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(storage)?
+                        .await?
                         .ok_or_else(|| {
                             RegistryError::not_found(format!("Thing type {name} cannot be found."))
                         })?;
@@ -237,8 +231,7 @@ impl Registry {
                     let used = sqlx::query("SELECT name FROM things WHERE type_name = $1 LIMIT 1")
                         .bind(name.clone())
                         .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     if used.is_some() {
                         return Err(RegistryError::invalid(format!(
                             "Thing type {name} cannot be deleted while things are associated with it"
@@ -247,13 +240,11 @@ impl Registry {
                     sqlx::query("DELETE FROM thing_types WHERE name = $1")
                         .bind(name)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
                         .bind(arn)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), Vec::new()))
                 })
             })

@@ -10,7 +10,7 @@ use crate::model::{Attributes, Thing};
 use crate::names::{ATTRIBUTE_NAME, ATTRIBUTE_VALUE, RESOURCE_NAME};
 use crate::page::{Page, PageRequest};
 use crate::row;
-use crate::store::{now_ms, storage};
+use crate::store::now_ms;
 
 /// Most attributes a thing without a type may have (AWS quota).
 pub const MAX_ATTRIBUTES_WITHOUT_TYPE: usize = 3;
@@ -108,8 +108,7 @@ pub(crate) async fn find_thing(
     )
     .bind(name.to_owned())
     .fetch_optional(conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     row.as_ref().map(thing_from_row).transpose()
 }
 
@@ -130,8 +129,7 @@ pub(crate) async fn check_usable_type(
     let row = sqlx::query("SELECT deprecated FROM thing_types WHERE name = $1")
         .bind(type_name.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     match row {
         None => Err(RegistryError::not_found(format!(
             "Thing type {type_name} cannot be found."
@@ -150,8 +148,7 @@ pub(crate) async fn check_billing_group_exists(
     let found = sqlx::query("SELECT name FROM billing_groups WHERE name = $1")
         .bind(name.to_owned())
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(storage)?;
+        .await?;
     match found {
         Some(_) => Ok(()),
         None => Err(RegistryError::not_found(format!(
@@ -219,8 +216,7 @@ pub(crate) async fn insert_thing_in(
     .bind(created.billing_group.clone())
     .bind(created.created_ms)
     .execute(&mut *conn)
-    .await
-    .map_err(storage)?;
+    .await?;
     Ok(created)
 }
 
@@ -279,7 +275,7 @@ impl Registry {
     /// DescribeThing.
     pub async fn describe_thing(&self, name: &str) -> Result<Thing, RegistryError> {
         RESOURCE_NAME.check("thingName", name)?;
-        let mut conn = self.store.reader().acquire().await.map_err(storage)?;
+        let mut conn = self.store.reader().acquire().await?;
         require_thing(&mut conn, name).await
     }
 
@@ -337,8 +333,7 @@ impl Registry {
                     .bind(version)
                     .bind(name.clone())
                     .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
+                    .await?;
                     Ok((
                         version,
                         vec![RegistryEvent::ThingChanged { thing_name: name }],
@@ -372,8 +367,7 @@ impl Registry {
                     let attached = sqlx::query("SELECT principal FROM thing_principals WHERE thing_name = $1 LIMIT 1")
                         .bind(name.clone())
                         .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     if attached.is_some() {
                         return Err(RegistryError::invalid(format!(
                             "Cannot delete. Thing {name} is still attached to one or more principals"
@@ -386,14 +380,12 @@ impl Registry {
                         sqlx::query(sql)
                             .bind(name.clone())
                             .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
+                            .await?;
                     }
                     sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
                         .bind(arn)
                         .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
+                        .await?;
                     Ok(((), vec![RegistryEvent::ThingChanged { thing_name: name }]))
                 })
             })
@@ -436,8 +428,7 @@ impl Registry {
                 .bind(filter.type_name.clone())
                 .bind(i64::from(page.limit) + 1)
                 .fetch_all(self.store.reader())
-                .await
-                .map_err(storage)?;
+                .await?;
             let exhausted = rows.len() <= page.limit as usize;
             for row in &rows {
                 let thing = thing_from_row(row)?;

@@ -70,7 +70,7 @@ fn destination_from_row(row: &AnyRow) -> Result<TopicRuleDestination, RegistryEr
         confirmation_url: row::text(row, "url")?,
         status: status
             .parse()
-            .map_err(|e| RegistryError::Storage(format!("topic_rule_destinations: {e}")))?,
+            .map_err(|e| RegistryError::storage(format!("topic_rule_destinations: {e}")))?,
         status_reason: row::opt_text(row, "status_reason")?,
         created_ms: row::int(row, "created_ms")?,
         updated_ms: row::int(row, "updated_ms")?,

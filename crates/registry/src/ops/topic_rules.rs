@@ -82,7 +82,7 @@ const RULE_COLUMNS: &str =
 fn rule_from_row(arns: &crate::Arns, row: &AnyRow) -> Result<TopicRule, RegistryError> {
     let name = row::text(row, "rule_name")?;
     let mut payload: TopicRulePayload = serde_json::from_str(&row::text(row, "payload")?)
-        .map_err(|e| RegistryError::Storage(format!("topic rule {name}: payload: {e}")))?;
+        .map_err(|e| RegistryError::storage(format!("topic rule {name}: payload: {e}")))?;
     let disabled = row::int(row, "rule_disabled")? != 0;
     payload.rule_disabled = Some(disabled);
     Ok(TopicRule {
@@ -367,7 +367,7 @@ async fn write_rule(
     created: Option<i64>,
 ) -> Result<(), RegistryError> {
     let json = serde_json::to_string(payload)
-        .map_err(|e| RegistryError::Storage(format!("topic rule {name}: payload: {e}")))?;
+        .map_err(|e| RegistryError::storage(format!("topic rule {name}: payload: {e}")))?;
     let version = payload.aws_iot_sql_version.clone().unwrap_or_default();
     let query = match created {
         Some(created) => sqlx::query(

@@ -872,3 +872,74 @@ async fn validity_windows_are_kept_in_milliseconds() {
     assert_eq!(cert.validity.not_before_ms, window.not_before * 1000);
     assert_eq!(cert.validity.not_after_ms, window.not_after * 1000);
 }
+
+#[tokio::test]
+async fn revoking_a_cas_certificates_revokes_each_once_in_one_commit() {
+    let h = Harness::new().await;
+    let authority = ca("Compromised CA");
+    let ca_id = register_ca(&h, &authority, true).await;
+    let other = ca("Bystander CA");
+    register_ca(&h, &other, true).await;
+    // More than one statement's worth, in every status.
+    let statuses = [
+        CertificateStatus::Active,
+        CertificateStatus::Inactive,
+        CertificateStatus::Revoked,
+    ];
+    let mut devices = Vec::new();
+    for i in 0..510 {
+        let device = h
+            .register_certificate(NewCertificate {
+                pem: leaf(&authority, &format!("device-{i}")),
+                source: with_ca(None),
+                status: statuses[i % 3],
+            })
+            .await
+            .unwrap();
+        devices.push(device);
+    }
+    let bystander = h
+        .register_certificate(NewCertificate {
+            pem: leaf(&other, "bystander"),
+            source: with_ca(None),
+            status: CertificateStatus::Active,
+        })
+        .await
+        .unwrap();
+    h.events.take_commits();
+
+    assert_eq!(h.revoke_certificates_of_ca(&ca_id).await.unwrap(), 340);
+    let commits = h.events.take_commits();
+    assert_eq!(commits.len(), 1, "one transaction");
+    let changed: std::collections::BTreeSet<_> = commits[0]
+        .iter()
+        .map(|event| match event {
+            RegistryEvent::CertificateChanged { certificate_id } => certificate_id.clone(),
+            other => panic!("unexpected event {other:?}"),
+        })
+        .collect();
+    let mut generations = std::collections::BTreeSet::new();
+    for (i, before) in devices.iter().enumerate() {
+        let after = h.describe_certificate(&before.id).await.unwrap();
+        assert_eq!(after.status, CertificateStatus::Revoked);
+        let was_revoked = statuses[i % 3] == CertificateStatus::Revoked;
+        assert_eq!(changed.contains(&before.id), !was_revoked);
+        if was_revoked {
+            assert_eq!(
+                after, *before,
+                "an already revoked certificate is left alone"
+            );
+        } else {
+            assert_eq!(after.customer_version, before.customer_version + 1);
+            assert_ne!(after.generation_id, before.generation_id);
+            assert!(
+                generations.insert(after.generation_id.clone()),
+                "one generation id each"
+            );
+        }
+    }
+    let untouched = h.describe_certificate(&bystander.id).await.unwrap();
+    assert_eq!(untouched.status, CertificateStatus::Active);
+    assert_eq!(h.revoke_certificates_of_ca(&ca_id).await.unwrap(), 0);
+    assert_err!(h.revoke_certificates_of_ca(&"0".repeat(64)).await, NotFound);
+}

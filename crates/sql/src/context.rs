@@ -81,6 +81,14 @@ pub struct MqttProperties {
     pub user_properties: Vec<(String, String)>,
 }
 
+/// A top-level member of the payload, as [`MessageContext::payload_member`] finds it.
+pub(crate) enum PayloadMember<'a> {
+    /// Its JSON text, valid JSON (the payload was validated when scanned).
+    Text(&'a [u8]),
+    /// Its value in the parsed document.
+    Parsed(&'a serde_json::Value),
+}
+
 /// Everything a statement can see about one incoming message. Build it with
 /// [`MessageContext::new`] and the `with_*` methods. The payload is parsed as JSON at most once,
 /// on first use, so statements that never look at it cost nothing.
@@ -207,13 +215,14 @@ impl MessageContext {
             .as_ref()
     }
 
-    /// Top-level member `name` of an object payload, parsed alone; `None` when the payload is
-    /// not a JSON object or has no such member. Reads the whole parsed document when something
-    /// already parsed it, and otherwise scans the payload once and parses only this member.
-    pub(crate) fn payload_member(&self, name: &str) -> Option<serde_json::Value> {
+    /// Top-level member `name` of an object payload; `None` when the payload is not a JSON
+    /// object or has no such member. Taken from the whole parsed document when something
+    /// already parsed it; otherwise the payload is scanned once and this member's JSON text
+    /// is given, for the caller to parse alone.
+    pub(crate) fn payload_member(&self, name: &str) -> Option<PayloadMember<'_>> {
         if let Some(parsed) = self.json.get() {
             return match parsed {
-                Some(serde_json::Value::Object(o)) => o.get(name).cloned(),
+                Some(serde_json::Value::Object(o)) => o.get(name).map(PayloadMember::Parsed),
                 _ => None,
             };
         }
@@ -221,7 +230,7 @@ impl MessageContext {
             .members
             .get_or_init(|| Members::scan(&self.payload))
             .as_ref()?;
-        serde_json::from_slice(members.get(&self.payload, name)?).ok()
+        members.get(&self.payload, name).map(PayloadMember::Text)
     }
 
     pub(crate) fn client_id(&self) -> Option<&str> {

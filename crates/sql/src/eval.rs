@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::SqlVersion;
 use crate::ast::{CastType, Expr, Projection, SelectItem, Subquery};
-use crate::context::MessageContext;
+use crate::context::{MessageContext, PayloadMember};
 use crate::decimal::{Decimal, Rounding};
 use crate::functions;
 use crate::value::Value;
@@ -48,9 +48,11 @@ impl<'a> Scope<'a> {
         if let Some(row) = self.row {
             return row.field(name);
         }
-        self.ctx
-            .payload_member(name)
-            .map_or(Value::Undefined, |j| Value::from_json(&j, self.version))
+        match self.ctx.payload_member(name) {
+            Some(PayloadMember::Text(text)) => Value::from_json_text(text, self.version),
+            Some(PayloadMember::Parsed(json)) => Value::from_json(json, self.version),
+            None => Value::Undefined,
+        }
     }
 
     /// The value of `expr`. Never fails: anything AWS cannot compute is Undefined.

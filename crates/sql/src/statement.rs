@@ -107,7 +107,7 @@ impl Statement {
                 if self.version == SqlVersion::V2015_10_08 && matches!(value, Value::Array(_)) {
                     return Err(EvalError::TopLevelArray);
                 }
-                Ok(value.to_json().map(Output::Json))
+                Ok(value.into_json().map(Output::Json))
             }
             Projection::Items(items) => {
                 if let [SelectItem::All] = items.as_slice() {
@@ -130,7 +130,7 @@ impl Statement {
                             None => return Err(EvalError::PayloadNotAnObject("binary data")),
                         },
                         SelectItem::Expr { expr, key } => {
-                            if let Some(json) = scope.eval(expr).to_json() {
+                            if let Some(json) = scope.eval(expr).into_json() {
                                 object.insert(key.clone(), json);
                             }
                         }

@@ -159,6 +159,53 @@ impl Value {
         }
     }
 
+    /// Converts JSON text known to be valid (a member of a scanned payload). A number of at
+    /// most 15 significant digits, which a double holds exactly, is read directly as the
+    /// decimal it spells, which is what going through a double would give, without the trip.
+    pub(crate) fn from_json_text(text: &[u8], version: SqlVersion) -> Value {
+        const EXACT_IN_A_DOUBLE: usize = 15;
+        let is_number = matches!(text.first(), Some(b'-' | b'0'..=b'9'));
+        if is_number && text.iter().filter(|b| b.is_ascii_digit()).count() <= EXACT_IN_A_DOUBLE {
+            let Ok(text) = std::str::from_utf8(text) else {
+                return Value::Undefined;
+            };
+            // JSON parsers read `-0` as a double, not an integer.
+            if text != "-0"
+                && let Ok(int) = text.parse::<i64>()
+            {
+                return Value::Int(int);
+            }
+            // The digit count bounds the mantissa; only the exponent can take the number out
+            // of a double's normal range, where a double no longer holds it exactly (or at all).
+            if let Ok(decimal) = text.parse::<Decimal>()
+                && (decimal.is_zero() || decimal.to_f64().is_normal())
+            {
+                return Value::decimal_for(decimal, version);
+            }
+        }
+        serde_json::from_slice(text).map_or(Value::Undefined, |json| {
+            Value::from_json_owned(json, version)
+        })
+    }
+
+    /// Like [`Value::from_json`], moving strings, arrays and objects instead of copying them.
+    pub fn from_json_owned(json: serde_json::Value, version: SqlVersion) -> Value {
+        match json {
+            serde_json::Value::String(s) => Value::String(s),
+            serde_json::Value::Array(a) => Value::Array(
+                a.into_iter()
+                    .map(|v| Value::from_json_owned(v, version))
+                    .collect(),
+            ),
+            serde_json::Value::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (k, Value::from_json_owned(v, version)))
+                    .collect(),
+            ),
+            scalar => Value::from_json(&scalar, version),
+        }
+    }
+
     /// A decimal read from input (a literal or the payload), made Int when whole under
     /// 2016-03-23.
     pub(crate) fn decimal_for(d: Decimal, version: SqlVersion) -> Value {
@@ -173,23 +220,28 @@ impl Value {
     /// The value as JSON, or `None` for Undefined. Undefined members of objects are omitted and
     /// Undefined array elements become `null`; a decimal beyond a double's range is Undefined.
     pub fn to_json(&self) -> Option<serde_json::Value> {
+        self.clone().into_json()
+    }
+
+    /// Like [`Value::to_json`], moving strings, arrays and objects instead of copying them.
+    pub fn into_json(self) -> Option<serde_json::Value> {
         Some(match self {
             Value::Undefined => return None,
             Value::Null => serde_json::Value::Null,
-            Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Bool(b) => serde_json::Value::Bool(b),
+            Value::Int(i) => serde_json::Value::from(i),
             Value::Decimal(d) => {
                 serde_json::Value::Number(serde_json::Number::from_f64(d.to_f64())?)
             }
-            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::String(s) => serde_json::Value::String(s),
             Value::Array(a) => serde_json::Value::Array(
-                a.iter()
-                    .map(|v| v.to_json().unwrap_or(serde_json::Value::Null))
+                a.into_iter()
+                    .map(|v| v.into_json().unwrap_or(serde_json::Value::Null))
                     .collect(),
             ),
             Value::Object(o) => serde_json::Value::Object(
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.to_json()?)))
+                o.into_iter()
+                    .filter_map(|(k, v)| Some((k, v.into_json()?)))
                     .collect(),
             ),
         })
@@ -468,6 +520,78 @@ mod tests {
             &serde_json::from_str(text).unwrap(),
             SqlVersion::V2016_03_23,
         )
+    }
+
+    #[test]
+    fn json_text_converts_as_parsed_json_does() {
+        for text in [
+            "31.5",
+            "48",
+            "-0",
+            "0.1",
+            "1.0",
+            "1e2",
+            "-2.5E-3",
+            "123456789012345",
+            "1234567890.12345",
+            "12345678901234567890",
+            "3.14159265358979323846",
+            "1e400",
+            "1e-400",
+            "1E308",
+            "\"ok\"",
+            "null",
+            "true",
+            "[1, 2.5]",
+            "{\"a\": 1.0}",
+        ] {
+            for version in [SqlVersion::V2015_10_08, SqlVersion::V2016_03_23] {
+                let parsed = serde_json::from_str::<serde_json::Value>(text)
+                    .map_or(Value::Undefined, |json| Value::from_json(&json, version));
+                assert_eq!(
+                    Value::from_json_text(text.as_bytes(), version),
+                    parsed,
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn short_json_numbers_convert_as_parsed_json_does(
+            mantissa in -999_999_999_999_999_i64..=999_999_999_999_999,
+            exponent in -320_i32..320,
+            point in 0_usize..16,
+        ) {
+            let digits = mantissa.unsigned_abs().to_string();
+            let point = point.min(digits.len() - 1);
+            let sign = if mantissa < 0 { "-" } else { "" };
+            let (whole, fraction) = digits.split_at(digits.len() - point);
+            let texts = [
+                format!("{mantissa}"),
+                format!("{mantissa}e{exponent}"),
+                if point == 0 { format!("{sign}{whole}") } else { format!("{sign}{whole}.{fraction}") },
+                format!("{sign}{whole}.{fraction}0E{exponent}"),
+            ];
+            for text in texts {
+                for version in [SqlVersion::V2015_10_08, SqlVersion::V2016_03_23] {
+                    let parsed = serde_json::from_str::<serde_json::Value>(&text)
+                        .map_or(Value::Undefined, |json| Value::from_json(&json, version));
+                    proptest::prop_assert_eq!(Value::from_json_text(text.as_bytes(), version), parsed, "{}", text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn owned_conversions_agree_with_borrowed_ones() {
+        let json = serde_json::json!({"s": "x", "n": 1.5, "i": 3, "a": [1, "b", null, {"c": true}], "o": {"d": -2}});
+        for version in [SqlVersion::V2015_10_08, SqlVersion::V2016_03_23] {
+            let value = Value::from_json(&json, version);
+            assert_eq!(Value::from_json_owned(json.clone(), version), value);
+            assert_eq!(value.clone().into_json(), value.to_json());
+        }
     }
 
     #[test]

@@ -527,6 +527,16 @@ async fn a_revoked_clients_will_is_not_published_but_a_lost_clients_is() -> Resu
     Ok(())
 }
 
+/// A policy allowing everything but publishing on `topic`.
+fn denies_publishing_on(topic: &str) -> String {
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Action":"iot:*","Resource":"*"}},
+            {{"Effect":"Deny","Action":"iot:Publish","Resource":"{}"}}]}}"#,
+        arn(&format!("topic/{topic}"))
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delayed_will_is_authorized_again_when_its_delay_ends() -> Result<()> {
     let server = Server::start().await?;
@@ -549,15 +559,9 @@ async fn a_delayed_will_is_authorized_again_when_its_delay_ends() -> Result<()> 
     // The connection is lost while its policy allows the will; within the delay the policy
     // comes to deny publishing on the will's topic.
     drop(raw);
-    let denies_will = format!(
-        r#"{{"Version":"2012-10-17","Statement":[
-            {{"Effect":"Allow","Action":"iot:*","Resource":"*"}},
-            {{"Effect":"Deny","Action":"iot:Publish","Resource":"{}"}}]}}"#,
-        arn(&format!("topic/{topic}"))
-    );
     server
         .registry
-        .create_policy_version(&policy, &denies_will, true)
+        .create_policy_version(&policy, &denies_publishing_on(&topic), true)
         .await?;
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     watcher.no_publish().await?;
@@ -580,15 +584,9 @@ async fn a_will_no_longer_allowed_by_the_current_policy_is_not_published() -> Re
     hello.will = Some(will(&topic, "stale", QoS::AtLeastOnce, false));
     raw.connect(hello).await?;
     // The policy now denies publishing on the will's topic (connect is still allowed).
-    let denies_will = format!(
-        r#"{{"Version":"2012-10-17","Statement":[
-            {{"Effect":"Allow","Action":"iot:*","Resource":"*"}},
-            {{"Effect":"Deny","Action":"iot:Publish","Resource":"{}"}}]}}"#,
-        arn(&format!("topic/{topic}"))
-    );
     server
         .registry
-        .create_policy_version(&policy, &denies_will, true)
+        .create_policy_version(&policy, &denies_publishing_on(&topic), true)
         .await?;
     // Wait until the connection applies it: its publishes on the topic are refused.
     until_puback(&mut raw, &topic, ReasonCode::NotAuthorized).await?;

@@ -6,11 +6,14 @@ properties, and SendDirectMessage waiting for the device's PUBACK."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import queue
+import ssl
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import boto3
 import botocore.config
@@ -264,6 +267,14 @@ def test_connection_operations_describe_message_and_disconnect_a_live_client(roo
         assert [(s["topicFilter"], s["qos"]) for s in listed["subscriptions"]] == [("a/#", 1), ("b/status", 1)]
         first = data.list_subscriptions(clientId=client_id, maxResults=1)
         assert len(first["subscriptions"]) == 1 and "nextToken" in first
+        live = live_connections(roost)
+        assert [c["clientId"] for c in live] == sorted(c["clientId"] for c in live)
+        (mine,) = [c for c in live if c["clientId"] == client_id]
+        der = ssl.PEM_cert_to_DER_cert(Path(cert).read_text())
+        assert mine["principal"] == hashlib.sha256(der).hexdigest()
+        assert (mine["protocol"], mine["transport"]) == ("MQTT 3.1.1", "mqtts")
+        assert mine["subscriptions"] == [{"topicFilter": "a/#", "qos": 1}, {"topicFilter": "b/status", "qos": 1}]
+        assert mine["connectedSince"] == described["connectedSince"]
 
         sent = data.send_direct_message(clientId=client_id, topic="commands/reboot", payload=b"now",
                                         confirmation=True)
@@ -278,6 +289,27 @@ def test_connection_operations_describe_message_and_disconnect_a_live_client(roo
     assert code == "ResourceNotFoundException"
     code, _ = error_of(lambda: data.send_direct_message(clientId=unique("nobody"), topic="t", payload=b"x"))
     assert code == "ResourceNotFoundException"
+
+
+def live_connections(server) -> list[dict]:
+    """Every page of Roost's own `GET /roost/connections`, one connection per page."""
+    listed, token = [], None
+    while True:
+        query = "maxResults=1" + (f"&nextToken={token}" if token else "")
+        response = server.raw("GET", f"/roost/connections?{query}")
+        assert response.status == 200, response
+        page = response.json
+        assert len(page["connections"]) <= 1
+        listed += page["connections"]
+        token = page.get("nextToken")
+        if not token:
+            return listed
+
+
+def test_the_list_of_live_connections_is_signed_and_pages(roost):
+    assert roost.raw("GET", "/roost/connections", sign=False).status == 403
+    response = roost.raw("GET", "/roost/connections?maxResults=0")
+    assert (response.status, response.error_type) == (400, "InvalidRequestException")
 
 
 # -- MQTT 5 properties and confirmed direct messages ------------------------------------------

@@ -231,6 +231,14 @@ pub trait DataPlane: Send + Sync {
     /// GetConnection / ListSubscriptions: the broker's session of `client_id`, if any.
     fn connection<'a>(&'a self, client_id: &'a str) -> DataFuture<'a, Option<ConnectionSummary>>;
 
+    /// The live connections whose client ids sort after `after`, at most `limit`, and whether
+    /// more follow (the console's list: iot-data has none).
+    fn connections<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> DataFuture<'a, (Vec<ConnectionSummary>, bool)>;
+
     /// DeleteConnection: closes the client's connection (and with `clean_session` its stored
     /// session); false when there is no session of `client_id`.
     fn disconnect<'a>(
@@ -265,6 +273,12 @@ pub struct ConnectionSummary {
     pub source_port: Option<u16>,
     /// Filters and their granted QoS (0–2).
     pub subscriptions: Vec<(String, u8)>,
+    /// The certificate id or access key of a connected client.
+    pub principal: Option<String>,
+    /// `MQTT 3.1.1`, `MQTT 5.0`… of a connected client.
+    pub protocol: Option<&'static str>,
+    /// `mqtts`, `websocket` or `mqtt` of a connected client.
+    pub transport: Option<&'static str>,
 }
 
 /// Why a destination's confirmation message could not be delivered; becomes the destination's

@@ -941,6 +941,19 @@ impl Driver {
             source_ip: Some(self.peer.ip().to_string()),
             source_port: Some(self.peer.port()),
             subscriptions: crate::connections::subscriptions_of(session.session()),
+            principal: self.origin.principal.clone(),
+            protocol: Some(match self.version {
+                ProtocolVersion::V3_1 => "MQTT 3.1",
+                ProtocolVersion::V3_1_1 => "MQTT 3.1.1",
+                ProtocolVersion::V5 => "MQTT 5.0",
+            }),
+            transport: Some(if self.access_key.is_some() {
+                "websocket"
+            } else if self.principal.is_some() {
+                "mqtts"
+            } else {
+                "mqtt"
+            }),
         }
     }
 

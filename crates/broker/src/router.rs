@@ -703,6 +703,18 @@ impl Router {
         true
     }
 
+    /// Client ids and control channels of every online connection.
+    pub fn online_clients(&self) -> Vec<(String, mpsc::UnboundedSender<Control>)> {
+        lock(&self.sessions)
+            .by_client
+            .iter()
+            .filter_map(|(client_id, slot)| match slot {
+                Slot::Online { control, .. } => Some((client_id.to_string(), control.clone())),
+                Slot::Offline { .. } => None,
+            })
+            .collect()
+    }
+
     /// Control channels of every online connection (for shutdown).
     pub fn online_controls(&self) -> Vec<mpsc::UnboundedSender<Control>> {
         lock(&self.sessions)

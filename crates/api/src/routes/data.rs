@@ -313,7 +313,7 @@ struct RetainedSummary {
 }
 
 /// The data plane, or ServiceUnavailable when the broker does not run beside the API.
-fn data_plane(state: &ApiState) -> ApiResult<&std::sync::Arc<dyn crate::DataPlane>> {
+pub(super) fn data_plane(state: &ApiState) -> ApiResult<&std::sync::Arc<dyn crate::DataPlane>> {
     state.data_plane().ok_or_else(|| {
         ApiError::new(
             crate::error::ErrorKind::ServiceUnavailable,

@@ -256,6 +256,7 @@ pub fn router(state: ApiState) -> Router {
             post(roost::revoke_all),
         )
         .route("/roost/provisioning/dry-run", post(roost::dry_run))
+        .route("/roost/connections", get(roost::list_connections))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(unknown_operation)
         .route_layer(middleware::from_fn_with_state(

@@ -1,15 +1,17 @@
-//! Roost's own operations, beside AWS IoT's, under `/roost/`: the CA cascade revocation and
-//! the provisioning dry run. Signed and encoded like every other route.
+//! Roost's own operations, beside AWS IoT's, under `/roost/`: the CA cascade revocation, the
+//! provisioning dry run and the list of live connections. Signed and encoded like every other
+//! route.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use roost_registry::PageRequest;
 use roost_template::{CertificateSource, OverrideAction, Plan};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
-use crate::input::Body;
+use crate::input::{Body, QueryParams};
+use crate::{ApiState, ConnectionSummary};
 
 /// `POST /roost/cacertificates/{caCertificateId}/revoke-all`: revokes every certificate the CA
 /// signed and cuts their live connections (the compromised-CA case).
@@ -21,6 +23,85 @@ pub(super) async fn revoke_all(
     Ok(Json(
         json!({ "caCertificateId": ca_id, "revokedCount": revoked }),
     ))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ConnectionList {
+    connections: Vec<LiveConnection>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveConnection {
+    client_id: String,
+    principal: Option<String>,
+    thing_name: Option<String>,
+    /// Epoch milliseconds.
+    connected_since: Option<i64>,
+    protocol: Option<&'static str>,
+    transport: Option<&'static str>,
+    source_ip: Option<String>,
+    source_port: Option<u16>,
+    clean_session: bool,
+    keep_alive_duration: Option<u64>,
+    subscriptions: Vec<Subscription>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Subscription {
+    topic_filter: String,
+    qos: u8,
+}
+
+impl From<ConnectionSummary> for LiveConnection {
+    fn from(summary: ConnectionSummary) -> Self {
+        Self {
+            client_id: summary.client_id,
+            principal: summary.principal,
+            thing_name: summary.thing_name,
+            connected_since: summary.connected_since_ms,
+            protocol: summary.protocol,
+            transport: summary.transport,
+            source_ip: summary.source_ip,
+            source_port: summary.source_port,
+            clean_session: summary.clean_session,
+            keep_alive_duration: summary.keep_alive_secs,
+            subscriptions: summary
+                .subscriptions
+                .into_iter()
+                .map(|(topic_filter, qos)| Subscription { topic_filter, qos })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /roost/connections?maxResults&nextToken`: the live connections by client id, for the
+/// console (iot-data's connection operations need a client id; none lists them).
+pub(super) async fn list_connections(
+    State(state): State<ApiState>,
+    query: QueryParams,
+) -> ApiResult<Json<ConnectionList>> {
+    let page = PageRequest::from_api(
+        query.text("nextToken"),
+        query.integer("maxResults")?,
+        "maxResults",
+        100,
+        true,
+    )?;
+    let (connections, more) = super::data::data_plane(&state)?
+        .connections(page.after.as_deref(), page.limit as usize)
+        .await;
+    let next_token = more
+        .then(|| connections.last().map(|last| hex::encode(&last.client_id)))
+        .flatten();
+    Ok(Json(ConnectionList {
+        connections: connections.into_iter().map(LiveConnection::from).collect(),
+        next_token,
+    }))
 }
 
 #[derive(Debug, Deserialize)]

@@ -183,7 +183,10 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         ));
     }
     let api_task = {
-        let router = state.into_router().merge(mqtt_over_websocket);
+        let router = state
+            .into_router()
+            .merge(mqtt_over_websocket)
+            .merge(roost_console::router());
         let tls = if https {
             Some(server_config(
                 &std::fs::read_to_string(server_cert_path(&config, &data))?,
@@ -247,6 +250,30 @@ impl roost_api::DestinationNotifier for DestinationConfirmations {
     }
 }
 
+fn connection_summary(
+    info: roost_broker::connections::ConnectionInfo,
+) -> roost_api::ConnectionSummary {
+    roost_api::ConnectionSummary {
+        client_id: info.client_id,
+        connected: info.connected,
+        thing_name: info.thing_name,
+        clean_session: info.clean_session,
+        keep_alive_secs: info.keep_alive_secs,
+        session_expiry_secs: info.session_expiry_secs,
+        connected_since_ms: info.connected_since_ms,
+        source_ip: info.source_ip,
+        source_port: info.source_port,
+        subscriptions: info
+            .subscriptions
+            .into_iter()
+            .map(|(filter, qos)| (filter, qos as u8))
+            .collect(),
+        principal: info.principal,
+        protocol: info.protocol,
+        transport: info.transport,
+    }
+}
+
 /// The broker as the iot-data operations of the control plane reach it.
 struct BrokerDataPlane(Arc<roost_broker::BrokerCore>);
 
@@ -291,22 +318,19 @@ impl roost_api::DataPlane for BrokerDataPlane {
     ) -> roost_api::DataFuture<'a, Option<roost_api::ConnectionSummary>> {
         Box::pin(async move {
             let info = self.0.describe_connection(client_id).await?;
-            Some(roost_api::ConnectionSummary {
-                client_id: info.client_id,
-                connected: info.connected,
-                thing_name: info.thing_name,
-                clean_session: info.clean_session,
-                keep_alive_secs: info.keep_alive_secs,
-                session_expiry_secs: info.session_expiry_secs,
-                connected_since_ms: info.connected_since_ms,
-                source_ip: info.source_ip,
-                source_port: info.source_port,
-                subscriptions: info
-                    .subscriptions
-                    .into_iter()
-                    .map(|(filter, qos)| (filter, qos as u8))
-                    .collect(),
-            })
+            Some(connection_summary(info))
+        })
+    }
+
+    fn connections<'a>(
+        &'a self,
+        after: Option<&'a str>,
+        limit: usize,
+    ) -> roost_api::DataFuture<'a, (Vec<roost_api::ConnectionSummary>, bool)> {
+        Box::pin(async move {
+            let page = self.0.list_connections(after, limit).await;
+            let summaries = page.connections.into_iter().map(connection_summary);
+            (summaries.collect(), page.last.is_some())
         })
     }
 
@@ -550,6 +574,7 @@ fn print_banner(config: &Config, data: &DataDir, endpoints: &Endpoints) {
         "Roost {version} is running.\n\
          \n  Control plane (AWS IoT API):  {api}\
          \n  MQTT over TLS (device certs): {host}:{port}{https}\
+         \n  Console (browser, API keys):  {api}/console/\
          \n  MQTT over WebSocket (SigV4):  {ws}/mqtt{wss}\
          \n  Server CA devices trust:      {ca}\
          \n  Data directory:               {root}\

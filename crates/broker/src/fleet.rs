@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use roost_pki::{KeyKind, Validity};
 use roost_registry::model::CertificateStatus;
-use roost_registry::{OwnershipTokenError, RegistryError, TemplateType, jitp_parameters};
+use roost_registry::{OwnershipTokenError, RegistryError, TemplateType, certificate_parameters};
 use roost_template::{Parameters, Template, is_pseudo_parameter};
 use serde_json::{Value, json};
 
@@ -327,8 +327,7 @@ impl BrokerCore {
         }
         let info = roost_pki::CertificateInfo::from_pem(&certificate.pem)
             .map_err(|e| Rejection::internal(&e))?;
-        parameters.extend(jitp_parameters(&info, ""));
-        parameters.remove("Roost::Certificate::CACertificateId");
+        parameters.extend(certificate_parameters(&info));
 
         if let Some(hook) = &template.pre_provisioning_hook {
             let payload = json!({
@@ -380,9 +379,12 @@ impl BrokerCore {
         let device_configuration = plan.device_configuration.clone();
         let provisioned = self
             .registry
-            .provision_certificate(std::sync::Arc::new(info), "", plan)
-            .await?;
-        self.registry.consume_ownership_token(token).await?;
+            .provision_with_ownership_token(std::sync::Arc::new(info), token, plan)
+            .await?
+            .map_err(|spent| {
+                // Another RegisterThing with this token won the race, or it expired meanwhile.
+                Rejection::new(400, "InvalidCertificateOwnershipToken", spent.to_string())
+            })?;
         metrics::counter!("roost_fleet_provisioned_total").increment(1);
         tracing::info!(
             certificate = %certificate.id,

@@ -113,22 +113,6 @@ impl Registry {
         self.describe_certificate(&id).await.map(Ok)
     }
 
-    /// Spends an ownership token after a successful RegisterThing.
-    pub async fn consume_ownership_token(&self, token: &str) -> Result<(), RegistryError> {
-        let token = token_digest(token);
-        self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM ownership_tokens WHERE token = $1")
-                        .bind(token)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
-            .await
-    }
-
     /// Removes what fleet provisioning left behind: certificates whose ownership token expired
     /// while they were still PENDING_ACTIVATION and attached to nothing, expired tokens and
     /// expired claims. Returns the ids of the certificates removed.
@@ -264,4 +248,22 @@ fn claim_from_row(row: &sqlx::any::AnyRow) -> Result<ProvisioningClaim, Registry
         pem: row::text(row, "pem")?,
         expires_ms: row::int(row, "expires_ms")?,
     })
+}
+
+/// Spends the unexpired ownership token whose digest is `token`, if it stands for
+/// `certificate_id`; false when there is no such token (spent, expired or another's).
+pub(crate) async fn spend_ownership_token_in(
+    conn: &mut sqlx::AnyConnection,
+    token: &str,
+    certificate_id: &str,
+) -> Result<bool, RegistryError> {
+    let spent = sqlx::query(
+        "DELETE FROM ownership_tokens WHERE token = $1 AND certificate_id = $2 AND expires_ms > $3",
+    )
+    .bind(token)
+    .bind(certificate_id)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(spent.rows_affected() == 1)
 }

@@ -22,6 +22,7 @@ use crate::ops::certificates::{
     CertificateSource, find_certificate, insert_ca_signed_in, register_certificate_in,
     set_status_in,
 };
+use crate::ops::fleet::{OwnershipTokenError, spend_ownership_token_in, token_digest};
 use crate::ops::identity::ProvisionedGrants;
 use crate::ops::policies::{
     MAX_POLICIES_PER_TARGET, attach_policy_in, create_policy_in, find_policy, insert_attachment_in,
@@ -86,12 +87,23 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The template parameters JITP supplies for `certificate`, signed by `ca`: AWS's eight
+/// The template parameters JITP supplies for `certificate`, signed by registered CA `ca_id`:
+/// those of [`certificate_parameters`] and `Roost::Certificate::CACertificateId`.
+pub fn jitp_parameters(certificate: &CertificateInfo, ca_id: &str) -> Parameters {
+    let mut parameters = certificate_parameters(certificate);
+    parameters.insert(
+        "Roost::Certificate::CACertificateId".to_owned(),
+        ca_id.to_owned(),
+    );
+    parameters
+}
+
+/// The template parameters read from `certificate` itself: AWS's eight
 /// (`AWS::IoT::Certificate::*`, from the subject, and the certificate id) and Roost's own,
 /// documented in README.md (`Roost::Certificate::*`: every subject and issuer attribute, the
-/// subject alternative names, the validity window, the X.509 serial, the fingerprint and the
-/// CA's id).
-pub fn jitp_parameters(certificate: &CertificateInfo, ca_id: &str) -> Parameters {
+/// subject alternative names, the validity window, the X.509 serial and the fingerprint).
+/// Fleet provisioning supplies these for the certificate it issued.
+pub fn certificate_parameters(certificate: &CertificateInfo) -> Parameters {
     let mut parameters = Parameters::new();
     for (kind, label) in AWS_SUBJECT_PARAMETERS {
         if let Some(value) = certificate.subject.first(kind) {
@@ -144,10 +156,6 @@ pub fn jitp_parameters(certificate: &CertificateInfo, ca_id: &str) -> Parameters
     parameters.insert(
         "Roost::Certificate::Fingerprint".to_owned(),
         certificate.id.clone(),
-    );
-    parameters.insert(
-        "Roost::Certificate::CACertificateId".to_owned(),
-        ca_id.to_owned(),
     );
     parameters
 }
@@ -370,11 +378,12 @@ async fn apply_thing(
 /// The certificate a plan's thing and policies attach to, made ready before the transaction.
 #[derive(Debug, Clone)]
 enum PlanCertificate {
-    /// Just-in-time provisioning: the connecting certificate, signed by registered CA `ca_id`.
-    /// Registered PENDING_ACTIVATION if new; one no longer pending is left alone.
+    /// Just-in-time or fleet provisioning: the connecting certificate, signed by registered
+    /// CA `ca_id` and registered if new (fleet provisioning's is registered already and has
+    /// no `ca_id`); one no longer PENDING_ACTIVATION is left alone.
     Connecting {
         leaf: Box<CertificateInfo>,
-        ca_id: String,
+        ca_id: Option<String>,
     },
     /// `CertificateId`: a registered certificate.
     Registered(String),
@@ -479,9 +488,15 @@ async fn provision_in(
                 };
                 return Ok((applied, Vec::new()));
             }
-            match existing {
-                Some(pending) => (Some(pending), Some(planned_status(plan)), true, false),
-                None => {
+            match (existing, ca_id) {
+                (Some(pending), _) => (Some(pending), Some(planned_status(plan)), true, false),
+                (None, None) => {
+                    return Err(RegistryError::NotFound(format!(
+                        "The certificate {} is no longer registered",
+                        leaf.id
+                    )));
+                }
+                (None, Some(ca_id)) => {
                     // Registered with its final status at once: the transaction makes the
                     // whole plan visible together or not at all.
                     let certificate =
@@ -913,32 +928,73 @@ impl Registry {
         ca_id: &str,
         plan: Plan,
     ) -> Result<Provisioned, RegistryError> {
+        self.provision(leaf, Some(ca_id.to_owned()), plan, None)
+            .await?
+            .map_err(|_| RegistryError::storage("no ownership token was asked for"))
+    }
+
+    /// Fleet provisioning's RegisterThing: applies `plan` to `leaf`, the PENDING_ACTIVATION
+    /// certificate `ownership_token` stands for, and spends the token, in one transaction: a
+    /// token is spent exactly when its device is provisioned, and two RegisterThing calls
+    /// racing with one token provision once.
+    pub async fn provision_with_ownership_token(
+        &self,
+        leaf: Arc<CertificateInfo>,
+        ownership_token: &str,
+        plan: Plan,
+    ) -> Result<Result<Provisioned, OwnershipTokenError>, RegistryError> {
+        let token = token_digest(ownership_token);
+        self.provision(leaf, None, plan, Some(token)).await
+    }
+
+    /// Applies `plan` to `leaf`: registered under CA `ca_id` if new (JITP), or already
+    /// registered and PENDING_ACTIVATION with the ownership token whose digest is `token`,
+    /// spent in the same transaction (fleet provisioning).
+    async fn provision(
+        &self,
+        leaf: Arc<CertificateInfo>,
+        ca_id: Option<String>,
+        plan: Plan,
+        token: Option<String>,
+    ) -> Result<Result<Provisioned, OwnershipTokenError>, RegistryError> {
         check_plan(&plan, &leaf)?;
         let arns = self.arns.clone();
-        let ca_id = ca_id.to_owned();
         let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
         let (applied, commit) = self
             .store
             .write_unguarded(move |conn| {
                 Box::pin(async move {
-                    if let Some(fresh) = fresh_provisioning(conn, &leaf, &plan).await? {
-                        return provision_fresh_in(conn, &arns, &leaf, &ca_id, &plan, fresh).await;
+                    if let Some(token) = token
+                        && !spend_ownership_token_in(conn, &token, &leaf.id).await?
+                    {
+                        return Ok((Err(OwnershipTokenError::Unknown), Vec::new()));
+                    }
+                    if let Some(ca_id) = &ca_id
+                        && let Some(fresh) = fresh_provisioning(conn, &leaf, &plan).await?
+                    {
+                        let (applied, events) =
+                            provision_fresh_in(conn, &arns, &leaf, ca_id, &plan, fresh).await?;
+                        return Ok((Ok(applied), events));
                     }
                     let target = PlanCertificate::Connecting {
                         leaf: Box::new(CertificateInfo::clone(&leaf)),
                         ca_id,
                     };
-                    in_savepoint(conn, async |conn| {
+                    let (applied, events) = in_savepoint(conn, async |conn| {
                         provision_in(conn, &arns, &target, &plan).await
                     })
-                    .await
+                    .await?;
+                    Ok((Ok(applied), events))
                 })
             })
             .await?;
+        let Ok(applied) = applied else {
+            return Ok(Err(OwnershipTokenError::Unknown));
+        };
         let certificate = applied.certificate.ok_or_else(|| {
             RegistryError::storage("just-in-time provisioning applied no certificate")
         })?;
-        Ok(Provisioned {
+        Ok(Ok(Provisioned {
             certificate,
             thing_name,
             policies: applied.policies.into_iter().map(|(_, name)| name).collect(),
@@ -948,7 +1004,7 @@ impl Registry {
                 policies: known.policies,
                 as_of_commit: commit,
             }),
-        })
+        }))
     }
 
     /// RegisterThing: applies `plan` (a template evaluated with the caller's parameters) in one

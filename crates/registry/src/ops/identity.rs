@@ -57,18 +57,36 @@ impl ProvisionedGrants {
     /// What applies to the certificate connecting as `client_id`: what
     /// [`Registry::principal_grants`] would read back.
     pub fn for_client(&self, client_id: &str) -> PrincipalGrants {
+        // Provisioning attaches its thing non-exclusively.
+        let attached = self.thing.iter().map(|thing| (thing.name.as_str(), false));
+        let thing = connection_thing(attached, client_id).and_then(|(_, exclusive)| {
+            let thing = self.thing.clone()?;
+            Some(ConnectionThing { thing, exclusive })
+        });
         PrincipalGrants {
-            thing: self
-                .thing
-                .as_ref()
-                .filter(|thing| thing.name == client_id)
-                .map(|thing| ConnectionThing {
-                    thing: thing.clone(),
-                    exclusive: false,
-                }),
+            thing,
             policies: self.policies.clone(),
         }
     }
+}
+
+/// Which of a certificate's attached things (name, exclusive) a connection as `client_id`
+/// acts as: the exclusively attached one, else the one named like the client id (AWS IoT's
+/// rule for `iot:Connection.Thing.*`).
+pub(crate) fn connection_thing<'a>(
+    attached: impl IntoIterator<Item = (&'a str, bool)>,
+    client_id: &str,
+) -> Option<(&'a str, bool)> {
+    let mut chosen = None;
+    for (name, exclusive) in attached {
+        if exclusive {
+            return Some((name, true));
+        }
+        if name == client_id {
+            chosen = Some((name, false));
+        }
+    }
+    chosen
 }
 
 impl Registry {
@@ -157,20 +175,23 @@ impl Registry {
                 .bind(principal.clone())
                 .fetch_all(&mut *conn)
                 .await?;
-        let mut chosen = None;
-        for row in &attached {
-            let name = row::text(row, "thing_name")?;
-            let exclusive = row::int(row, "exclusive")? != 0;
-            if exclusive {
-                chosen = Some((name, true));
-                break;
-            }
-            if name == client_id {
-                chosen = Some((name, false));
-            }
-        }
+        let attached = attached
+            .iter()
+            .map(|row| {
+                Ok((
+                    row::text(row, "thing_name")?,
+                    row::int(row, "exclusive")? != 0,
+                ))
+            })
+            .collect::<Result<Vec<_>, RegistryError>>()?;
+        let chosen = connection_thing(
+            attached
+                .iter()
+                .map(|(name, exclusive)| (name.as_str(), *exclusive)),
+            client_id,
+        );
         let thing = match chosen {
-            Some((name, exclusive)) => find_thing(&mut conn, &name)
+            Some((name, exclusive)) => find_thing(&mut conn, name)
                 .await?
                 .map(|thing| ConnectionThing { thing, exclusive }),
             None => None,
@@ -220,4 +241,29 @@ fn trust_from_row(row: &sqlx::any::AnyRow) -> Result<CertificateTrust, RegistryE
         ca_id: row::opt_text(row, "ca_id")?,
         not_after_ms: row::int(row, "not_after_ms")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connection_thing;
+
+    #[test]
+    fn an_exclusive_attachment_wins_over_a_thing_named_like_the_client() {
+        let attached = [("sensor-1", false), ("gateway", true)];
+        assert_eq!(
+            connection_thing(attached, "sensor-1"),
+            Some(("gateway", true))
+        );
+    }
+
+    #[test]
+    fn otherwise_the_thing_named_like_the_client_id_and_nothing_else() {
+        let attached = [("sensor-1", false), ("sensor-2", false)];
+        assert_eq!(
+            connection_thing(attached, "sensor-2"),
+            Some(("sensor-2", false))
+        );
+        assert_eq!(connection_thing(attached, "someone-else"), None);
+        assert_eq!(connection_thing([], "sensor-1"), None);
+    }
 }

@@ -163,6 +163,7 @@ def test_an_unsigned_or_badly_signed_upgrade_is_refused_and_connects_nothing(fre
         status, head = raw_upgrade(roost, path)
         assert status == 403, head
         assert "x-amzn-errortype" in head.lower(), head
+        assert "x-amzn-requestid" in head.lower(), head
         assert _connections_gauge(roost) == 0
     status, head = raw_upgrade(roost, presigned_path(roost, host))
     assert status == 101, head

@@ -37,7 +37,7 @@ use roost_pki::CertificateAuthority;
 use roost_registry::{Registry, RegistryError};
 
 pub use auth::{WebSocketSigner, require_websocket_signature};
-pub use routes::{device_router, router};
+pub use routes::{device_router, request_context, router};
 
 /// What a device's HTTPS request asks to do, for its IoT policy to decide: the action and the
 /// resource (`topic/<topic>` or `thing/<thing>[/<shadow>]`, percent-decoded).

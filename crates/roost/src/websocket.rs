@@ -50,6 +50,8 @@ pub(crate) fn router(api: ApiState, gate: ConnectionGate, max_packet_size: u32) 
             api,
             roost_api::require_websocket_signature,
         ))
+        // A refused upgrade carries a request id and is counted, like any API answer.
+        .layer(middleware::from_fn(roost_api::request_context))
         .with_state(state)
 }
 

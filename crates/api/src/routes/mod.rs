@@ -352,7 +352,7 @@ async fn method_not_allowed(request: Request) -> Response {
 }
 
 /// One span per request, a request id on every response, and a request counter.
-async fn request_context(request: Request, next: Next) -> Response {
+pub async fn request_context(request: Request, next: Next) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let span = tracing::info_span!(
         "api",

@@ -152,6 +152,19 @@ impl ApiError {
     }
 }
 
+impl From<roost_provisioning::ProvisioningError> for ApiError {
+    fn from(error: roost_provisioning::ProvisioningError) -> Self {
+        use roost_provisioning::ProvisioningError as E;
+        match error {
+            E::Registry(error) => error.into(),
+            E::NoIssuer => ApiError::new(ErrorKind::ServiceUnavailable, error.to_string()),
+            _ if error.is_internal() => ApiError::internal(error),
+            // The request's template, parameters or CSR, or the CA's configuration.
+            _ => ApiError::invalid(error.to_string()),
+        }
+    }
+}
+
 impl From<RegistryError> for ApiError {
     fn from(error: RegistryError) -> Self {
         let kind = match &error {

@@ -344,6 +344,8 @@ pub struct ApiState {
 struct Inner {
     registry: Registry,
     device_issuer: Arc<CertificateAuthority>,
+    /// RegisterThing, bulk registration and the provisioning dry run.
+    provisioning: roost_provisioning::Provisioning,
     verifier: roost_sigv4::Verifier,
     /// iot-data requests are signed for `iotdata` (botocore) or `iotdevicegateway` (SDKs).
     data_verifier: roost_sigv4::Verifier,
@@ -383,10 +385,15 @@ impl ApiState {
         let websocket_verifier =
             roost_sigv4::Verifier::new("iotdevicegateway", settings.region.clone())
                 .with_max_skew(settings.max_clock_skew);
+        let device_issuer = Arc::new(device_issuer);
         Self {
             inner: Arc::new(Inner {
+                provisioning: roost_provisioning::Provisioning::new(
+                    registry.clone(),
+                    Some(device_issuer.clone()),
+                ),
                 registry,
-                device_issuer: Arc::new(device_issuer),
+                device_issuer,
                 verifier,
                 data_verifier,
                 websocket_verifier,
@@ -405,6 +412,10 @@ impl ApiState {
         &self.inner.registry
     }
 
+    pub(crate) fn provisioning(&self) -> &roost_provisioning::Provisioning {
+        &self.inner.provisioning
+    }
+
     /// Wires the MQTT broker in for the iot-data operations (Publish, and the MQTT answers of
     /// HTTP shadow operations). Without it Publish answers ServiceUnavailable.
     pub fn with_data_plane(self, data_plane: Arc<dyn DataPlane>) -> Self {
@@ -418,10 +429,6 @@ impl ApiState {
 
     pub(crate) fn device_issuer(&self) -> &CertificateAuthority {
         &self.inner.device_issuer
-    }
-
-    pub(crate) fn shared_device_issuer(&self) -> Arc<CertificateAuthority> {
-        self.inner.device_issuer.clone()
     }
 
     pub(crate) fn bulk_registration(&self) -> &registration::BulkRegistration {

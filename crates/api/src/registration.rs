@@ -1,6 +1,5 @@
-//! RegisterThing's work — a template evaluated with parameters, a certificate issued for its CSR,
-//! the plan applied by the registry in one transaction — and bulk registration, which does the
-//! same for every line of an input file on a background task.
+//! Bulk registration: RegisterThing (the provisioning service's) for every line of an input
+//! file, on a background task.
 //!
 //! There is no S3: an `inputFileBucket` is a name the server's configuration maps to a
 //! directory, and `inputFileKey` a file under it with one JSON object of parameters per line.
@@ -15,12 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use roost_pki::{CertificateAuthority, Validity};
+use roost_provisioning::Provisioning;
 use roost_registry::{NewRegistrationTask, RegisteredThing, RegistrationTaskStatus, Registry};
-use roost_template::{CertificateSource, Parameters, Template};
+use roost_template::{Parameters, Template};
 use serde_json::{Value, json};
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::task::{JoinHandle, JoinSet};
@@ -35,9 +33,6 @@ pub(crate) const MAX_INPUT_BYTES: u64 = 256 << 20;
 /// The message of a task that was running when the server stopped.
 pub(crate) const INTERRUPTED_MESSAGE: &str = "Roost stopped while this task was in progress; \
      the reports hold the lines processed before the stop. Start a new task for the rest.";
-/// Not-after of certificates issued from a template's CSR: 2049-12-31T23:59:59Z, as AWS (and
-/// CreateCertificateFromCsr) issues them.
-const ISSUED_NOT_AFTER: i64 = 2_524_607_999;
 
 /// Characters escaped in the `file://` URLs of reports.
 const URL_PATH: &AsciiSet = &CONTROLS
@@ -51,39 +46,6 @@ const URL_PATH: &AsciiSet = &CONTROLS
     .add(b'`')
     .add(b'{')
     .add(b'}');
-
-/// RegisterThing: evaluates `template` with `parameters`, issues a certificate from the
-/// template's CSR with `issuer` if it has one, and has the registry apply the plan.
-pub(crate) async fn register_from_template(
-    registry: &Registry,
-    issuer: &CertificateAuthority,
-    template: &Template,
-    parameters: &Parameters,
-) -> ApiResult<RegisteredThing> {
-    let plan = template
-        .evaluate(parameters)
-        .map_err(|e| ApiError::invalid(format!("The provisioning template failed: {e}")))?;
-    let issued = match plan.certificate.as_ref().map(|c| &c.source) {
-        Some(CertificateSource::Csr(csr)) => {
-            let validity =
-                Validity::new(unix_now() - 60, ISSUED_NOT_AFTER).map_err(ApiError::internal)?;
-            Some(
-                issuer
-                    .issue_from_csr(csr, validity)
-                    .map_err(|e| ApiError::invalid(format!("CertificateSigningRequest: {e}")))?,
-            )
-        }
-        _ => None,
-    };
-    Ok(registry.register_thing(plan, issued.as_deref()).await?)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs() as i64
-}
 
 /// A validated StartThingRegistrationTask request.
 #[derive(Debug, Clone)]
@@ -172,14 +134,13 @@ impl BulkRegistration {
     pub(crate) async fn start(
         &self,
         registry: Registry,
-        issuer: Arc<CertificateAuthority>,
+        provisioning: Provisioning,
         request: TaskRequest,
     ) -> ApiResult<String> {
-        let template = Template::parse(&request.template_body).map_err(|e| {
-            ApiError::invalid(format!(
-                "templateBody is not a valid provisioning template: {e}"
-            ))
-        })?;
+        let template = provisioning.parse_template(
+            &request.template_body,
+            "templateBody is not a valid provisioning template",
+        )?;
         let path = self.input_path(&request.input_bucket, &request.input_key)?;
         let size = tokio::fs::metadata(&path)
             .await
@@ -219,8 +180,8 @@ impl BulkRegistration {
         let run = TaskRun {
             id: task.id.clone(),
             registry,
-            issuer,
-            template: Arc::new(template),
+            provisioning,
+            template,
             stop: stop.clone(),
             running: self.running.clone(),
         };
@@ -383,7 +344,7 @@ pub(crate) fn error_line(line: &InputLine, error: &ApiError) -> Value {
 struct TaskRun {
     id: String,
     registry: Registry,
-    issuer: Arc<CertificateAuthority>,
+    provisioning: Provisioning,
     template: Arc<Template>,
     stop: Arc<AtomicBool>,
     running: Arc<Mutex<HashMap<String, RunningTask>>>,
@@ -429,17 +390,16 @@ impl TaskRun {
             }
             let mut registrations = JoinSet::new();
             for (index, line) in batch.iter().enumerate() {
-                let registry = self.registry.clone();
-                let issuer = self.issuer.clone();
+                let provisioning = self.provisioning.clone();
                 let template = self.template.clone();
                 let text = line.text.clone();
                 registrations.spawn(async move {
                     let outcome = match text {
                         Ok(text) => match line_parameters(&text) {
-                            Ok(parameters) => {
-                                register_from_template(&registry, &issuer, &template, &parameters)
-                                    .await
-                            }
+                            Ok(parameters) => provisioning
+                                .register_thing(&template, &parameters)
+                                .await
+                                .map_err(ApiError::from),
                             Err(reason) => Err(ApiError::invalid(reason)),
                         },
                         Err(reason) => Err(ApiError::invalid(reason)),

@@ -54,11 +54,11 @@ pub enum AdmissionRefusal {
         refusal: Refusal,
     },
     /// Provisioning (JITP) or registration (JITR) of a new certificate did not let it in.
-    #[error("{reason}")]
+    #[error("{refusal}")]
     Provisioning {
         certificate_id: String,
         ca_id: String,
-        reason: String,
+        refusal: Box<crate::ProvisioningRefusal>,
     },
     /// No policy allows `iot:Connect` with this client id.
     #[error("no policy allows iot:Connect for client id {client_id}")]
@@ -77,6 +77,9 @@ impl AdmissionRefusal {
         match self {
             Self::InvalidConnect(code) => *code,
             Self::Registry(_) => ReasonCode::ServerUnavailable,
+            Self::Provisioning { refusal, .. } if refusal.is_internal() => {
+                ReasonCode::ServerUnavailable
+            }
             Self::Identity { .. }
             | Self::Provisioning { .. }
             | Self::ConnectNotAllowed { .. }
@@ -89,6 +92,9 @@ impl AdmissionRefusal {
         match self {
             Self::InvalidConnect(_) => ConnectFailure::ClientError,
             Self::Registry(_) => ConnectFailure::ServerError,
+            Self::Provisioning { refusal, .. } if refusal.is_internal() => {
+                ConnectFailure::ServerError
+            }
             _ => ConnectFailure::AuthorizationFailed,
         }
     }
@@ -102,16 +108,29 @@ impl AdmissionRefusal {
         }
     }
 
-    /// Logs the refusal once: the client's doing at info, ours at error.
+    /// Logs and counts the refusal once: the client's doing at info, ours at error. The
+    /// counters (`roost_mqtt_connects_refused_total` by lifecycle reason, and
+    /// `roost_provisioning_failures_total` when provisioning failed) feed the console's
+    /// overview.
     pub fn log(&self) {
+        metrics::counter!(
+            "roost_mqtt_connects_refused_total",
+            "reason" => self.connect_failure().as_str()
+        )
+        .increment(1);
+        if let Self::Provisioning { refusal, .. } = self
+            && matches!(**refusal, crate::ProvisioningRefusal::Failed(_))
+        {
+            metrics::counter!("roost_provisioning_failures_total").increment(1);
+        }
         match self {
             Self::Registry(error) => tracing::error!(%error, "connection refused: registry error"),
             Self::Provisioning {
                 certificate_id,
                 ca_id,
-                reason,
+                refusal,
             } => {
-                tracing::info!(certificate = %certificate_id, ca = %ca_id, %reason, "connection refused")
+                tracing::info!(certificate = %certificate_id, ca = %ca_id, reason = %refusal, "connection refused")
             }
             other => tracing::info!(
                 certificate = other.certificate_id().unwrap_or("-"),
@@ -327,10 +346,10 @@ async fn identify(
                     access_key: None,
                     provisioned,
                 }),
-                Err(reason) => Err(AdmissionRefusal::Provisioning {
+                Err(refusal) => Err(AdmissionRefusal::Provisioning {
                     certificate_id: certificate.id.clone(),
                     ca_id: ca.record.id.clone(),
-                    reason,
+                    refusal: Box::new(refusal),
                 }),
             }
         }

@@ -11,13 +11,13 @@
 //! Each answer goes to `<request topic>/accepted` or `/rejected` with AWS's payloads. CBOR
 //! requests are refused: Roost speaks the JSON form of the API.
 
-use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use roost_pki::{KeyKind, Validity};
-use roost_registry::model::CertificateStatus;
-use roost_registry::{OwnershipTokenError, RegistryError, TemplateType, certificate_parameters};
-use roost_template::{Parameters, Template, is_pseudo_parameter};
+use roost_provisioning::{FleetRegisterThing, PreProvisioningHook, ProvisioningError};
+use roost_registry::RegistryError;
+use roost_template::{Parameters, is_pseudo_parameter};
 use serde_json::{Value, json};
 
 use crate::BrokerCore;
@@ -27,8 +27,6 @@ use crate::webhook;
 pub const OWNERSHIP_TOKEN_TTL: Duration = Duration::from_secs(3600);
 /// How long the pre-provisioning hook may take to answer (AWS: 5 s).
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(5);
-/// Not-after of certificates issued over MQTT: 2049-12-31T23:59:59Z, as AWS issues them.
-const ISSUED_NOT_AFTER: i64 = 2_524_607_999;
 
 /// An operation of the device API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,8 +151,31 @@ fn parse_payload(request: &FleetRequest, payload: &[u8]) -> Result<Value, Reject
         .map_err(|e| Rejection::invalid(format!("The request payload is not valid JSON: {e}")))
 }
 
-fn issued_validity() -> Result<Validity, Rejection> {
-    Validity::new(crate::unix_now() - 60, ISSUED_NOT_AFTER).map_err(|e| Rejection::internal(&e))
+impl From<ProvisioningError> for Rejection {
+    fn from(error: ProvisioningError) -> Self {
+        if error.is_internal() {
+            return Rejection::internal(&error);
+        }
+        let (status_code, error_code) = error.fleet_status();
+        Rejection::new(status_code, error_code, error.to_string())
+    }
+}
+
+/// The pre-provisioning hook as Roost calls it: a JSON POST to its URL (AWS calls a Lambda).
+struct WebhookHook;
+
+impl PreProvisioningHook for WebhookHook {
+    fn ask<'a>(
+        &'a self,
+        target: &'a str,
+        request: &'a Value,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, String>> + Send + 'a>> {
+        Box::pin(async move {
+            webhook::post_json(target, request, HOOK_TIMEOUT)
+                .await
+                .map_err(|error| error.to_string())
+        })
+    }
 }
 
 impl BrokerCore {
@@ -193,32 +214,15 @@ impl BrokerCore {
     }
 
     async fn fleet_create_keys(&self) -> Result<Value, Rejection> {
-        let issuer = self.config.device_issuer.clone().ok_or_else(|| {
-            Rejection::new(
-                503,
-                "ServiceUnavailable",
-                "certificate issuing is not configured",
-            )
-        })?;
-        let validity = issued_validity()?;
-        let issued = tokio::task::spawn_blocking(move || {
-            issuer.issue_with_new_key(KeyKind::Rsa2048, "AWS IoT Certificate", validity)
-        })
-        .await
-        .map_err(|e| Rejection::internal(&e))?
-        .map_err(|e| Rejection::internal(&e))?;
-        let (certificate, token) = self
-            .registry
-            .register_pending_with_token(
-                &issued.certificate_pem,
-                self.config.ownership_token_ttl.as_millis() as i64,
-            )
+        let issued = self
+            .provisioning
+            .create_keys_and_certificate(self.config.ownership_token_ttl)
             .await?;
         Ok(json!({
-            "certificateId": certificate.id,
+            "certificateId": issued.certificate_id,
             "certificatePem": issued.certificate_pem,
             "privateKey": issued.private_key_pem,
-            "certificateOwnershipToken": token,
+            "certificateOwnershipToken": issued.ownership_token,
         }))
     }
 
@@ -227,28 +231,14 @@ impl BrokerCore {
             .as_str()
             .filter(|c| !c.is_empty())
             .ok_or_else(|| Rejection::invalid("certificateSigningRequest is required"))?;
-        let issuer = self.config.device_issuer.clone().ok_or_else(|| {
-            Rejection::new(
-                503,
-                "ServiceUnavailable",
-                "certificate issuing is not configured",
-            )
-        })?;
-        let validity = issued_validity()?;
-        let csr = csr.to_owned();
-        // Verifying and signing are CPU work: off the async workers, like key generation.
-        let pem = tokio::task::spawn_blocking(move || issuer.issue_from_csr(&csr, validity))
-            .await
-            .map_err(|e| Rejection::internal(&e))?
-            .map_err(|e| Rejection::invalid(format!("certificateSigningRequest: {e}")))?;
-        let (certificate, token) = self
-            .registry
-            .register_pending_with_token(&pem, self.config.ownership_token_ttl.as_millis() as i64)
+        let issued = self
+            .provisioning
+            .create_certificate_from_csr(csr, self.config.ownership_token_ttl)
             .await?;
         Ok(json!({
-            "certificateOwnershipToken": token,
-            "certificateId": certificate.id,
-            "certificatePem": pem,
+            "certificateOwnershipToken": issued.ownership_token,
+            "certificateId": issued.certificate_id,
+            "certificatePem": issued.certificate_pem,
         }))
     }
 
@@ -258,146 +248,65 @@ impl BrokerCore {
         body: &Value,
         requester: &Requester,
     ) -> Result<Value, Rejection> {
-        let template = self.registry.provisioning_template(template_name).await?;
-        if template.template_type != TemplateType::FleetProvisioning {
-            return Err(Rejection::invalid(format!(
-                "The provisioning template {template_name} is a JITP template, not a fleet provisioning template"
-            )));
-        }
-        if !template.enabled {
-            return Err(Rejection::invalid(format!(
-                "The provisioning template {template_name} is disabled"
-            )));
-        }
-        let token = body["certificateOwnershipToken"]
-            .as_str()
-            .unwrap_or_default();
-        let certificate = match self.registry.ownership_token_certificate(token).await? {
-            Ok(certificate) => certificate,
-            Err(
-                error @ (OwnershipTokenError::Empty
-                | OwnershipTokenError::Unknown
-                | OwnershipTokenError::Expired),
-            ) => {
-                return Err(Rejection::new(
-                    400,
-                    "InvalidCertificateOwnershipToken",
-                    error.to_string(),
-                ));
-            }
+        let request = FleetRegisterThing {
+            template_name,
+            ownership_token: body["certificateOwnershipToken"]
+                .as_str()
+                .unwrap_or_default(),
+            parameters: device_parameters(&body["parameters"])?,
+            claim_certificate_id: requester.certificate_id.as_deref(),
+            client_id: &requester.client_id,
         };
-        if certificate.status != CertificateStatus::PendingActivation {
-            return Err(Rejection::new(
-                400,
-                "InvalidCertificateOwnershipToken",
-                format!(
-                    "The certificate of this ownership token is {}, not awaiting provisioning",
-                    certificate.status
-                ),
-            ));
-        }
-
-        // The device's parameters, then what only Roost may say about the certificate.
-        let mut parameters = Parameters::new();
-        match &body["parameters"] {
-            Value::Null => {}
-            Value::Object(given) => {
-                for (name, value) in given {
-                    if is_pseudo_parameter(name) {
-                        continue;
-                    }
-                    let text = match value {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        Value::Bool(b) => b.to_string(),
-                        _ => {
-                            return Err(Rejection::invalid(format!(
-                                "parameters.{name} must be a string"
-                            )));
-                        }
-                    };
-                    parameters.insert(name.clone(), text);
-                }
-            }
-            _ => {
-                return Err(Rejection::invalid(
-                    "parameters must be an object of strings",
-                ));
-            }
-        }
-        let info = roost_pki::CertificateInfo::from_pem(&certificate.pem)
-            .map_err(|e| Rejection::internal(&e))?;
-        parameters.extend(certificate_parameters(&info));
-
-        if let Some(hook) = &template.pre_provisioning_hook {
-            let payload = json!({
-                "claimCertificateId": requester.certificate_id,
-                "certificateId": certificate.id,
-                "certificatePem": certificate.pem,
-                "templateArn": template.arn,
-                "clientId": requester.client_id,
-                "parameters": parameters.iter().filter(|(k, _)| !is_pseudo_parameter(k)).collect::<BTreeMap<_, _>>(),
-            });
-            let answer = webhook::post_json(&hook.target_arn, &payload, HOOK_TIMEOUT)
-                .await
-                .map_err(|error| {
-                    // The details name the hook's (often internal) address: logged, not told.
-                    tracing::warn!(hook = %hook.target_arn, %error, "the pre-provisioning hook failed");
-                    Rejection::new(
-                        403,
-                        "AccessDenied",
-                        "The pre-provisioning hook is unavailable".to_owned(),
-                    )
-                })?;
-            if answer["allowProvisioning"] != Value::Bool(true) {
-                let reason = answer["message"]
-                    .as_str()
-                    .or_else(|| answer["reason"].as_str())
-                    .unwrap_or("allowProvisioning is not true");
-                return Err(Rejection::new(
-                    403,
-                    "AccessDenied",
-                    format!("The pre-provisioning hook refused provisioning: {reason}"),
-                ));
-            }
-            if let Value::Object(overrides) = &answer["parameterOverrides"] {
-                for (name, value) in overrides {
-                    if let Some(text) = value.as_str()
-                        && !is_pseudo_parameter(name)
-                    {
-                        parameters.insert(name.clone(), text.to_owned());
-                    }
-                }
-            }
-        }
-
-        let parsed =
-            Template::parse(&template.body).map_err(|e| Rejection::invalid(e.to_string()))?;
-        let plan = parsed
-            .evaluate(&parameters)
-            .map_err(|e| Rejection::invalid(format!("The provisioning template failed: {e}")))?;
-        let device_configuration = plan.device_configuration.clone();
-        let provisioned = self
-            .registry
-            .provision_with_ownership_token(std::sync::Arc::new(info), token, plan)
-            .await?
-            .map_err(|spent| {
-                // Another RegisterThing with this token won the race, or it expired meanwhile.
-                Rejection::new(400, "InvalidCertificateOwnershipToken", spent.to_string())
-            })?;
+        let registered = self
+            .provisioning
+            .register_thing_by_token(request, &WebhookHook)
+            .await?;
         metrics::counter!("roost_fleet_provisioned_total").increment(1);
         tracing::info!(
-            certificate = %certificate.id,
+            certificate = %registered.certificate_id,
             template = template_name,
-            thing = provisioned.thing_name.as_deref().unwrap_or("-"),
+            thing = registered.thing_name.as_deref().unwrap_or("-"),
             "provisioned by fleet provisioning"
         );
-        let mut accepted = json!({ "deviceConfiguration": device_configuration });
-        if let Some(thing) = provisioned.thing_name {
+        let mut accepted = json!({ "deviceConfiguration": registered.device_configuration });
+        if let Some(thing) = registered.thing_name {
             accepted["thingName"] = thing.into();
         }
         Ok(accepted)
     }
+}
+
+/// RegisterThing's `parameters`: an object of strings (numbers and booleans are taken as
+/// their text); pseudo-parameters are Roost's to set and are dropped.
+fn device_parameters(given: &Value) -> Result<Parameters, Rejection> {
+    let mut parameters = Parameters::new();
+    match given {
+        Value::Null => {}
+        Value::Object(given) => {
+            for (name, value) in given {
+                if is_pseudo_parameter(name) {
+                    continue;
+                }
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => {
+                        return Err(Rejection::invalid(format!(
+                            "parameters.{name} must be a string"
+                        )));
+                    }
+                };
+                parameters.insert(name.clone(), text);
+            }
+        }
+        _ => {
+            return Err(Rejection::invalid(
+                "parameters must be an object of strings",
+            ));
+        }
+    }
+    Ok(parameters)
 }
 
 #[cfg(test)]

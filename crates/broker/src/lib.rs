@@ -56,7 +56,7 @@ use crate::router::{Control, Router};
 
 pub use api_message::ApiProperties;
 pub use connections::DirectOutcome;
-pub use provisioning::ProvisioningMode;
+pub use provisioning::{ProvisioningMode, ProvisioningRefusal};
 
 /// rustls's aws-lc-rs provider with the AES-128-GCM suites first, for a server that picks by
 /// its own order: their SHA-256 handshake hashing runs on the CPU's SHA extensions where
@@ -192,7 +192,8 @@ pub struct BrokerCore {
     /// Fleet provisioning's certificate requests, by principal.
     fleet_limiter: rate_limit::RateLimiter,
     next_connection: AtomicU64,
-    provisioning: provisioning::Provisioner,
+    /// The provisioning service (JITP, JITR and fleet provisioning), shared with the API.
+    provisioning: roost_provisioning::Provisioning,
     pub metrics: metrics::BrokerMetrics,
 }
 
@@ -408,7 +409,10 @@ impl Broker {
             policies: grants::PolicyCache::default(),
             fleet_limiter: rate_limit::RateLimiter::new(config.fleet_rate),
             next_connection: AtomicU64::new(1),
-            provisioning: provisioning::Provisioner::new(config.provisioning),
+            provisioning: roost_provisioning::Provisioning::new(
+                registry.clone(),
+                config.device_issuer.clone(),
+            ),
             metrics: metrics::BrokerMetrics::new(),
             registry: registry.clone(),
             rules: rules::RuleEngine::new(config.rules.clone(), config.mqtt.topic_limits),

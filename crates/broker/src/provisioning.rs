@@ -1,5 +1,5 @@
 //! Just-in-time provisioning (JITP) and registration (JITR) of unknown certificates signed by
-//! an auto-registering CA, at their first CONNECT.
+//! an auto-registering CA, at their first CONNECT, through the provisioning service.
 //!
 //! JITP evaluates the CA's template against the certificate and applies the plan in one
 //! registry transaction; by default the same connection then proceeds (AWS instead drops it and
@@ -8,13 +8,12 @@
 //! `$aws/events/certificates/registered/<caId>` and refuses the connection until an operator
 //! activates it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use roost_pki::CertificateInfo;
+use roost_provisioning::{JustInTime, ProvisioningError};
+use roost_registry::ProvisionedGrants;
 use roost_registry::model::CertificateStatus;
-use roost_registry::{ProvisionedGrants, TemplateType, jitp_parameters};
-use roost_template::Template;
 
 use crate::BrokerCore;
 use crate::identity::principal::Principal;
@@ -31,95 +30,66 @@ pub enum ProvisioningMode {
     AwsCompatible,
 }
 
-/// Parsed templates, by CA, reparsed when the CA's template text changes.
-#[derive(Debug)]
-pub(crate) struct Provisioner {
-    mode: ProvisioningMode,
-    templates: Mutex<HashMap<String, (String, Arc<Template>)>>,
+/// Why a first connect did not get through provisioning.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisioningRefusal {
+    /// Provisioning failed; nothing was written.
+    #[error("{}", .0.device_reason())]
+    Failed(#[from] ProvisioningError),
+    /// JITR registered the certificate; it connects once an operator activates it.
+    #[error(
+        "the certificate was registered as {0} by just-in-time registration; it can connect \
+         once activated (UpdateCertificate --new-status ACTIVE) and given a policy"
+    )]
+    Registered(CertificateStatus),
+    /// Provisioned, and closed as AWS IoT closes a first connection.
+    #[error("provisioned; as AWS IoT does, the first connection is closed (reconnect)")]
+    Reconnect,
 }
 
-impl Provisioner {
-    pub(crate) fn new(mode: ProvisioningMode) -> Self {
-        Self {
-            mode,
-            templates: Mutex::default(),
-        }
-    }
-
-    fn template(&self, ca_id: &str, body: &str) -> Result<Arc<Template>, String> {
-        let mut cache = self.templates.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((text, template)) = cache.get(ca_id)
-            && text == body
-        {
-            return Ok(template.clone());
-        }
-        let template = Arc::new(
-            Template::parse(body)
-                .map_err(|e| format!("the CA's provisioning template is invalid: {e}"))?,
-        );
-        cache.insert(ca_id.to_owned(), (body.to_owned(), template.clone()));
-        Ok(template)
+impl ProvisioningRefusal {
+    /// The server failed, not the device or its CA's template.
+    pub fn is_internal(&self) -> bool {
+        matches!(self, Self::Failed(error) if error.is_internal())
     }
 }
 
 impl BrokerCore {
     /// Registers (JITR) or provisions (JITP) `certificate`, signed by `ca`. `Ok` lets the
     /// connection proceed, with what is attached to the certificate when provisioning made all
-    /// of it; `Err` refuses it with that reason.
+    /// of it.
     pub(crate) async fn provision(
         &self,
         certificate: &Arc<CertificateInfo>,
         ca: &TrustedCa,
-    ) -> Result<(Principal, Option<ProvisionedGrants>), String> {
-        let config = ca.record.registration_config.as_ref();
-        let body = match (
-            config.and_then(|c| c.template_body.as_deref()),
-            config.and_then(|c| c.template_name.as_deref()),
-        ) {
-            (Some(body), _) => body.to_owned(),
-            (None, Some(name)) => {
-                let template = self
-                    .registry
-                    .provisioning_template(name)
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "the JITP template {name} of CA {} is unavailable: {e}",
-                            ca.record.id
-                        )
-                    })?;
-                if template.template_type != TemplateType::Jitp {
-                    return Err(format!(
-                        "the template {name} named by CA {} is not a JITP template",
-                        ca.record.id
-                    ));
-                }
-                template.body
-            }
-            (None, None) => {
-                return Err(self.register_just_in_time(certificate, ca).await);
-            }
-        };
-        let body = body.as_str();
-        let template = self.provisioning.template(&ca.record.id, body)?;
-        let parameters = jitp_parameters(certificate, &ca.record.id);
-        let plan = template.evaluate(&parameters).map_err(|e| {
-            format!(
-                "the provisioning template of CA {} failed: {e}",
-                ca.record.id
-            )
-        })?;
-        let provisioned = self
-            .registry
-            .provision_certificate(certificate.clone(), &ca.record.id, plan)
+    ) -> Result<(Principal, Option<ProvisionedGrants>), ProvisioningRefusal> {
+        let outcome = self
+            .provisioning
+            .just_in_time(certificate, &ca.record)
             .await
-            .map_err(|e| match e {
-                roost_registry::RegistryError::Storage(_) => {
-                    tracing::error!(error = %e, "provisioning failed in storage");
-                    "provisioning failed (server error)".to_owned()
+            .inspect_err(|error| {
+                if error.is_internal() {
+                    tracing::error!(%error, "provisioning failed in the server");
                 }
-                other => format!("provisioning failed: {other}"),
             })?;
+        let provisioned = match outcome {
+            JustInTime::Registered {
+                certificate: registered,
+                new,
+            } => {
+                if new {
+                    metrics::counter!("roost_jitr_registered_total").increment(1);
+                }
+                self.publish_event(lifecycle::certificate_registered(
+                    &registered.id,
+                    &ca.record.id,
+                    &self.config.account,
+                    registered.created_ms,
+                ));
+                return Err(ProvisioningRefusal::Registered(registered.status));
+            }
+            JustInTime::Provisioned(provisioned) => *provisioned,
+        };
         // The trust view learns of the certificate from the registry's change events, its one
         // writer; this connection goes on with what provisioning returned.
         let status = provisioned.certificate.status;
@@ -133,14 +103,10 @@ impl BrokerCore {
             );
         }
         if status != CertificateStatus::Active {
-            return Err(format!(
-                "the provisioning template set the certificate {status}, not ACTIVE"
-            ));
+            return Err(ProvisioningError::NotActive(status).into());
         }
-        if self.provisioning.mode == ProvisioningMode::AwsCompatible && provisioned.created {
-            return Err(
-                "provisioned; as AWS IoT does, the first connection is closed (reconnect)".into(),
-            );
+        if self.config.provisioning == ProvisioningMode::AwsCompatible && provisioned.created {
+            return Err(ProvisioningRefusal::Reconnect);
         }
         let principal = Principal {
             certificate_id: certificate.id.clone(),
@@ -149,31 +115,5 @@ impl BrokerCore {
             claim_template: None,
         };
         Ok((principal, provisioned.grants))
-    }
-
-    /// Registers `certificate` PENDING_ACTIVATION; returns why its connection is refused.
-    async fn register_just_in_time(&self, certificate: &CertificateInfo, ca: &TrustedCa) -> String {
-        let (registered, new) = match self
-            .registry
-            .auto_register_certificate(&certificate.pem, &ca.record.id)
-            .await
-        {
-            Ok(registered) => registered,
-            Err(e) => return format!("automatic registration failed: {e}"),
-        };
-        if new {
-            metrics::counter!("roost_jitr_registered_total").increment(1);
-        }
-        self.publish_event(lifecycle::certificate_registered(
-            &registered.id,
-            &ca.record.id,
-            &self.config.account,
-            registered.created_ms,
-        ));
-        format!(
-            "the certificate was registered as {} by just-in-time registration; it can connect \
-             once activated (UpdateCertificate --new-status ACTIVE) and given a policy",
-            registered.status
-        )
     }
 }

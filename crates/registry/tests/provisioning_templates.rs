@@ -812,7 +812,7 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
         "named": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "fleet-wide"}},
         "own": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Publish\",\"Resource\":\"*\"}]}"}}}}"#;
     let info = roost_pki::CertificateInfo::from_pem(&device).unwrap();
-    let parameters = roost_registry::jitp_parameters(&info, &ca_id);
+    let parameters = roost_provisioning::jitp_parameters(&info, &ca_id);
     let plan = Template::parse(template)
         .unwrap()
         .evaluate(&parameters)
@@ -856,7 +856,7 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
     let info = roost_pki::CertificateInfo::from_pem(&next).unwrap();
     let plan = Template::parse(template)
         .unwrap()
-        .evaluate(&roost_registry::jitp_parameters(&info, &ca_id))
+        .evaluate(&roost_provisioning::jitp_parameters(&info, &ca_id))
         .unwrap();
     let own_policy = plan.policies[1].name.clone();
     let provisioned = r
@@ -911,7 +911,7 @@ async fn just_in_time_provisioning_still_registers_activates_and_is_idempotent()
     let info = roost_pki::CertificateInfo::from_pem(&other).unwrap();
     let plan = Template::parse(template)
         .unwrap()
-        .evaluate(&roost_registry::jitp_parameters(&info, &ca_id))
+        .evaluate(&roost_provisioning::jitp_parameters(&info, &ca_id))
         .unwrap();
     let provisioned = r
         .provision_certificate(std::sync::Arc::new(info.clone()), &ca_id, plan)

@@ -12,11 +12,11 @@ use roost_registry::model::{
 use roost_registry::validation::Constraint;
 use roost_registry::{
     CaCertificateUpdate, CertificateSource, DEFAULT_PAGE_SIZE, NewCaCertificate, NewCertificate,
-    PageRequest,
+    Page, PageRequest,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::Empty;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Path, QueryParams, seconds};
@@ -58,78 +58,241 @@ fn page_from(query: &QueryParams) -> ApiResult<PageRequest> {
     )?)
 }
 
-fn validity(notes: &roost_registry::model::Validity) -> Value {
-    json!({
-        "notBefore": seconds(notes.not_before_ms),
-        "notAfter": seconds(notes.not_after_ms),
-    })
+/// `CertificateValidity`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateValidity {
+    not_before: f64,
+    not_after: f64,
 }
 
-fn ca_description(state: &ApiState, ca: &CaCertificate) -> Value {
-    json!({
-        "certificateArn": state.registry().arns().ca_certificate(&ca.id),
-        "certificateId": ca.id,
-        "status": ca.status.as_str(),
-        "certificatePem": ca.pem,
-        "ownedBy": state.registry().arns().account(),
-        "creationDate": seconds(ca.created_ms),
-        "autoRegistrationStatus": ca.auto_registration.as_str(),
-        "lastModifiedDate": seconds(ca.modified_ms),
-        "customerVersion": ca.customer_version,
-        "generationId": ca.generation_id,
-        "validity": validity(&ca.validity),
-        "certificateMode": ca.mode.as_str(),
-    })
-}
-
-fn certificate_description(state: &ApiState, cert: &Certificate) -> Value {
-    let mut description = json!({
-        "certificateArn": state.registry().arns().certificate(&cert.id),
-        "certificateId": cert.id,
-        "status": cert.status.as_str(),
-        "certificatePem": cert.pem,
-        "ownedBy": state.registry().arns().account(),
-        "creationDate": seconds(cert.created_ms),
-        "lastModifiedDate": seconds(cert.modified_ms),
-        "customerVersion": cert.customer_version,
-        "transferData": {},
-        "generationId": cert.generation_id,
-        "validity": validity(&cert.validity),
-        "certificateMode": cert.mode.as_str(),
-    });
-    if let Some(ca) = &cert.ca_id {
-        description["caCertificateId"] = ca.clone().into();
+impl From<&roost_registry::model::Validity> for CertificateValidity {
+    fn from(validity: &roost_registry::model::Validity) -> Self {
+        Self {
+            not_before: seconds(validity.not_before_ms),
+            not_after: seconds(validity.not_after_ms),
+        }
     }
-    description
 }
 
-fn certificate_summary(state: &ApiState, cert: &CertificateSummary) -> Value {
-    json!({
-        "certificateArn": state.registry().arns().certificate(&cert.id),
-        "certificateId": cert.id,
-        "status": cert.status,
-        "certificateMode": cert.mode.as_str(),
-        "creationDate": seconds(cert.created_ms),
-    })
+/// `CACertificateDescription`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CaCertificateDescription {
+    certificate_arn: String,
+    certificate_id: String,
+    status: &'static str,
+    certificate_pem: String,
+    owned_by: String,
+    creation_date: f64,
+    auto_registration_status: &'static str,
+    last_modified_date: f64,
+    customer_version: i64,
+    generation_id: String,
+    validity: CertificateValidity,
+    certificate_mode: &'static str,
 }
 
-fn with_next(mut body: Value, field: &str, next: Option<String>) -> Json<Value> {
-    if let Some(next) = next {
-        body[field] = next.into();
+impl CaCertificateDescription {
+    fn new(state: &ApiState, ca: CaCertificate) -> Self {
+        let arns = state.registry().arns();
+        Self {
+            certificate_arn: arns.ca_certificate(&ca.id),
+            owned_by: arns.account().to_owned(),
+            status: ca.status.as_str(),
+            certificate_pem: ca.pem,
+            creation_date: seconds(ca.created_ms),
+            auto_registration_status: ca.auto_registration.as_str(),
+            last_modified_date: seconds(ca.modified_ms),
+            customer_version: ca.customer_version,
+            generation_id: ca.generation_id,
+            validity: CertificateValidity::from(&ca.validity),
+            certificate_mode: ca.mode.as_str(),
+            certificate_id: ca.id,
+        }
     }
-    Json(body)
 }
 
-pub(super) async fn get_registration_code(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    let code = state.registry().get_registration_code().await?;
-    Ok(Json(json!({ "registrationCode": code })))
+/// `DescribeCACertificateResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeCaCertificateResponse {
+    certificate_description: CaCertificateDescription,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_config: Option<RegistrationConfig>,
+}
+
+/// `TransferData`: always empty, Roost transfers no certificates between accounts.
+#[derive(Debug, Serialize)]
+struct TransferData {}
+
+/// `CertificateDescription`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateDescription {
+    certificate_arn: String,
+    certificate_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_certificate_id: Option<String>,
+    status: &'static str,
+    certificate_pem: String,
+    owned_by: String,
+    creation_date: f64,
+    last_modified_date: f64,
+    customer_version: i64,
+    transfer_data: TransferData,
+    generation_id: String,
+    validity: CertificateValidity,
+    certificate_mode: &'static str,
+}
+
+impl CertificateDescription {
+    fn new(state: &ApiState, cert: Certificate) -> Self {
+        let arns = state.registry().arns();
+        Self {
+            certificate_arn: arns.certificate(&cert.id),
+            owned_by: arns.account().to_owned(),
+            ca_certificate_id: cert.ca_id,
+            status: cert.status.as_str(),
+            certificate_pem: cert.pem,
+            creation_date: seconds(cert.created_ms),
+            last_modified_date: seconds(cert.modified_ms),
+            customer_version: cert.customer_version,
+            transfer_data: TransferData {},
+            generation_id: cert.generation_id,
+            validity: CertificateValidity::from(&cert.validity),
+            certificate_mode: cert.mode.as_str(),
+            certificate_id: cert.id,
+        }
+    }
+}
+
+/// `DescribeCertificateResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeCertificateResponse {
+    certificate_description: CertificateDescription,
+}
+
+/// `Certificate`: a device certificate in a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificateListEntry {
+    certificate_arn: String,
+    certificate_id: String,
+    status: String,
+    certificate_mode: &'static str,
+    creation_date: f64,
+}
+
+impl CertificateListEntry {
+    fn new(state: &ApiState, cert: CertificateSummary) -> Self {
+        Self {
+            certificate_arn: state.registry().arns().certificate(&cert.id),
+            certificate_id: cert.id,
+            status: cert.status,
+            certificate_mode: cert.mode.as_str(),
+            creation_date: seconds(cert.created_ms),
+        }
+    }
+}
+
+/// `ListCertificatesResponse`, and `ListCertificatesByCAResponse` (the same members).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListCertificatesResponse {
+    certificates: Vec<CertificateListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+}
+
+impl ListCertificatesResponse {
+    fn new(state: &ApiState, page: Page<CertificateSummary>) -> Self {
+        Self {
+            certificates: page
+                .items
+                .into_iter()
+                .map(|cert| CertificateListEntry::new(state, cert))
+                .collect(),
+            next_marker: page.next,
+        }
+    }
+}
+
+/// `CACertificate`: a CA certificate in a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CaCertificateListEntry {
+    certificate_arn: String,
+    certificate_id: String,
+    status: &'static str,
+    creation_date: f64,
+}
+
+/// `ListCACertificatesResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListCaCertificatesResponse {
+    certificates: Vec<CaCertificateListEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_marker: Option<String>,
+}
+
+/// `GetRegistrationCodeResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct GetRegistrationCodeResponse {
+    registration_code: String,
+}
+
+/// `RegisterCertificateResponse`, and the same members of `RegisterCACertificateResponse` and
+/// `RegisterCertificateWithoutCAResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RegisterCertificateResponse {
+    certificate_arn: String,
+    certificate_id: String,
+}
+
+/// `KeyPair`, the one shape of the model with capitalised members.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct KeyPair {
+    pub(super) public_key: String,
+    pub(super) private_key: String,
+}
+
+/// `CreateKeysAndCertificateResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateKeysAndCertificateResponse {
+    certificate_arn: String,
+    certificate_id: String,
+    certificate_pem: String,
+    key_pair: KeyPair,
+}
+
+/// `CreateCertificateFromCsrResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateCertificateFromCsrResponse {
+    certificate_arn: String,
+    certificate_id: String,
+    certificate_pem: String,
+}
+
+pub(super) async fn get_registration_code(
+    State(state): State<ApiState>,
+) -> ApiResult<Json<GetRegistrationCodeResponse>> {
+    let registration_code = state.registry().get_registration_code().await?;
+    Ok(Json(GetRegistrationCodeResponse { registration_code }))
 }
 
 pub(super) async fn delete_registration_code(
     State(state): State<ApiState>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.registry().delete_registration_code().await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,7 +310,7 @@ pub(super) async fn register_ca_certificate(
     State(state): State<ApiState>,
     query: QueryParams,
     Body(body): Body<RegisterCaBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RegisterCertificateResponse>> {
     let ca_pem = body
         .ca_certificate
         .ok_or_else(|| ApiError::invalid("caCertificate is required"))?;
@@ -171,10 +334,10 @@ pub(super) async fn register_ca_certificate(
             tags: body.tags,
         })
         .await?;
-    Ok(Json(json!({
-        "certificateArn": state.registry().arns().ca_certificate(&ca.id),
-        "certificateId": ca.id,
-    })))
+    Ok(Json(RegisterCertificateResponse {
+        certificate_arn: state.registry().arns().ca_certificate(&ca.id),
+        certificate_id: ca.id,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,7 +353,7 @@ pub(super) async fn update_ca_certificate(
     Path(id): Path<String>,
     query: QueryParams,
     Body(body): Body<UpdateCaBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let update = CaCertificateUpdate {
         new_status: query
             .text("newStatus")
@@ -204,75 +367,63 @@ pub(super) async fn update_ca_certificate(
         remove_auto_registration: body.remove_auto_registration,
     };
     state.registry().update_ca_certificate(&id, update).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn describe_ca_certificate(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let ca = state.registry().describe_ca_certificate(&id).await?;
-    let mut body = json!({ "certificateDescription": ca_description(&state, &ca) });
-    if let Some(config) = &ca.registration_config {
-        body["registrationConfig"] = serde_json::to_value(config).map_err(ApiError::internal)?;
-    }
-    Ok(Json(body))
+) -> ApiResult<Json<DescribeCaCertificateResponse>> {
+    let mut ca = state.registry().describe_ca_certificate(&id).await?;
+    let registration_config = ca.registration_config.take();
+    Ok(Json(DescribeCaCertificateResponse {
+        certificate_description: CaCertificateDescription::new(&state, ca),
+        registration_config,
+    }))
 }
 
 pub(super) async fn list_ca_certificates(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListCaCertificatesResponse>> {
     let page = state
         .registry()
         .list_ca_certificates(query.text("templateName"), &page_from(&query)?)
         .await?;
-    let certificates: Vec<Value> = page
-        .items
-        .iter()
-        .map(|ca| {
-            json!({
-                "certificateArn": state.registry().arns().ca_certificate(&ca.id),
-                "certificateId": ca.id,
-                "status": ca.status.as_str(),
-                "creationDate": seconds(ca.created_ms),
+    let arns = state.registry().arns();
+    Ok(Json(ListCaCertificatesResponse {
+        certificates: page
+            .items
+            .into_iter()
+            .map(|ca| CaCertificateListEntry {
+                certificate_arn: arns.ca_certificate(&ca.id),
+                certificate_id: ca.id,
+                status: ca.status.as_str(),
+                creation_date: seconds(ca.created_ms),
             })
-        })
-        .collect();
-    Ok(with_next(
-        json!({ "certificates": certificates }),
-        "nextMarker",
-        page.next,
-    ))
+            .collect(),
+        next_marker: page.next,
+    }))
 }
 
 pub(super) async fn delete_ca_certificate(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.registry().delete_ca_certificate(&id).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn list_certificates_by_ca(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListCertificatesResponse>> {
     let page = state
         .registry()
         .list_certificates_by_ca(&id, &page_from(&query)?)
         .await?;
-    let certificates: Vec<Value> = page
-        .items
-        .iter()
-        .map(|c| certificate_summary(&state, c))
-        .collect();
-    Ok(with_next(
-        json!({ "certificates": certificates }),
-        "nextMarker",
-        page.next,
-    ))
+    Ok(Json(ListCertificatesResponse::new(&state, page)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -293,18 +444,18 @@ fn registration_status(query: &QueryParams, status: Option<&str>) -> ApiResult<C
     })
 }
 
-fn registered(state: &ApiState, cert: &Certificate) -> Json<Value> {
-    Json(json!({
-        "certificateArn": state.registry().arns().certificate(&cert.id),
-        "certificateId": cert.id,
-    }))
+fn registered(state: &ApiState, cert: Certificate) -> Json<RegisterCertificateResponse> {
+    Json(RegisterCertificateResponse {
+        certificate_arn: state.registry().arns().certificate(&cert.id),
+        certificate_id: cert.id,
+    })
 }
 
 pub(super) async fn register_certificate(
     State(state): State<ApiState>,
     query: QueryParams,
     Body(body): Body<RegisterCertificateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RegisterCertificateResponse>> {
     let pem = body
         .certificate_pem
         .ok_or_else(|| ApiError::invalid("certificatePem is required"))?;
@@ -326,7 +477,7 @@ pub(super) async fn register_certificate(
             status,
         })
         .await?;
-    Ok(registered(&state, &cert))
+    Ok(registered(&state, cert))
 }
 
 /// Whether `pem` is a certificate `issuer` signed.
@@ -341,7 +492,7 @@ pub(super) async fn register_certificate_without_ca(
     State(state): State<ApiState>,
     query: QueryParams,
     Body(body): Body<RegisterCertificateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RegisterCertificateResponse>> {
     let pem = body
         .certificate_pem
         .ok_or_else(|| ApiError::invalid("certificatePem is required"))?;
@@ -355,7 +506,7 @@ pub(super) async fn register_certificate_without_ca(
             status,
         })
         .await?;
-    Ok(registered(&state, &cert))
+    Ok(registered(&state, cert))
 }
 
 fn issued_validity() -> ApiResult<Validity> {
@@ -374,7 +525,7 @@ fn issued_status(query: &QueryParams) -> ApiResult<CertificateStatus> {
 pub(super) async fn create_keys_and_certificate(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CreateKeysAndCertificateResponse>> {
     let status = issued_status(&query)?;
     let validity = issued_validity()?;
     let issuer = state.clone();
@@ -395,15 +546,15 @@ pub(super) async fn create_keys_and_certificate(
             status,
         })
         .await?;
-    Ok(Json(json!({
-        "certificateArn": state.registry().arns().certificate(&cert.id),
-        "certificateId": cert.id,
-        "certificatePem": issued.certificate_pem,
-        "keyPair": {
-            "PublicKey": issued.public_key_pem,
-            "PrivateKey": issued.private_key_pem,
+    Ok(Json(CreateKeysAndCertificateResponse {
+        certificate_arn: state.registry().arns().certificate(&cert.id),
+        certificate_id: cert.id,
+        certificate_pem: issued.certificate_pem,
+        key_pair: KeyPair {
+            public_key: issued.public_key_pem,
+            private_key: issued.private_key_pem,
         },
-    })))
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -416,7 +567,7 @@ pub(super) async fn create_certificate_from_csr(
     State(state): State<ApiState>,
     query: QueryParams,
     Body(body): Body<CsrBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CreateCertificateFromCsrResponse>> {
     let csr = body
         .certificate_signing_request
         .ok_or_else(|| ApiError::invalid("certificateSigningRequest is required"))?;
@@ -439,61 +590,52 @@ pub(super) async fn create_certificate_from_csr(
             status,
         })
         .await?;
-    Ok(Json(json!({
-        "certificateArn": state.registry().arns().certificate(&cert.id),
-        "certificateId": cert.id,
-        "certificatePem": pem,
-    })))
+    Ok(Json(CreateCertificateFromCsrResponse {
+        certificate_arn: state.registry().arns().certificate(&cert.id),
+        certificate_id: cert.id,
+        certificate_pem: pem,
+    }))
 }
 
 pub(super) async fn describe_certificate(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DescribeCertificateResponse>> {
     let cert = state.registry().describe_certificate(&id).await?;
-    Ok(Json(
-        json!({ "certificateDescription": certificate_description(&state, &cert) }),
-    ))
+    Ok(Json(DescribeCertificateResponse {
+        certificate_description: CertificateDescription::new(&state, cert),
+    }))
 }
 
 pub(super) async fn list_certificates(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListCertificatesResponse>> {
     let page = state
         .registry()
         .list_certificates(&page_from(&query)?)
         .await?;
-    let certificates: Vec<Value> = page
-        .items
-        .iter()
-        .map(|c| certificate_summary(&state, c))
-        .collect();
-    Ok(with_next(
-        json!({ "certificates": certificates }),
-        "nextMarker",
-        page.next,
-    ))
+    Ok(Json(ListCertificatesResponse::new(&state, page)))
 }
 
 pub(super) async fn update_certificate(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let status = CertificateStatus::parse("newStatus", query.required("newStatus")?)?;
     state.registry().update_certificate(&id, status).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn delete_certificate(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .delete_certificate(&id, query.flag("forceDelete")?)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }

@@ -7,8 +7,9 @@ use axum::Json;
 use axum::extract::{Path, State};
 use roost_pki::{KeyKind, Validity};
 use roost_registry::TemplateType;
-use serde_json::{Value, json};
+use serde::Serialize;
 
+use super::certificates::KeyPair;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::seconds;
@@ -16,10 +17,20 @@ use crate::input::seconds;
 /// A claim certificate's lifetime (AWS: five minutes).
 const CLAIM_LIFETIME: Duration = Duration::from_secs(300);
 
+/// `CreateProvisioningClaimResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateProvisioningClaimResponse {
+    certificate_id: String,
+    certificate_pem: String,
+    key_pair: KeyPair,
+    expiration: f64,
+}
+
 pub(super) async fn create_provisioning_claim(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CreateProvisioningClaimResponse>> {
     let template = state.registry().provisioning_template(&name).await?;
     if template.template_type != TemplateType::FleetProvisioning {
         return Err(ApiError::invalid(format!(
@@ -47,13 +58,13 @@ pub(super) async fn create_provisioning_claim(
         .registry()
         .create_provisioning_claim(&name, &issued.certificate_pem, expires.as_millis() as i64)
         .await?;
-    Ok(Json(json!({
-        "certificateId": claim.certificate_id,
-        "certificatePem": issued.certificate_pem,
-        "keyPair": {
-            "PublicKey": issued.public_key_pem,
-            "PrivateKey": issued.private_key_pem,
+    Ok(Json(CreateProvisioningClaimResponse {
+        certificate_id: claim.certificate_id,
+        certificate_pem: issued.certificate_pem,
+        key_pair: KeyPair {
+            public_key: issued.public_key_pem,
+            private_key: issued.private_key_pem,
         },
-        "expiration": seconds(claim.expires_ms),
-    })))
+        expiration: seconds(claim.expires_ms),
+    }))
 }

@@ -6,6 +6,7 @@
 //! publishes the same MQTT answers (`/update/accepted`, `/delta`, `/documents`,
 //! `/delete/accepted`) through the [`crate::DataPlane`], so devices hear of HTTP updates.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -188,10 +189,21 @@ pub(super) async fn publish(
     Ok(message_ok())
 }
 
+/// `SendDirectMessageResponse`, which Publish answers too (its model has no output).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageAccepted {
+    message: &'static str,
+    trace_id: String,
+}
+
 /// Publish's and SendDirectMessage's answer.
 fn message_ok() -> Response {
-    let answer = serde_json::json!({"message": "OK", "traceId": uuid::Uuid::new_v4().to_string()});
-    document(answer.to_string().into_bytes())
+    axum::Json(MessageAccepted {
+        message: "OK",
+        trace_id: uuid::Uuid::new_v4().to_string(),
+    })
+    .into_response()
 }
 
 /// The API error for a message the broker refused on `topic`.
@@ -231,16 +243,19 @@ pub(super) async fn get_retained_message(
             format!("No retained message exists on topic '{topic}'"),
         ));
     };
-    let user_properties = (!record.properties.user_properties.is_empty()).then(|| {
+    let user_properties = if record.properties.user_properties.is_empty() {
+        None
+    } else {
         // AWS's shape: a JSON array of one-key objects, base64-encoded.
-        let list: Vec<serde_json::Value> = record
+        let list: Vec<BTreeMap<&str, &str>> = record
             .properties
             .user_properties
             .iter()
-            .map(|(k, v)| serde_json::json!({ k: v }))
+            .map(|(k, v)| BTreeMap::from([(k.as_str(), v.as_str())]))
             .collect();
-        STANDARD.encode(serde_json::Value::Array(list).to_string())
-    });
+        let json = serde_json::to_vec(&list).map_err(ApiError::internal)?;
+        Some(STANDARD.encode(json))
+    };
     Ok(axum::Json(RetainedMessage {
         topic: record.topic,
         payload: STANDARD.encode(&record.payload),

@@ -5,13 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use roost_registry::model::Tag;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::Empty;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, QueryParams};
-use crate::routes::things::{token_page, with_token};
+use crate::routes::things::token_page;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -32,37 +32,49 @@ impl TagBody {
 pub(super) async fn tag_resource(
     State(state): State<ApiState>,
     Body(body): Body<TagBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let tags = body
         .tags
         .clone()
         .ok_or_else(|| ApiError::invalid("tags is required"))?;
     state.registry().tag_resource(body.arn()?, tags).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn untag_resource(
     State(state): State<ApiState>,
     Body(body): Body<TagBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let keys = body
         .tag_keys
         .clone()
         .ok_or_else(|| ApiError::invalid("tagKeys is required"))?;
     state.registry().untag_resource(body.arn()?, keys).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
+}
+
+/// `ListTagsForResourceResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListTagsForResourceResponse {
+    tags: Vec<Tag>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 pub(super) async fn list_tags_for_resource(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListTagsForResourceResponse>> {
     let arn = query.required("resourceArn")?;
     let page = state
         .registry()
         .list_tags_for_resource(arn, &token_page(&query)?)
         .await?;
-    Ok(with_token(json!({ "tags": page.items }), page.next))
+    Ok(Json(ListTagsForResourceResponse {
+        tags: page.items,
+        next_token: page.next,
+    }))
 }
 
 /// Endpoint types DescribeEndpoint knows; Roost serves all of them on its one data host.
@@ -73,10 +85,17 @@ const ENDPOINT_TYPES: &[&str] = &[
     "iot:Jobs",
 ];
 
+/// `DescribeEndpointResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeEndpointResponse {
+    endpoint_address: String,
+}
+
 pub(super) async fn describe_endpoint(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DescribeEndpointResponse>> {
     if let Some(kind) = query.text("endpointType")
         && !ENDPOINT_TYPES.contains(&kind)
     {
@@ -85,13 +104,19 @@ pub(super) async fn describe_endpoint(
             ENDPOINT_TYPES.join(", ")
         )));
     }
-    Ok(Json(
-        json!({ "endpointAddress": state.settings().data_endpoint_host }),
-    ))
+    Ok(Json(DescribeEndpointResponse {
+        endpoint_address: state.settings().data_endpoint_host.clone(),
+    }))
+}
+
+/// `/health`'s answer (Roost's own).
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
 }
 
 pub(super) async fn health() -> impl IntoResponse {
-    (StatusCode::OK, Json(json!({ "status": "ok" })))
+    (StatusCode::OK, Json(Health { status: "ok" }))
 }
 
 pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {

@@ -21,11 +21,17 @@ use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use serde::Serialize;
 use tracing::Instrument;
 
 use crate::ApiState;
 use crate::auth::{require_data_signature, require_signature};
 use crate::error::{ApiError, ErrorKind};
+
+/// The answer of an operation whose output shape has no members (UpdateThing, DeletePolicy…):
+/// `{}`.
+#[derive(Debug, Serialize)]
+struct Empty {}
 
 /// The control plane's routes, authenticated, plus `/health`, `/metrics` and a topic rule
 /// destination's `enableUrl` (unauthenticated).

@@ -10,15 +10,17 @@ use roost_registry::{
     NewProvisioningTemplate, ProvisioningHook, ProvisioningTemplate, ProvisioningTemplateUpdate,
     RegistrationTask, RegistrationTaskStatus, TemplateType,
 };
-use roost_template::{MAX_TEMPLATE_CHARS, Parameters, Template};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use roost_template::{MAX_TEMPLATE_CHARS, Parameters};
+use std::collections::BTreeMap;
 
-use super::things::{token_page, with_token};
+use serde::{Deserialize, Serialize};
+
+use super::Empty;
+use super::things::token_page;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Path, QueryParams, seconds};
-use crate::registration::{TaskRequest, register_from_template};
+use crate::registration::TaskRequest;
 
 /// `preProvisioningHook` as the model has it.
 #[derive(Debug, Deserialize)]
@@ -40,12 +42,22 @@ impl HookInput {
     }
 }
 
-fn hook_json(hook: &ProvisioningHook) -> Value {
-    let mut value = json!({ "targetArn": hook.target_arn });
-    if let Some(version) = &hook.payload_version {
-        value["payloadVersion"] = version.clone().into();
+/// `ProvisioningHook` as a response member.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HookOutput {
+    target_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_version: Option<String>,
+}
+
+impl From<ProvisioningHook> for HookOutput {
+    fn from(hook: ProvisioningHook) -> Self {
+        Self {
+            target_arn: hook.target_arn,
+            payload_version: hook.payload_version,
+        }
     }
-    value
 }
 
 /// A template body member: required, at most 10,240 characters.
@@ -60,19 +72,46 @@ fn required_body(field: &str, body: Option<String>) -> ApiResult<String> {
     Ok(body)
 }
 
-fn template_summary(template: &ProvisioningTemplate) -> Value {
-    let mut summary = json!({
-        "templateArn": template.arn,
-        "templateName": template.name,
-        "creationDate": seconds(template.created_ms),
-        "lastModifiedDate": seconds(template.modified_ms),
-        "enabled": template.enabled,
-        "type": template.template_type.as_str(),
-    });
-    if let Some(description) = &template.description {
-        summary["description"] = description.clone().into();
+/// `ProvisioningTemplateSummary`: the members every template answer has.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProvisioningTemplateSummary {
+    template_arn: String,
+    template_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<String>,
+    creation_date: f64,
+    last_modified_date: f64,
+    enabled: bool,
+    #[serde(rename = "type")]
+    template_type: &'static str,
+}
+
+impl ProvisioningTemplateSummary {
+    fn new(template: &mut ProvisioningTemplate) -> Self {
+        Self {
+            template_arn: std::mem::take(&mut template.arn),
+            template_name: std::mem::take(&mut template.name),
+            description: template.description.take(),
+            creation_date: seconds(template.created_ms),
+            last_modified_date: seconds(template.modified_ms),
+            enabled: template.enabled,
+            template_type: template.template_type.as_str(),
+        }
     }
-    summary
+}
+
+/// `DescribeProvisioningTemplateResponse`: the summary's members and the template itself.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeProvisioningTemplateResponse {
+    #[serde(flatten)]
+    summary: ProvisioningTemplateSummary,
+    default_version_id: i64,
+    template_body: String,
+    provisioning_role_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pre_provisioning_hook: Option<HookOutput>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -91,10 +130,19 @@ pub(super) struct CreateTemplateBody {
     template_type: Option<String>,
 }
 
+/// `CreateProvisioningTemplateResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateProvisioningTemplateResponse {
+    template_arn: String,
+    template_name: String,
+    default_version_id: i64,
+}
+
 pub(super) async fn create_provisioning_template(
     State(state): State<ApiState>,
     Body(body): Body<CreateTemplateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CreateProvisioningTemplateResponse>> {
     let name = body
         .template_name
         .ok_or_else(|| ApiError::invalid("templateName is required"))?;
@@ -122,38 +170,52 @@ pub(super) async fn create_provisioning_template(
             tags: body.tags,
         })
         .await?;
-    Ok(Json(json!({
-        "templateArn": created.arn,
-        "templateName": created.name,
-        "defaultVersionId": created.default_version,
-    })))
+    Ok(Json(CreateProvisioningTemplateResponse {
+        template_arn: created.arn,
+        template_name: created.name,
+        default_version_id: created.default_version,
+    }))
 }
 
 pub(super) async fn describe_provisioning_template(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let template = state.registry().provisioning_template(&name).await?;
-    let mut body = template_summary(&template);
-    body["defaultVersionId"] = template.default_version.into();
-    body["templateBody"] = template.body.clone().into();
-    body["provisioningRoleArn"] = template.provisioning_role_arn.clone().into();
-    if let Some(hook) = &template.pre_provisioning_hook {
-        body["preProvisioningHook"] = hook_json(hook);
-    }
-    Ok(Json(body))
+) -> ApiResult<Json<DescribeProvisioningTemplateResponse>> {
+    let mut template = state.registry().provisioning_template(&name).await?;
+    Ok(Json(DescribeProvisioningTemplateResponse {
+        summary: ProvisioningTemplateSummary::new(&mut template),
+        default_version_id: template.default_version,
+        template_body: template.body,
+        provisioning_role_arn: template.provisioning_role_arn,
+        pre_provisioning_hook: template.pre_provisioning_hook.map(HookOutput::from),
+    }))
+}
+
+/// `ListProvisioningTemplatesResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListProvisioningTemplatesResponse {
+    templates: Vec<ProvisioningTemplateSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 pub(super) async fn list_provisioning_templates(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListProvisioningTemplatesResponse>> {
     let page = state
         .registry()
         .list_provisioning_templates(&token_page(&query)?)
         .await?;
-    let templates: Vec<Value> = page.items.iter().map(template_summary).collect();
-    Ok(with_token(json!({ "templates": templates }), page.next))
+    Ok(Json(ListProvisioningTemplatesResponse {
+        templates: page
+            .items
+            .into_iter()
+            .map(|mut template| ProvisioningTemplateSummary::new(&mut template))
+            .collect(),
+        next_token: page.next,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,7 +234,7 @@ pub(super) async fn update_provisioning_template(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Body(body): Body<UpdateTemplateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .update_provisioning_template(
@@ -190,15 +252,15 @@ pub(super) async fn update_provisioning_template(
             },
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn delete_provisioning_template(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.registry().delete_provisioning_template(&name).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,73 +269,111 @@ pub(super) struct CreateVersionBody {
     template_body: Option<String>,
 }
 
+/// `CreateProvisioningTemplateVersionResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateProvisioningTemplateVersionResponse {
+    template_arn: String,
+    template_name: String,
+    version_id: i64,
+    is_default_version: bool,
+}
+
 pub(super) async fn create_provisioning_template_version(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     query: QueryParams,
     Body(body): Body<CreateVersionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CreateProvisioningTemplateVersionResponse>> {
     let template_body = required_body("templateBody", body.template_body)?;
     let version = state
         .registry()
         .create_provisioning_template_version(&name, &template_body, query.flag("setAsDefault")?)
         .await?;
-    Ok(Json(json!({
-        "templateArn": state.registry().arns().provisioning_template(&name),
-        "templateName": name,
-        "versionId": version.version,
-        "isDefaultVersion": version.is_default,
-    })))
+    Ok(Json(CreateProvisioningTemplateVersionResponse {
+        template_arn: state.registry().arns().provisioning_template(&name),
+        template_name: name,
+        version_id: version.version,
+        is_default_version: version.is_default,
+    }))
+}
+
+/// `DescribeProvisioningTemplateVersionResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeProvisioningTemplateVersionResponse {
+    version_id: i64,
+    creation_date: f64,
+    template_body: String,
+    is_default_version: bool,
 }
 
 pub(super) async fn describe_provisioning_template_version(
     State(state): State<ApiState>,
     Path((name, version)): Path<(String, i64)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DescribeProvisioningTemplateVersionResponse>> {
     let version = state
         .registry()
         .provisioning_template_version(&name, version)
         .await?;
-    Ok(Json(json!({
-        "versionId": version.version,
-        "creationDate": seconds(version.created_ms),
-        "templateBody": version.body,
-        "isDefaultVersion": version.is_default,
-    })))
+    Ok(Json(DescribeProvisioningTemplateVersionResponse {
+        version_id: version.version,
+        creation_date: seconds(version.created_ms),
+        template_body: version.body,
+        is_default_version: version.is_default,
+    }))
+}
+
+/// `ProvisioningTemplateVersionSummary`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProvisioningTemplateVersionSummary {
+    version_id: i64,
+    creation_date: f64,
+    is_default_version: bool,
+}
+
+/// `ListProvisioningTemplateVersionsResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListProvisioningTemplateVersionsResponse {
+    versions: Vec<ProvisioningTemplateVersionSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 pub(super) async fn list_provisioning_template_versions(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListProvisioningTemplateVersionsResponse>> {
     let page = state
         .registry()
         .list_provisioning_template_versions(&name, &token_page(&query)?)
         .await?;
-    let versions: Vec<Value> = page
-        .items
-        .iter()
-        .map(|v| {
-            json!({
-                "versionId": v.version,
-                "creationDate": seconds(v.created_ms),
-                "isDefaultVersion": v.is_default,
+    Ok(Json(ListProvisioningTemplateVersionsResponse {
+        versions: page
+            .items
+            .into_iter()
+            .map(|version| ProvisioningTemplateVersionSummary {
+                version_id: version.version,
+                creation_date: seconds(version.created_ms),
+                is_default_version: version.is_default,
             })
-        })
-        .collect();
-    Ok(with_token(json!({ "versions": versions }), page.next))
+            .collect(),
+        next_token: page.next,
+    }))
 }
 
 pub(super) async fn delete_provisioning_template_version(
     State(state): State<ApiState>,
     Path((name, version)): Path<(String, i64)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .delete_provisioning_template_version(&name, version)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,28 +384,33 @@ pub(super) struct RegisterThingBody {
     parameters: Parameters,
 }
 
+/// `RegisterThingResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RegisterThingResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    certificate_pem: Option<String>,
+    /// Logical id → ARN of each resource the template made or found.
+    resource_arns: BTreeMap<String, String>,
+}
+
 pub(super) async fn register_thing(
     State(state): State<ApiState>,
     Body(body): Body<RegisterThingBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RegisterThingResponse>> {
     let template_body = required_body("templateBody", body.template_body)?;
-    let template = Template::parse(&template_body).map_err(|e| {
-        ApiError::invalid(format!(
-            "templateBody is not a valid provisioning template: {e}"
-        ))
-    })?;
-    let registered = register_from_template(
-        state.registry(),
-        state.device_issuer(),
-        &template,
-        &body.parameters,
-    )
-    .await?;
-    let mut answer = json!({ "resourceArns": registered.resource_arns });
-    if let Some(pem) = registered.certificate_pem {
-        answer["certificatePem"] = pem.into();
-    }
-    Ok(Json(answer))
+    let provisioning = state.provisioning();
+    let template = provisioning.parse_template(
+        &template_body,
+        "templateBody is not a valid provisioning template",
+    )?;
+    let registered = provisioning
+        .register_thing(&template, &body.parameters)
+        .await?;
+    Ok(Json(RegisterThingResponse {
+        certificate_pem: registered.certificate_pem,
+        resource_arns: registered.resource_arns,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -337,10 +442,17 @@ fn checked(
     Err(ApiError::constraint(field, value, failure))
 }
 
+/// `StartThingRegistrationTaskResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct StartThingRegistrationTaskResponse {
+    task_id: String,
+}
+
 pub(super) async fn start_thing_registration_task(
     State(state): State<ApiState>,
     Body(body): Body<StartTaskBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<StartThingRegistrationTaskResponse>> {
     let template_body = required_body("templateBody", body.template_body)?;
     let input_bucket = checked(
         "inputFileBucket",
@@ -364,7 +476,7 @@ pub(super) async fn start_thing_registration_task(
         .bulk_registration()
         .start(
             state.registry().clone(),
-            state.shared_device_issuer(),
+            state.provisioning().clone(),
             TaskRequest {
                 template_body,
                 input_bucket,
@@ -373,41 +485,68 @@ pub(super) async fn start_thing_registration_task(
             },
         )
         .await?;
-    Ok(Json(json!({ "taskId": task_id })))
+    Ok(Json(StartThingRegistrationTaskResponse { task_id }))
 }
 
-fn task_description(task: &RegistrationTask) -> Value {
-    let mut body = json!({
-        "taskId": task.id,
-        "creationDate": seconds(task.created_ms),
-        "lastModifiedDate": seconds(task.modified_ms),
-        "templateBody": task.template_body,
-        "inputFileBucket": task.input_bucket,
-        "inputFileKey": task.input_key,
-        "roleArn": task.role_arn,
-        "status": task.status.as_str(),
-        "successCount": task.success_count,
-        "failureCount": task.failure_count,
-        "percentageProgress": task.percentage_progress(),
-    });
-    if let Some(message) = &task.message {
-        body["message"] = message.clone().into();
+/// `DescribeThingRegistrationTaskResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeThingRegistrationTaskResponse {
+    task_id: String,
+    creation_date: f64,
+    last_modified_date: f64,
+    template_body: String,
+    input_file_bucket: String,
+    input_file_key: String,
+    role_arn: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    success_count: i64,
+    failure_count: i64,
+    percentage_progress: i64,
+}
+
+impl From<RegistrationTask> for DescribeThingRegistrationTaskResponse {
+    fn from(task: RegistrationTask) -> Self {
+        Self {
+            percentage_progress: task.percentage_progress(),
+            task_id: task.id,
+            creation_date: seconds(task.created_ms),
+            last_modified_date: seconds(task.modified_ms),
+            template_body: task.template_body,
+            input_file_bucket: task.input_bucket,
+            input_file_key: task.input_key,
+            role_arn: task.role_arn,
+            status: task.status.as_str(),
+            message: task.message,
+            success_count: task.success_count,
+            failure_count: task.failure_count,
+        }
     }
-    body
 }
 
 pub(super) async fn describe_thing_registration_task(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DescribeThingRegistrationTaskResponse>> {
     let task = state.registry().registration_task(&id).await?;
-    Ok(Json(task_description(&task)))
+    Ok(Json(task.into()))
+}
+
+/// `ListThingRegistrationTasksResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListThingRegistrationTasksResponse {
+    task_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 pub(super) async fn list_thing_registration_tasks(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListThingRegistrationTasksResponse>> {
     let status = query
         .text("status")
         .map(|s| RegistrationTaskStatus::parse("status", s))
@@ -416,26 +555,36 @@ pub(super) async fn list_thing_registration_tasks(
         .registry()
         .list_registration_tasks(status, &token_page(&query)?)
         .await?;
-    let ids: Vec<&str> = page.items.iter().map(|t| t.id.as_str()).collect();
-    Ok(with_token(json!({ "taskIds": ids }), page.next))
+    Ok(Json(ListThingRegistrationTasksResponse {
+        task_ids: page.items.into_iter().map(|task| task.id).collect(),
+        next_token: page.next,
+    }))
 }
 
 pub(super) async fn stop_thing_registration_task(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .bulk_registration()
         .stop(state.registry(), &id)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
+}
+
+/// `ListThingRegistrationTaskReportsResponse`: one page always, so no `nextToken`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListThingRegistrationTaskReportsResponse {
+    resource_links: Vec<String>,
+    report_type: String,
 }
 
 pub(super) async fn list_thing_registration_task_reports(
     State(state): State<ApiState>,
     Path(id): Path<String>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListThingRegistrationTaskReportsResponse>> {
     let report_type = query.required("reportType")?;
     // The check comes first: a bad page size is refused even for a one-page list.
     token_page(&query)?;
@@ -451,8 +600,8 @@ pub(super) async fn list_thing_registration_task_reports(
             ));
         }
     };
-    Ok(Json(json!({
-        "resourceLinks": link.into_iter().collect::<Vec<_>>(),
-        "reportType": report_type,
-    })))
+    Ok(Json(ListThingRegistrationTaskReportsResponse {
+        resource_links: link.into_iter().collect(),
+        report_type: report_type.to_owned(),
+    }))
 }

@@ -5,24 +5,35 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use roost_registry::PageRequest;
-use roost_template::{CertificateSource, OverrideAction, Plan};
+use std::collections::BTreeMap;
+
+use roost_template::{
+    CertificatePlan, CertificateSource, OverrideAction, Plan, PolicyPlan, ThingPlan,
+};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, QueryParams};
 use crate::{ApiState, ConnectionSummary};
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RevokeAllResponse {
+    ca_certificate_id: String,
+    revoked_count: usize,
+}
 
 /// `POST /roost/cacertificates/{caCertificateId}/revoke-all`: revokes every certificate the CA
 /// signed and cuts their live connections (the compromised-CA case).
 pub(super) async fn revoke_all(
     State(state): State<ApiState>,
     Path(ca_id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let revoked = state.registry().revoke_certificates_of_ca(&ca_id).await?;
-    Ok(Json(
-        json!({ "caCertificateId": ca_id, "revokedCount": revoked }),
-    ))
+) -> ApiResult<Json<RevokeAllResponse>> {
+    let revoked_count = state.registry().revoke_certificates_of_ca(&ca_id).await?;
+    Ok(Json(RevokeAllResponse {
+        ca_certificate_id: ca_id,
+        revoked_count,
+    }))
 }
 
 #[derive(Debug, Serialize)]
@@ -111,45 +122,134 @@ pub(super) struct DryRunBody {
     ca_certificate_id: Option<String>,
 }
 
-fn override_text(action: Option<OverrideAction>) -> Value {
-    action.map_or(Value::Null, |a| a.as_str().into())
+/// A dry run's answer: the template's parameters and what provisioning would do with them;
+/// `registeredStatus` is `null` for a certificate not yet registered.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DryRunResponse {
+    ca_certificate_id: String,
+    parameters: BTreeMap<String, String>,
+    plan: PlanOutput,
+    registered_status: Option<&'static str>,
 }
 
-fn plan_json(plan: &Plan) -> Value {
-    let thing = plan.thing.as_ref().map(|t| {
-        json!({
-            "logicalId": t.logical_id,
-            "thingName": t.name,
-            "attributes": t.attributes,
-            "thingTypeName": t.thing_type,
-            "thingGroups": t.thing_groups,
-            "billingGroup": t.billing_group,
-            "overrideSettings": {
-                "AttributePayload": override_text(t.overrides.attribute_payload),
-                "ThingTypeName": override_text(t.overrides.thing_type_name),
-                "ThingGroups": override_text(t.overrides.thing_groups),
+/// A [`Plan`]; a resource the template does not make is `null`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanOutput {
+    thing: Option<ThingPlanOutput>,
+    certificate: Option<CertificatePlanOutput>,
+    policies: Vec<PolicyPlanOutput>,
+    device_configuration: BTreeMap<String, String>,
+}
+
+impl From<Plan> for PlanOutput {
+    fn from(plan: Plan) -> Self {
+        Self {
+            thing: plan.thing.map(ThingPlanOutput::from),
+            certificate: plan.certificate.map(CertificatePlanOutput::from),
+            policies: plan
+                .policies
+                .into_iter()
+                .map(PolicyPlanOutput::from)
+                .collect(),
+            device_configuration: plan.device_configuration,
+        }
+    }
+}
+
+/// A [`ThingPlan`]; absent properties are `null`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingPlanOutput {
+    logical_id: String,
+    thing_name: String,
+    attributes: Option<BTreeMap<String, String>>,
+    thing_type_name: Option<String>,
+    thing_groups: Vec<String>,
+    billing_group: Option<String>,
+    override_settings: OverrideSettings,
+}
+
+/// A thing's `OverrideSettings`, spelt as in templates; `null` where the template says nothing.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct OverrideSettings {
+    attribute_payload: Option<&'static str>,
+    thing_type_name: Option<&'static str>,
+    thing_groups: Option<&'static str>,
+}
+
+impl From<ThingPlan> for ThingPlanOutput {
+    fn from(thing: ThingPlan) -> Self {
+        let overrides = thing.overrides;
+        Self {
+            logical_id: thing.logical_id,
+            thing_name: thing.name,
+            attributes: thing.attributes,
+            thing_type_name: thing.thing_type,
+            thing_groups: thing.thing_groups,
+            billing_group: thing.billing_group,
+            override_settings: OverrideSettings {
+                attribute_payload: overrides.attribute_payload.map(OverrideAction::as_str),
+                thing_type_name: overrides.thing_type_name.map(OverrideAction::as_str),
+                thing_groups: overrides.thing_groups.map(OverrideAction::as_str),
             },
-        })
-    });
-    let certificate = plan.certificate.as_ref().map(|c| {
-        let source = match &c.source {
-            CertificateSource::Id(id) => json!({ "certificateId": id }),
-            CertificateSource::Csr(_) => json!({ "certificateSigningRequest": true }),
-            CertificateSource::Pem { .. } => json!({ "certificatePem": true }),
-        };
-        json!({ "logicalId": c.logical_id, "source": source, "status": c.status.as_str() })
-    });
-    let policies: Vec<Value> = plan
-        .policies
-        .iter()
-        .map(|p| json!({ "logicalId": p.logical_id, "policyName": p.name, "policyDocument": p.document }))
-        .collect();
-    json!({
-        "thing": thing,
-        "certificate": certificate,
-        "policies": policies,
-        "deviceConfiguration": plan.device_configuration,
-    })
+        }
+    }
+}
+
+/// A [`CertificatePlan`].
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CertificatePlanOutput {
+    logical_id: String,
+    source: CertificateSourceOutput,
+    status: &'static str,
+}
+
+/// Which certificate, as a one-member object: the id, or `true` for a CSR or PEM (not echoed).
+#[derive(Debug, Serialize)]
+enum CertificateSourceOutput {
+    #[serde(rename = "certificateId")]
+    Id(String),
+    #[serde(rename = "certificateSigningRequest")]
+    Csr(bool),
+    #[serde(rename = "certificatePem")]
+    Pem(bool),
+}
+
+impl From<CertificatePlan> for CertificatePlanOutput {
+    fn from(certificate: CertificatePlan) -> Self {
+        Self {
+            logical_id: certificate.logical_id,
+            source: match certificate.source {
+                CertificateSource::Id(id) => CertificateSourceOutput::Id(id),
+                CertificateSource::Csr(_) => CertificateSourceOutput::Csr(true),
+                CertificateSource::Pem { .. } => CertificateSourceOutput::Pem(true),
+            },
+            status: certificate.status.as_str(),
+        }
+    }
+}
+
+/// A [`PolicyPlan`]; `policyDocument` is `null` when the template names an existing policy.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicyPlanOutput {
+    logical_id: String,
+    policy_name: String,
+    policy_document: Option<String>,
+}
+
+impl From<PolicyPlan> for PolicyPlanOutput {
+    fn from(policy: PolicyPlan) -> Self {
+        Self {
+            logical_id: policy.logical_id,
+            policy_name: policy.name,
+            policy_document: policy.document,
+        }
+    }
 }
 
 /// `POST /roost/provisioning/dry-run`: what just-in-time provisioning would do for a
@@ -157,18 +257,18 @@ fn plan_json(plan: &Plan) -> Value {
 pub(super) async fn dry_run(
     State(state): State<ApiState>,
     Body(body): Body<DryRunBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DryRunResponse>> {
     let pem = body
         .certificate_pem
         .ok_or_else(|| ApiError::invalid("certificatePem is required"))?;
     let run = state
-        .registry()
-        .dry_run_provisioning(&pem, body.ca_certificate_id.as_deref())
+        .provisioning()
+        .dry_run(&pem, body.ca_certificate_id.as_deref())
         .await?;
-    Ok(Json(json!({
-        "caCertificateId": run.ca_id,
-        "parameters": run.parameters,
-        "plan": plan_json(&run.plan),
-        "registeredStatus": run.registered_status.map(|s| s.as_str()),
-    })))
+    Ok(Json(DryRunResponse {
+        ca_certificate_id: run.ca_id,
+        parameters: run.parameters,
+        plan: run.plan.into(),
+        registered_status: run.registered_status.map(|s| s.as_str()),
+    }))
 }

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use roost_registry::model::Tag;
 use roost_registry::validation::Constraint;
 use roost_registry::{
@@ -12,8 +13,9 @@ use roost_registry::{
 };
 use roost_rules::{Action, DestinationStatus, TopicRulePayload};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::Empty;
 use crate::ApiState;
 use crate::error::{ApiError, ApiResult};
 use crate::input::{Body, Path, QueryParams, seconds};
@@ -123,14 +125,14 @@ pub(super) async fn create_topic_rule(
     Path(name): Path<String>,
     headers: HeaderMap,
     Body(payload): Body<TopicRulePayload>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let tags = tags_header(&headers)?;
     let (_, pending) = state
         .registry()
         .create_topic_rule(&name, payload, tags, state.new_destination_status())
         .await?;
     send_confirmations(&state, &headers, pending);
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn replace_topic_rule(
@@ -138,13 +140,13 @@ pub(super) async fn replace_topic_rule(
     Path(name): Path<String>,
     headers: HeaderMap,
     Body(payload): Body<TopicRulePayload>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let (_, pending) = state
         .registry()
         .replace_topic_rule(&name, payload, state.new_destination_status())
         .await?;
     send_confirmations(&state, &headers, pending);
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 /// `TopicRule` of GetTopicRule.
@@ -164,9 +166,10 @@ struct TopicRuleOutput<'a> {
     error_action: Option<&'a Action>,
 }
 
+/// `GetTopicRuleResponse`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct GetTopicRuleOutput<'a> {
+struct GetTopicRuleResponse<'a> {
     rule_arn: &'a str,
     rule: TopicRuleOutput<'a>,
 }
@@ -174,10 +177,10 @@ struct GetTopicRuleOutput<'a> {
 pub(super) async fn get_topic_rule(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let rule = state.registry().topic_rule(&name).await?;
     let payload = &rule.payload;
-    let output = GetTopicRuleOutput {
+    let output = GetTopicRuleResponse {
         rule_arn: &rule.arn,
         rule: TopicRuleOutput {
             rule_name: &rule.name,
@@ -190,7 +193,7 @@ pub(super) async fn get_topic_rule(
             error_action: payload.error_action.as_ref(),
         },
     };
-    to_json(&output)
+    Ok(answer(output))
 }
 
 /// `TopicRuleListItem`.
@@ -216,9 +219,10 @@ impl<'a> From<&'a TopicRule> for TopicRuleListItem<'a> {
     }
 }
 
+/// `ListTopicRulesResponse`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ListTopicRulesOutput<'a> {
+struct ListTopicRulesResponse<'a> {
     rules: Vec<TopicRuleListItem<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
@@ -227,47 +231,47 @@ struct ListTopicRulesOutput<'a> {
 pub(super) async fn list_topic_rules(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let filter = TopicRuleFilter {
         topic: query.text("topic").map(str::to_owned),
         disabled: query.boolean("ruleDisabled")?,
     };
     let page = page_of(&query, DEFAULT_RULES_PAGE, MAX_RULES_PAGE)?;
     let listed = state.registry().list_topic_rules(&filter, &page).await?;
-    to_json(&ListTopicRulesOutput {
+    Ok(answer(ListTopicRulesResponse {
         rules: listed.items.iter().map(TopicRuleListItem::from).collect(),
         next_token: listed.next,
-    })
+    }))
 }
 
 pub(super) async fn enable_topic_rule(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .set_topic_rule_disabled(&name, false)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn disable_topic_rule(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .set_topic_rule_disabled(&name, true)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn delete_topic_rule(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.registry().delete_topic_rule(&name).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 // -- destinations -----------------------------------------------------------------------------
@@ -333,9 +337,11 @@ impl<'a> From<&'a TopicRuleDestination> for DestinationSummary<'a> {
     }
 }
 
+/// `GetTopicRuleDestinationResponse`, and `CreateTopicRuleDestinationResponse` (the same
+/// member).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DestinationEnvelope<'a> {
+struct GetTopicRuleDestinationResponse<'a> {
     topic_rule_destination: DestinationOutput<'a>,
 }
 
@@ -364,7 +370,7 @@ pub(super) async fn create_topic_rule_destination(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Body(body): Body<CreateDestinationBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let configuration = body
         .destination_configuration
         .ok_or_else(|| ApiError::invalid("destinationConfiguration is required"))?;
@@ -387,24 +393,25 @@ pub(super) async fn create_topic_rule_destination(
         .create_topic_rule_destination(&url, state.new_destination_status())
         .await?;
     send_confirmations(&state, &headers, pending.into_iter().collect());
-    to_json(&DestinationEnvelope {
+    Ok(answer(GetTopicRuleDestinationResponse {
         topic_rule_destination: DestinationOutput::from(&destination),
-    })
+    }))
 }
 
 pub(super) async fn get_topic_rule_destination(
     State(state): State<ApiState>,
     Path(arn): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let destination = state.registry().topic_rule_destination(&arn).await?;
-    to_json(&DestinationEnvelope {
+    Ok(answer(GetTopicRuleDestinationResponse {
         topic_rule_destination: DestinationOutput::from(&destination),
-    })
+    }))
 }
 
+/// `ListTopicRuleDestinationsResponse`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ListDestinationsOutput<'a> {
+struct ListTopicRuleDestinationsResponse<'a> {
     destination_summaries: Vec<DestinationSummary<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     next_token: Option<String>,
@@ -413,13 +420,13 @@ struct ListDestinationsOutput<'a> {
 pub(super) async fn list_topic_rule_destinations(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let page = page_of(&query, MAX_DESTINATIONS_PAGE as u32, MAX_DESTINATIONS_PAGE)?;
     let listed = state.registry().list_topic_rule_destinations(&page).await?;
-    to_json(&ListDestinationsOutput {
+    Ok(answer(ListTopicRuleDestinationsResponse {
         destination_summaries: listed.items.iter().map(DestinationSummary::from).collect(),
         next_token: listed.next,
-    })
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -432,7 +439,7 @@ pub(super) async fn update_topic_rule_destination(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Body(body): Body<UpdateDestinationBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     let arn = body
         .arn
         .ok_or_else(|| ApiError::invalid("arn is required"))?;
@@ -446,15 +453,15 @@ pub(super) async fn update_topic_rule_destination(
         .update_topic_rule_destination(&arn, status)
         .await?;
     send_confirmations(&state, &headers, pending.into_iter().collect());
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn delete_topic_rule_destination(
     State(state): State<ApiState>,
     Path(arn): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.registry().delete_topic_rule_destination(&arn).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 /// ConfirmTopicRuleDestination, and the `enableUrl` a destination's owner opens with a plain
@@ -462,7 +469,7 @@ pub(super) async fn delete_topic_rule_destination(
 pub(super) async fn confirm_topic_rule_destination(
     State(state): State<ApiState>,
     Path(token): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     if token.is_empty() || token.chars().count() > MAX_TOKEN_CHARS {
         return Err(ApiError::invalid(format!(
             "confirmationToken must have 1 to {MAX_TOKEN_CHARS} characters"
@@ -473,11 +480,10 @@ pub(super) async fn confirm_topic_rule_destination(
         .confirm_topic_rule_destination(&token)
         .await?;
     tracing::info!(arn = %destination.arn, "topic rule destination confirmed");
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
-fn to_json(output: &impl Serialize) -> ApiResult<Json<Value>> {
-    serde_json::to_value(output)
-        .map(Json)
-        .map_err(ApiError::internal)
+/// A 200 whose body is `output`: the output shapes here borrow from the registry's records.
+fn answer(output: impl Serialize) -> Response {
+    Json(output).into_response()
 }

@@ -6,9 +6,10 @@ use roost_registry::model::{Attributes, Thing, ThingType};
 use roost_registry::{
     AttributeUpdate, DEFAULT_MAX_RESULTS, NewThing, PageRequest, ThingFilter, ThingUpdate,
 };
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use super::Empty;
 use crate::ApiState;
 use crate::error::ApiResult;
 use crate::input::{Body, Path, QueryParams, seconds};
@@ -24,16 +25,9 @@ pub(super) fn token_page(query: &QueryParams) -> ApiResult<PageRequest> {
     )?)
 }
 
-pub(super) fn with_token(mut body: Value, next: Option<String>) -> Json<Value> {
-    if let Some(next) = next {
-        body["nextToken"] = next.into();
-    }
-    Json(body)
-}
-
-/// `attributePayload` as the model has it.
+/// `AttributePayload` as a request member.
 #[derive(Debug, Default, Deserialize)]
-pub(super) struct AttributePayload {
+pub(super) struct AttributePayloadInput {
     #[serde(default)]
     pub(super) attributes: Attributes,
     #[serde(default)]
@@ -44,15 +38,24 @@ pub(super) struct AttributePayload {
 #[serde(rename_all = "camelCase")]
 pub(super) struct CreateThingBody {
     thing_type_name: Option<String>,
-    attribute_payload: Option<AttributePayload>,
+    attribute_payload: Option<AttributePayloadInput>,
     billing_group_name: Option<String>,
+}
+
+/// `CreateThingResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateThingResponse {
+    thing_name: String,
+    thing_arn: String,
+    thing_id: String,
 }
 
 pub(super) async fn create_thing(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Body(body): Body<CreateThingBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CreateThingResponse>> {
     let thing = state
         .registry()
         .create_thing(NewThing {
@@ -68,44 +71,57 @@ pub(super) async fn create_thing(
             billing_group: body.billing_group_name,
         })
         .await?;
-    Ok(Json(json!({
-        "thingName": thing.name,
-        "thingArn": state.registry().arns().thing(&thing.name),
-        "thingId": thing.id,
-    })))
+    Ok(Json(CreateThingResponse {
+        thing_arn: state.registry().arns().thing(&thing.name),
+        thing_name: thing.name,
+        thing_id: thing.id,
+    }))
 }
 
-fn describe(state: &ApiState, thing: &Thing) -> Value {
-    let mut body = json!({
-        "defaultClientId": thing.name,
-        "thingName": thing.name,
-        "thingId": thing.id,
-        "thingArn": state.registry().arns().thing(&thing.name),
-        "attributes": thing.attributes,
-        "version": thing.version,
-    });
-    if let Some(t) = &thing.type_name {
-        body["thingTypeName"] = t.clone().into();
+/// `DescribeThingResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeThingResponse {
+    default_client_id: String,
+    thing_name: String,
+    thing_id: String,
+    thing_arn: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thing_type_name: Option<String>,
+    attributes: Attributes,
+    version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    billing_group_name: Option<String>,
+}
+
+impl DescribeThingResponse {
+    fn new(state: &ApiState, thing: Thing) -> Self {
+        Self {
+            default_client_id: thing.name.clone(),
+            thing_arn: state.registry().arns().thing(&thing.name),
+            thing_name: thing.name,
+            thing_id: thing.id,
+            thing_type_name: thing.type_name,
+            attributes: thing.attributes,
+            version: thing.version,
+            billing_group_name: thing.billing_group,
+        }
     }
-    if let Some(g) = &thing.billing_group {
-        body["billingGroupName"] = g.clone().into();
-    }
-    body
 }
 
 pub(super) async fn describe_thing(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DescribeThingResponse>> {
     let thing = state.registry().describe_thing(&name).await?;
-    Ok(Json(describe(&state, &thing)))
+    Ok(Json(DescribeThingResponse::new(&state, thing)))
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct UpdateThingBody {
     thing_type_name: Option<String>,
-    attribute_payload: Option<AttributePayload>,
+    attribute_payload: Option<AttributePayloadInput>,
     expected_version: Option<i64>,
     #[serde(default)]
     remove_thing_type: bool,
@@ -115,7 +131,7 @@ pub(super) async fn update_thing(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Body(body): Body<UpdateThingBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .update_thing(
@@ -131,25 +147,46 @@ pub(super) async fn update_thing(
             },
         )
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn delete_thing(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .delete_thing(&name, query.integer("expectedVersion")?)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
+}
+
+/// `ThingAttribute`: a thing in a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingAttribute {
+    thing_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thing_type_name: Option<String>,
+    thing_arn: String,
+    attributes: Attributes,
+    version: i64,
+}
+
+/// `ListThingsResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListThingsResponse {
+    things: Vec<ThingAttribute>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 pub(super) async fn list_things(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListThingsResponse>> {
     let filter = ThingFilter {
         attribute_name: query.text("attributeName").map(str::to_owned),
         attribute_value: query.text("attributeValue").map(str::to_owned),
@@ -160,23 +197,21 @@ pub(super) async fn list_things(
         .registry()
         .list_things(&filter, &token_page(&query)?)
         .await?;
-    let things: Vec<Value> = page
-        .items
-        .iter()
-        .map(|t| {
-            let mut item = json!({
-                "thingName": t.name,
-                "thingArn": state.registry().arns().thing(&t.name),
-                "attributes": t.attributes,
-                "version": t.version,
-            });
-            if let Some(type_name) = &t.type_name {
-                item["thingTypeName"] = type_name.clone().into();
-            }
-            item
-        })
-        .collect();
-    Ok(with_token(json!({ "things": things }), page.next))
+    let arns = state.registry().arns();
+    Ok(Json(ListThingsResponse {
+        things: page
+            .items
+            .into_iter()
+            .map(|thing| ThingAttribute {
+                thing_arn: arns.thing(&thing.name),
+                thing_name: thing.name,
+                thing_type_name: thing.type_name,
+                attributes: thing.attributes,
+                version: thing.version,
+            })
+            .collect(),
+        next_token: page.next,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,11 +222,20 @@ pub(super) struct CreateThingTypeBody {
     tags: Vec<roost_registry::model::Tag>,
 }
 
+/// `CreateThingTypeResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct CreateThingTypeResponse {
+    thing_type_name: String,
+    thing_type_arn: String,
+    thing_type_id: String,
+}
+
 pub(super) async fn create_thing_type(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Body(body): Body<CreateThingTypeBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CreateThingTypeResponse>> {
     let thing_type = state
         .registry()
         .create_thing_type_tagged(
@@ -200,59 +244,100 @@ pub(super) async fn create_thing_type(
             body.tags,
         )
         .await?;
-    let arn = state.registry().arns().thing_type(&thing_type.name);
-    Ok(Json(json!({
-        "thingTypeName": thing_type.name,
-        "thingTypeArn": arn,
-        "thingTypeId": thing_type.id,
-    })))
+    Ok(Json(CreateThingTypeResponse {
+        thing_type_arn: state.registry().arns().thing_type(&thing_type.name),
+        thing_type_name: thing_type.name,
+        thing_type_id: thing_type.id,
+    }))
 }
 
-fn type_definition(state: &ApiState, t: &ThingType) -> Value {
-    let mut metadata = json!({
-        "deprecated": t.deprecated,
-        "creationDate": seconds(t.created_ms),
-    });
-    if let Some(ms) = t.deprecated_ms {
-        metadata["deprecationDate"] = seconds(ms).into();
+/// `ThingTypeMetadata`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingTypeMetadata {
+    deprecated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deprecation_date: Option<f64>,
+    creation_date: f64,
+}
+
+impl From<&ThingType> for ThingTypeMetadata {
+    fn from(thing_type: &ThingType) -> Self {
+        Self {
+            deprecated: thing_type.deprecated,
+            deprecation_date: thing_type.deprecated_ms.map(seconds),
+            creation_date: seconds(thing_type.created_ms),
+        }
     }
-    json!({
-        "thingTypeName": t.name,
-        "thingTypeId": t.id,
-        "thingTypeArn": state.registry().arns().thing_type(&t.name),
-        "thingTypeProperties": t.properties,
-        "thingTypeMetadata": metadata,
-    })
+}
+
+/// `DescribeThingTypeResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct DescribeThingTypeResponse {
+    thing_type_name: String,
+    thing_type_id: String,
+    thing_type_arn: String,
+    /// `ThingTypeProperties` as given at creation (`{}` when none were).
+    thing_type_properties: Value,
+    thing_type_metadata: ThingTypeMetadata,
 }
 
 pub(super) async fn describe_thing_type(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<DescribeThingTypeResponse>> {
     let thing_type = state.registry().describe_thing_type(&name).await?;
-    Ok(Json(type_definition(&state, &thing_type)))
+    Ok(Json(DescribeThingTypeResponse {
+        thing_type_arn: state.registry().arns().thing_type(&thing_type.name),
+        thing_type_metadata: ThingTypeMetadata::from(&thing_type),
+        thing_type_name: thing_type.name,
+        thing_type_id: thing_type.id,
+        thing_type_properties: thing_type.properties,
+    }))
+}
+
+/// `ThingTypeDefinition`: a thing type in a list.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ThingTypeDefinition {
+    thing_type_name: String,
+    thing_type_arn: String,
+    thing_type_properties: Value,
+    thing_type_metadata: ThingTypeMetadata,
+}
+
+/// `ListThingTypesResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ListThingTypesResponse {
+    thing_types: Vec<ThingTypeDefinition>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_token: Option<String>,
 }
 
 pub(super) async fn list_thing_types(
     State(state): State<ApiState>,
     query: QueryParams,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ListThingTypesResponse>> {
     let page = state
         .registry()
         .list_thing_types(query.text("thingTypeName"), &token_page(&query)?)
         .await?;
-    let types: Vec<Value> = page
-        .items
-        .iter()
-        .map(|t| {
-            let mut item = type_definition(&state, t);
-            if let Some(object) = item.as_object_mut() {
-                object.remove("thingTypeId");
-            }
-            item
-        })
-        .collect();
-    Ok(with_token(json!({ "thingTypes": types }), page.next))
+    let arns = state.registry().arns();
+    Ok(Json(ListThingTypesResponse {
+        thing_types: page
+            .items
+            .into_iter()
+            .map(|thing_type| ThingTypeDefinition {
+                thing_type_arn: arns.thing_type(&thing_type.name),
+                thing_type_metadata: ThingTypeMetadata::from(&thing_type),
+                thing_type_name: thing_type.name,
+                thing_type_properties: thing_type.properties,
+            })
+            .collect(),
+        next_token: page.next,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -266,18 +351,18 @@ pub(super) async fn deprecate_thing_type(
     State(state): State<ApiState>,
     Path(name): Path<String>,
     Body(body): Body<DeprecateBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state
         .registry()
         .deprecate_thing_type(&name, body.undo_deprecate)
         .await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 pub(super) async fn delete_thing_type(
     State(state): State<ApiState>,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Empty>> {
     state.registry().delete_thing_type(&name).await?;
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }

@@ -4,17 +4,17 @@
 //! registration (JITR), fleet provisioning, and RegisterThing (single and bulk), which may also
 //! name an existing certificate, register a PEM, or attach one Roost issued from a CSR.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use roost_pki::{AttributeType, CertificateInfo, DistinguishedName, GeneralName};
-use roost_template::{CertificatePlan, OverrideAction, Parameters, Plan, ThingPlan};
+use roost_pki::CertificateInfo;
+use roost_template::{CertificatePlan, OverrideAction, Plan, ThingPlan};
 use sqlx::AnyConnection;
 
 use crate::Registry;
 use crate::error::RegistryError;
 use crate::events::RegistryEvent;
-use crate::model::{Certificate, CertificateStatus, Thing, ThingPrincipalType};
+use crate::model::{CaCertificate, Certificate, CertificateStatus, Thing, ThingPrincipalType};
 use crate::names::{POLICY_NAME, RESOURCE_NAME};
 use crate::ops::billing_groups::set_billing_group_in;
 use crate::ops::ca_certificates::{cas_with_subject, invalid_certificate, require_ca};
@@ -29,7 +29,6 @@ use crate::ops::policies::{
     validate_document,
 };
 use crate::ops::principals::{attach_principal_in, insert_thing_principal_in};
-use crate::ops::provisioning_templates::find_template;
 use crate::ops::thing_groups::add_member_in;
 use crate::ops::things::{
     NewThing, check_attribute_count, check_attributes, check_usable_type, find_thing,
@@ -37,128 +36,6 @@ use crate::ops::things::{
 };
 use crate::row;
 use crate::store::now_ms;
-
-/// The AWS names of the subject attributes JITP passes to templates.
-const AWS_SUBJECT_PARAMETERS: &[(AttributeType, &str)] = &[
-    (AttributeType::Country, "Country"),
-    (AttributeType::Organization, "Organization"),
-    (AttributeType::OrganizationalUnit, "OrganizationalUnit"),
-    (AttributeType::DnQualifier, "DistinguishedNameQualifier"),
-    (AttributeType::StateOrProvince, "StateName"),
-    (AttributeType::CommonName, "CommonName"),
-    (AttributeType::SerialNumber, "SerialNumber"),
-];
-
-/// Every name attribute Roost's own `Roost::Certificate::Subject::*` and `…::Issuer::*`
-/// parameters cover.
-const ROOST_NAME_PARAMETERS: &[(AttributeType, &str)] = &[
-    (AttributeType::Country, "Country"),
-    (AttributeType::StateOrProvince, "StateName"),
-    (AttributeType::Locality, "Locality"),
-    (AttributeType::Organization, "Organization"),
-    (AttributeType::OrganizationalUnit, "OrganizationalUnit"),
-    (AttributeType::CommonName, "CommonName"),
-    (AttributeType::DnQualifier, "DistinguishedNameQualifier"),
-    (AttributeType::SerialNumber, "SerialNumber"),
-    (AttributeType::Title, "Title"),
-    (AttributeType::Surname, "Surname"),
-    (AttributeType::GivenName, "GivenName"),
-    (AttributeType::Initials, "Initials"),
-    (AttributeType::Pseudonym, "Pseudonym"),
-    (AttributeType::GenerationQualifier, "GenerationQualifier"),
-    (AttributeType::EmailAddress, "EmailAddress"),
-];
-
-fn name_parameters(parameters: &mut Parameters, prefix: &str, name: &DistinguishedName) {
-    for (kind, label) in ROOST_NAME_PARAMETERS {
-        if let Some(value) = name.first(kind) {
-            parameters.insert(format!("{prefix}::{label}"), value.to_owned());
-        }
-    }
-}
-
-fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
-
-/// The template parameters JITP supplies for `certificate`, signed by registered CA `ca_id`:
-/// those of [`certificate_parameters`] and `Roost::Certificate::CACertificateId`.
-pub fn jitp_parameters(certificate: &CertificateInfo, ca_id: &str) -> Parameters {
-    let mut parameters = certificate_parameters(certificate);
-    parameters.insert(
-        "Roost::Certificate::CACertificateId".to_owned(),
-        ca_id.to_owned(),
-    );
-    parameters
-}
-
-/// The template parameters read from `certificate` itself: AWS's eight
-/// (`AWS::IoT::Certificate::*`, from the subject, and the certificate id) and Roost's own,
-/// documented in README.md (`Roost::Certificate::*`: every subject and issuer attribute, the
-/// subject alternative names, the validity window, the X.509 serial and the fingerprint).
-/// Fleet provisioning supplies these for the certificate it issued.
-pub fn certificate_parameters(certificate: &CertificateInfo) -> Parameters {
-    let mut parameters = Parameters::new();
-    for (kind, label) in AWS_SUBJECT_PARAMETERS {
-        if let Some(value) = certificate.subject.first(kind) {
-            parameters.insert(format!("AWS::IoT::Certificate::{label}"), value.to_owned());
-        }
-    }
-    parameters.insert(
-        "AWS::IoT::Certificate::Id".to_owned(),
-        certificate.id.clone(),
-    );
-
-    name_parameters(
-        &mut parameters,
-        "Roost::Certificate::Subject",
-        &certificate.subject,
-    );
-    name_parameters(
-        &mut parameters,
-        "Roost::Certificate::Issuer",
-        &certificate.issuer,
-    );
-    let mut alt_names: HashMap<&str, Vec<String>> = HashMap::new();
-    for name in &certificate.subject_alt_names {
-        let (kind, value) = match name {
-            GeneralName::Dns(v) => ("DNSName", v.clone()),
-            GeneralName::Uri(v) => ("URI", v.clone()),
-            GeneralName::Email(v) => ("Email", v.clone()),
-            GeneralName::Ip(ip) => ("IPAddress", ip.to_string()),
-            GeneralName::DirectoryName(_) | GeneralName::Other(_) => continue,
-        };
-        alt_names.entry(kind).or_default().push(value);
-    }
-    for (kind, values) in alt_names {
-        let prefix = "Roost::Certificate::SubjectAlternativeName";
-        parameters.insert(format!("{prefix}::{kind}"), values[0].clone());
-        parameters.insert(format!("{prefix}::{kind}List"), values.join(","));
-    }
-    parameters.insert(
-        "Roost::Certificate::NotBefore".to_owned(),
-        rfc3339(certificate.validity.not_before),
-    );
-    parameters.insert(
-        "Roost::Certificate::NotAfter".to_owned(),
-        rfc3339(certificate.validity.not_after),
-    );
-    parameters.insert(
-        "Roost::Certificate::SerialNumber".to_owned(),
-        certificate.serial_hex.clone(),
-    );
-    parameters.insert(
-        "Roost::Certificate::Fingerprint".to_owned(),
-        certificate.id.clone(),
-    );
-    parameters
-}
 
 /// What provisioning did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +73,7 @@ fn registration_failure(error: RegistryError) -> RegistryError {
 
 /// Checks what can be checked without the database, for a just-in-time provisioning plan: its
 /// certificate, if it names one, must be the connecting certificate.
-fn check_plan(plan: &Plan, leaf: &CertificateInfo) -> Result<(), RegistryError> {
+pub fn check_plan(plan: &Plan, leaf: &CertificateInfo) -> Result<(), RegistryError> {
     match &plan.certificate {
         Some(CertificatePlan {
             source: roost_template::CertificateSource::Id(id),
@@ -830,29 +707,14 @@ pub struct RegisteredThing {
     pub thing_name: Option<String>,
 }
 
-/// What just-in-time provisioning would do for a certificate, without doing it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DryRun {
-    /// The registered CA that signed the certificate.
-    pub ca_id: String,
-    /// The parameters the template was given.
-    pub parameters: Parameters,
-    /// The resources it would create or update.
-    pub plan: Plan,
-    /// The certificate's status if it is registered already (provisioning would then leave it).
-    pub registered_status: Option<CertificateStatus>,
-}
-
 impl Registry {
-    /// Evaluates the provisioning template of the CA that signed `certificate_pem` (or of
-    /// `ca_id`) against it and returns the plan, changing nothing.
-    pub async fn dry_run_provisioning(
+    /// The registered CA that signed `leaf`: `ca_id` when given (refused if it did not sign
+    /// it), else the one among the CAs with the leaf's issuer as subject whose key verifies it.
+    pub async fn signing_ca(
         &self,
-        certificate_pem: &str,
+        leaf: &CertificateInfo,
         ca_id: Option<&str>,
-    ) -> Result<DryRun, RegistryError> {
-        let leaf = CertificateInfo::from_pem(certificate_pem)
-            .map_err(|e| invalid_certificate("certificatePem", e))?;
+    ) -> Result<CaCertificate, RegistryError> {
         let mut conn = self.store.reader().acquire().await?;
         let candidates = match ca_id {
             Some(id) => {
@@ -861,62 +723,17 @@ impl Registry {
             }
             None => cas_with_subject(&mut conn, &leaf.issuer_der).await?,
         };
-        let mut signer = None;
         for candidate in candidates {
             let ca = CertificateInfo::from_pem(&candidate.pem)
                 .map_err(|e| RegistryError::storage(format!("stored CA {}: {e}", candidate.id)))?;
-            if roost_pki::verify_signed_by(&leaf, &ca).is_ok() {
-                signer = Some(candidate);
-                break;
+            if roost_pki::verify_signed_by(leaf, &ca).is_ok() {
+                return Ok(candidate);
             }
         }
-        let ca = signer.ok_or_else(|| {
-            RegistryError::CertificateValidation(format!(
-                "no registered CA certificate signed this certificate (issuer '{}')",
-                leaf.issuer
-            ))
-        })?;
-        let config = ca.registration_config.as_ref();
-        let body = match (
-            config.and_then(|c| c.template_body.clone()),
-            config.and_then(|c| c.template_name.as_deref()),
-        ) {
-            (Some(body), _) => body,
-            (None, Some(name)) => {
-                find_template(&mut conn, &self.arns, name)
-                    .await?
-                    .ok_or_else(|| {
-                        plan_error(format!(
-                            "CA {} names the provisioning template {name}, which does not exist",
-                            ca.id
-                        ))
-                    })?
-                    .body
-            }
-            (None, None) => {
-                return Err(plan_error(format!(
-                    "CA {} has no provisioning template: a device it signed would be registered \
-                     as PENDING_ACTIVATION (just-in-time registration) instead",
-                    ca.id
-                )));
-            }
-        };
-        let template = roost_template::Template::parse(&body)
-            .map_err(|e| plan_error(format!("the CA's provisioning template is invalid: {e}")))?;
-        let parameters = jitp_parameters(&leaf, &ca.id);
-        let plan = template
-            .evaluate(&parameters)
-            .map_err(|e| plan_error(format!("the provisioning template failed: {e}")))?;
-        check_plan(&plan, &leaf)?;
-        let registered_status = find_certificate(&mut conn, &leaf.id)
-            .await?
-            .map(|c| c.status);
-        Ok(DryRun {
-            ca_id: ca.id,
-            parameters,
-            plan,
-            registered_status,
-        })
+        Err(RegistryError::CertificateValidation(format!(
+            "no registered CA certificate signed this certificate (issuer '{}')",
+            leaf.issuer
+        )))
     }
 
     /// Just-in-time provisioning: registers `leaf` (signed by registered CA `ca_id`) and
@@ -1111,50 +928,5 @@ impl Registry {
                 })
             })
             .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use roost_pki::testing;
-
-    #[test]
-    fn jitp_parameters_carry_the_aws_names_and_roost_extensions() {
-        let ca = testing::ca("Factory CA").unwrap();
-        let subject = testing::name(&[
-            (AttributeType::Country, "US"),
-            (AttributeType::CommonName, "device-1"),
-            (AttributeType::Locality, "Seattle"),
-        ]);
-        let issued = ca
-            .issue_client_certificate(
-                &subject,
-                &[
-                    GeneralName::Dns("d1.example".into()),
-                    GeneralName::Dns("d1.local".into()),
-                ],
-                roost_pki::KeyKind::EcP256,
-                testing::validity(),
-            )
-            .unwrap();
-        let info = CertificateInfo::from_pem(&issued.certificate_pem).unwrap();
-        let p = jitp_parameters(&info, "ca1");
-        assert_eq!(p["AWS::IoT::Certificate::Country"], "US");
-        assert_eq!(p["AWS::IoT::Certificate::CommonName"], "device-1");
-        assert_eq!(p["AWS::IoT::Certificate::Id"], info.id);
-        assert!(!p.contains_key("AWS::IoT::Certificate::Organization"));
-        assert_eq!(p["Roost::Certificate::Subject::Locality"], "Seattle");
-        assert_eq!(p["Roost::Certificate::Issuer::CommonName"], "Factory CA");
-        assert_eq!(
-            p["Roost::Certificate::SubjectAlternativeName::DNSName"],
-            "d1.example"
-        );
-        assert_eq!(
-            p["Roost::Certificate::SubjectAlternativeName::DNSNameList"],
-            "d1.example,d1.local"
-        );
-        assert_eq!(p["Roost::Certificate::NotBefore"], "2020-01-01T00:00:00Z");
-        assert_eq!(p["Roost::Certificate::CACertificateId"], "ca1");
     }
 }

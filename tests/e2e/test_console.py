@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -351,6 +352,12 @@ def test_deactivating_a_certificate_in_the_console_cuts_its_devices_live_connect
         out, err = subscriber.communicate()
     assert subscriber.returncode != 0, out + err
     assert not is_connected(w.server, "walkthrough-device")
+    # Its next connect is refused, and the overview counts it.
+    assert not published(w.publish())
+    console.go("")
+    refused = re.compile(r"CONNECTs refused \(AUTHORIZATION_FAILED\)\n[1-9]")
+    console.text_becomes("stat-failures", lambda t: refused.search(t) is not None,
+                         "the overview counts the refused connect")
 
 
 def is_connected(server: Roost, client_id: str) -> bool:

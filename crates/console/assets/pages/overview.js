@@ -22,10 +22,29 @@ const total = (series, name) =>
 // Counters of refused connections and failed provisioning. The broker registers a labelled
 // series on its first increment, so the known ones are shown at 0 until then, and any other
 // series whose name says it counts such failures is shown too.
-const KNOWN_FAILURES = ['roost_mqtt_connections_refused_total', 'roost_mqtt_tls_handshake_failures_total'];
+const KNOWN_FAILURES = [
+  'roost_mqtt_connects_refused_total',
+  'roost_provisioning_failures_total',
+  'roost_mqtt_tls_handshake_failures_total',
+  'roost_mqtt_connections_refused_total',
+];
 const isFailure = (name) =>
   KNOWN_FAILURES.includes(name) ||
   (/(connect|handshake|provision|jitp|jitr|fleet|auth)/.test(name) && /(fail|refus|reject|denied|throttl)/.test(name));
+
+const FAILURE_LABELS = {
+  roost_mqtt_connects_refused_total: 'CONNECTs refused',
+  roost_provisioning_failures_total: 'Provisioning failures',
+  roost_mqtt_tls_handshake_failures_total: 'TLS handshakes failed',
+  roost_mqtt_connections_refused_total: 'Connections over the limit',
+};
+
+/** A failure series as a reader names it: `CONNECTs refused (AUTHORIZATION_FAILED)`. */
+function failureLabel(s) {
+  const name = FAILURE_LABELS[s.name] || s.name.replace(/^roost_/, '');
+  const values = [...s.labels.matchAll(/="([^"]*)"/g)].map((m) => m[1]);
+  return values.length ? `${name} (${values.join(', ')})` : name;
+}
 
 function failures(series) {
   const found = series.filter((s) => isFailure(s.name));
@@ -111,7 +130,7 @@ function renderStats(el, now, previous) {
       'div',
       { class: 'card', testid: 'stat-failures' },
       h('h2', {}, 'Connect and provisioning failures'),
-      facts(failed.map((s) => [s.name.replace(/^roost_/, '') + s.labels, s.value])),
+      facts(failed.map((s) => [failureLabel(s), s.value])),
     ),
   );
 }

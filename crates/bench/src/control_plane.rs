@@ -1,7 +1,9 @@
-//! Just enough of a client for Roost's control plane to prepare a JITP benchmark: register the
-//! bench CA with auto-registration and a provisioning template (GetRegistrationCode, then
-//! RegisterCACertificate with a verification certificate whose CN is the code, signed by the CA
-//! key — AWS's proof of possession).
+//! Just enough of a client for Roost's control plane to prepare the provisioning benchmarks:
+//! for JITP, register the bench CA with auto-registration and a provisioning template
+//! (GetRegistrationCode, then RegisterCACertificate with a verification certificate whose CN is
+//! the code, signed by the CA key — AWS's proof of possession); for fleet provisioning, a
+//! fleet template and a claim certificate allowed to use it
+//! ([`ControlPlane::prepare_fleet_provisioning`]).
 //!
 //! Requests are SigV4-signed with `roost-sigv4` using the admin keys of the Roost data directory,
 //! and sent as HTTP/1.1 over a plain TCP connection: Roost serves its control plane in plain
@@ -26,6 +28,8 @@ use crate::error::BenchError;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Role ARN stored with the template (Roost does not assume roles; AWS requires one).
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/RoostBenchJITP";
+/// Role ARN stored with the fleet provisioning template.
+const FLEET_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/RoostBenchFleet";
 
 /// The default JITP template: thing named after the certificate CN, certificate ACTIVE, and a
 /// policy allowing every IoT action on every resource (created once, shared by all devices).
@@ -58,6 +62,90 @@ pub fn default_template() -> String {
         }
     })
     .to_string()
+}
+
+/// The fleet provisioning template: thing named after the device's `SerialNumber` parameter,
+/// the new certificate ACTIVE, and the policy of [`default_template`] (one, shared by all).
+pub fn fleet_template() -> String {
+    let policy = json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]
+    });
+    json!({
+        "Parameters": {
+            "SerialNumber": {"Type": "String"},
+            "AWS::IoT::Certificate::Id": {"Type": "String"}
+        },
+        "Resources": {
+            "thing": {
+                "Type": "AWS::IoT::Thing",
+                "Properties": {"ThingName": {"Ref": "SerialNumber"}}
+            },
+            "certificate": {
+                "Type": "AWS::IoT::Certificate",
+                "Properties": {
+                    "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"},
+                    "Status": "ACTIVE"
+                }
+            },
+            "policy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {"PolicyDocument": policy.to_string()}
+            }
+        }
+    })
+    .to_string()
+}
+
+/// The claim certificate's policy, as AWS's fleet provisioning guide writes it: connect, and
+/// use the certificate topics (`create*` covers create-from-csr) and template `template`'s
+/// RegisterThing topics, nothing else. `arn_prefix` is `arn:aws:iot:<region>:<account>`.
+pub fn claim_policy(arn_prefix: &str, template: &str) -> String {
+    let topics = [
+        "$aws/certificates/create*".to_owned(),
+        format!("$aws/provisioning-templates/{template}/provision/*"),
+    ];
+    let resources = |kind: &str| -> Vec<String> {
+        topics
+            .iter()
+            .map(|t| format!("{arn_prefix}:{kind}/{t}"))
+            .collect()
+    };
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": ["iot:Publish", "iot:Receive"],
+                "Resource": resources("topic")
+            },
+            {
+                "Effect": "Allow",
+                "Action": "iot:Subscribe",
+                "Resource": resources("topicfilter")
+            }
+        ]
+    })
+    .to_string()
+}
+
+/// What [`ControlPlane::prepare_fleet_provisioning`] made.
+#[derive(Debug, Clone)]
+pub struct FleetClaim {
+    /// The fleet provisioning template.
+    pub template_name: String,
+    /// The claim certificate, ACTIVE, with its claim policy attached.
+    pub certificate_id: String,
+    /// The claim certificate (PEM).
+    pub certificate_pem: String,
+}
+
+/// A string field of a control-plane answer.
+fn field<'a>(answer: &'a Value, name: &str) -> Result<&'a str, BenchError> {
+    answer[name]
+        .as_str()
+        .ok_or_else(|| BenchError::ControlPlaneResponse(format!("no {name} in the answer")))
 }
 
 #[derive(Deserialize)]
@@ -228,6 +316,63 @@ impl ControlPlane {
                 BenchError::ControlPlaneResponse("no certificateId in the answer".into())
             })
     }
+
+    /// Creates the enabled fleet provisioning template `template_name` ([`fleet_template`]),
+    /// registers an ACTIVE claim certificate signed by Roost's issuing CA from `claim_csr`
+    /// (CreateCertificateFromCsr: the bench keeps the key, an EC key keeps the devices'
+    /// handshakes cheap) and attaches a [`claim_policy`] for the template to it, named
+    /// `<template_name>-claim`.
+    pub async fn prepare_fleet_provisioning(
+        &self,
+        template_name: &str,
+        claim_csr: &str,
+    ) -> Result<FleetClaim, BenchError> {
+        let template = json!({
+            "templateName": template_name,
+            "description": "roost-bench fleet provisioning by claim",
+            "templateBody": fleet_template(),
+            "enabled": true,
+            "provisioningRoleArn": FLEET_ROLE_ARN,
+            "type": "FLEET_PROVISIONING",
+        });
+        let created = self
+            .call("POST", "/provisioning-templates", None, Some(&template))
+            .await?;
+        let template_arn = field(&created, "templateArn")?;
+        let (arn_prefix, _) = template_arn.rsplit_once(':').ok_or_else(|| {
+            BenchError::ControlPlaneResponse(format!("templateArn {template_arn} is not an ARN"))
+        })?;
+
+        let claim = self
+            .call(
+                "POST",
+                "/certificates",
+                Some("setAsActive=true"),
+                Some(&json!({ "certificateSigningRequest": claim_csr })),
+            )
+            .await?;
+        let policy_name = format!("{template_name}-claim");
+        let document = claim_policy(arn_prefix, template_name);
+        self.call(
+            "POST",
+            &format!("/policies/{policy_name}"),
+            None,
+            Some(&json!({ "policyDocument": document })),
+        )
+        .await?;
+        self.call(
+            "PUT",
+            &format!("/target-policies/{policy_name}"),
+            None,
+            Some(&json!({ "target": field(&claim, "certificateArn")? })),
+        )
+        .await?;
+        Ok(FleetClaim {
+            template_name: template_name.to_owned(),
+            certificate_id: field(&claim, "certificateId")?.to_owned(),
+            certificate_pem: field(&claim, "certificatePem")?.to_owned(),
+        })
+    }
 }
 
 /// The socket address and Host header of an `http://host:port` URL; `localhost` is 127.0.0.1.
@@ -350,5 +495,40 @@ mod tests {
         .expect("policy JSON");
         assert_eq!(policy["Statement"][0]["Action"], "iot:*");
         assert!(roost_template::Template::parse(&template).is_ok());
+    }
+
+    #[test]
+    fn the_fleet_template_names_the_thing_after_the_serial_number() {
+        let template = fleet_template();
+        let parsed: Value = serde_json::from_str(&template).expect("JSON");
+        assert_eq!(
+            parsed["Resources"]["thing"]["Properties"]["ThingName"]["Ref"],
+            "SerialNumber"
+        );
+        assert_eq!(
+            parsed["Resources"]["certificate"]["Properties"]["CertificateId"]["Ref"],
+            "AWS::IoT::Certificate::Id"
+        );
+        assert!(roost_template::Template::parse(&template).is_ok());
+    }
+
+    #[test]
+    fn the_claim_policy_allows_only_the_templates_fleet_topics() {
+        let policy: Value = serde_json::from_str(&claim_policy(
+            "arn:aws:iot:us-east-1:123456789012",
+            "Factory",
+        ))
+        .expect("JSON");
+        assert_eq!(
+            policy["Statement"][1]["Resource"],
+            json!([
+                "arn:aws:iot:us-east-1:123456789012:topic/$aws/certificates/create*",
+                "arn:aws:iot:us-east-1:123456789012:topic/$aws/provisioning-templates/Factory/provision/*"
+            ])
+        );
+        assert_eq!(
+            policy["Statement"][2]["Resource"][1],
+            "arn:aws:iot:us-east-1:123456789012:topicfilter/$aws/provisioning-templates/Factory/provision/*"
+        );
     }
 }

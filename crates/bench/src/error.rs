@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use roost_codec::{DecodeError, EncodeError, PacketType, ReasonCode};
 
+/// The `errorCode` of a fleet-provisioning request refused by a rate limit.
+pub(crate) const THROTTLING: &str = "Throttling";
+
 /// Everything that can go wrong while preparing or running a benchmark.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
@@ -19,6 +22,9 @@ pub enum BenchError {
     /// Issuing or loading a certificate failed.
     #[error("certificates: {0}")]
     Pki(#[from] roost_pki::PkiError),
+    /// Making a device key or CSR failed.
+    #[error("making a key or CSR: {0}")]
+    Csr(#[from] rcgen::Error),
     /// A PEM file held no usable certificate or key.
     #[error("{path}: {reason}")]
     BadPem {
@@ -117,6 +123,26 @@ pub enum BenchError {
         /// Its `message`.
         message: String,
     },
+    /// A fleet-provisioning request was answered on `…/rejected`.
+    #[error("{operation} rejected: {status} {code}: {message}")]
+    FleetRejected {
+        /// `CreateCertificateFromCsr`, `CreateKeysAndCertificate` or `RegisterThing`.
+        operation: &'static str,
+        /// The answer's `statusCode` (0 if unreadable).
+        status: u16,
+        /// Its `errorCode` (`Throttling`, `InvalidRequest`…).
+        code: String,
+        /// Its `errorMessage`.
+        message: String,
+    },
+    /// A fleet-provisioning request was accepted with an answer the device cannot use.
+    #[error("{operation} accepted with an unusable answer: {reason}")]
+    FleetAnswer {
+        /// The operation.
+        operation: &'static str,
+        /// What is missing or wrong.
+        reason: String,
+    },
     /// A Roost data directory lacks what the control-plane client needs.
     #[error("Roost data directory {dir}: {reason}")]
     DataDir {
@@ -165,6 +191,9 @@ impl BenchError {
             BenchError::Decode(_) | BenchError::Unexpected { .. } => "protocol",
             BenchError::SubscribeRefused { .. } => "suback_refused",
             BenchError::ShadowRejected { .. } => "shadow_rejected",
+            BenchError::FleetRejected { code, .. } if code == THROTTLING => "throttled",
+            BenchError::FleetRejected { .. } => "fleet_rejected",
+            BenchError::FleetAnswer { .. } => "fleet_answer",
             _ => "setup",
         }
     }

@@ -4,6 +4,9 @@
 //!
 //! Layout of a fleet directory: `ca.pem`, `ca.key`, `server.pem`, `server.key`, and
 //! `devices/<CN>.pem` + `devices/<CN>.key` for each device, CN = `<prefix><index, 5 digits>`.
+//!
+//! Also the keys and CSRs of fleet provisioning ([`ec_key_and_csr`], [`csrs`]): devices that
+//! ask the broker for their certificate instead of having one.
 
 use std::fs;
 use std::io::Write;
@@ -276,6 +279,46 @@ pub fn read_text(path: &Path) -> Result<String, BenchError> {
     })
 }
 
+/// A new ECDSA P-256 key and a PEM CSR for it with subject `CN=<common_name>`: what a device
+/// makes before CreateCertificateFromCsr.
+pub fn ec_key_and_csr(common_name: &str) -> Result<(PrivateKeyDer<'static>, String), BenchError> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, common_name);
+    let csr = params.serialize_request(&key)?.pem()?;
+    Ok((PrivateKeyDer::Pkcs8(key.serialize_der().into()), csr))
+}
+
+/// A P-256 CSR for each of `common_names`, in order, made on every core. The keys are
+/// dropped: the fleet scenario never connects as the devices it provisions.
+pub fn csrs(common_names: &[String]) -> Result<Vec<String>, BenchError> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let per_thread = common_names.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = common_names
+            .chunks(per_thread)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|name| ec_key_and_csr(name).map(|(_, csr)| csr))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(common_names.len());
+        for part in parts {
+            all.extend(
+                part.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
+            );
+        }
+        Ok(all)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +381,31 @@ mod tests {
                 ..
             }) => {}
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn device_csrs_are_p256_requests_in_the_order_of_their_names() {
+        let names: Vec<String> = (0..5).map(|i| format!("sn-{i}")).collect();
+        let csrs = csrs(&names).expect("CSRs");
+        assert_eq!(csrs.len(), 5);
+        for (name, csr) in names.iter().zip(&csrs) {
+            assert!(
+                csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"),
+                "{csr}"
+            );
+            let ca = roost_pki::testing::ca("Fleet CA").expect("CA");
+            let issued = ca
+                .issue_from_csr(csr, roost_pki::testing::validity())
+                .expect("a CSR Roost signs");
+            let info = roost_pki::CertificateInfo::from_pem(&issued).expect("parses");
+            assert_eq!(info.subject.common_name(), Some(name.as_str()));
+            assert!(matches!(
+                info.key_algorithm,
+                roost_pki::KeyAlgorithm::Ec {
+                    curve: roost_pki::EcCurve::P256
+                }
+            ));
         }
     }
 }

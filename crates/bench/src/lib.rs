@@ -7,16 +7,18 @@
 //! Mosquitto, rumqttd, nats-server's MQTT gateway. Scenarios ([`scenario`]): connect storms and
 //! held connections ([`scenario::connect`]), publishers to subscribers and fan-out
 //! ([`scenario::flow`]), the just-in-time provisioning storm against Roost
-//! ([`scenario::provision`]), and devices updating their Device Shadows
+//! ([`scenario::provision`]), fleet provisioning by claim against Roost
+//! ([`scenario::fleet_provisioning`]), and devices updating their Device Shadows
 //! ([`scenario::shadow`]). Each scenario returns a serializable outcome; the binary prints it as
 //! one JSON line on stdout and a readable summary on stderr.
 //!
 //! Pure parts, tested beside their code: [`histogram::LatencyHistogram`] (log-linear buckets,
 //! < 1 % error), [`sequence::SequenceTracker`] (lost, duplicated and reordered messages from
 //! sequence numbers) and [`payload::Stamp`] (publisher, sequence and send time carried in each
-//! payload). [`fleet`] generates and loads the CA, server and device certificates,
-//! [`control_plane`] registers the bench CA with a JITP template on a running Roost (SigV4-signed
-//! plain HTTP on loopback), [`echo_server`] is the pure-rustls handshake ceiling.
+//! payload). [`fleet`] generates and loads the CA, server and device certificates (and the
+//! CSRs of fleet provisioning), [`control_plane`] registers the bench CA with a JITP template,
+//! or a fleet template and a claim certificate, on a running Roost (SigV4-signed plain HTTP on
+//! loopback), [`echo_server`] is the pure-rustls handshake ceiling.
 //!
 //! Not here: broker processes (the `bench/compare` script starts and pins them), TLS 1.2, MQTT
 //! over WebSocket, and persistent sessions (every client connects with a clean session).

@@ -9,8 +9,9 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use roost_bench::client::ConnectOptions;
 use roost_bench::control_plane::{ControlPlane, default_template};
-use roost_bench::fleet::{self, FleetDir, FleetSpec};
+use roost_bench::fleet::{self, Device, FleetDir, FleetSpec};
 use roost_bench::scenario::connect::{self, HoldPlan, Limit, StormPlan};
+use roost_bench::scenario::fleet_provisioning::{self, CreateMode, FleetPlan, THROTTLING_HINT};
 use roost_bench::scenario::flow::{self, FlowKind, FlowPlan};
 use roost_bench::scenario::revoke::{self, RevokePlan};
 use roost_bench::scenario::shadow::{self, ShadowPlan};
@@ -19,7 +20,8 @@ use roost_bench::transport::Target;
 use roost_codec::{ProtocolVersion, QoS};
 use roost_pki::{CertificateAuthority, KeyKind};
 
-/// Load generator for MQTT brokers: mTLS connect storms, pub/sub, fan-out and JITP storms.
+/// Load generator for MQTT brokers: mTLS connect storms, pub/sub, fan-out, JITP storms and
+/// fleet provisioning.
 /// Results are JSON lines on stdout; summaries and progress go to stderr.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -44,6 +46,11 @@ enum Command {
     Fanout(FanoutArgs),
     /// JITP storm on Roost: each never-seen device connects once, then all connect again.
     Provision(ProvisionArgs),
+    /// Fleet provisioning by claim on Roost: each device connects with the shared claim
+    /// certificate, gets its own (CreateCertificateFromCsr) and registers itself (RegisterThing).
+    /// Start roost with ROOST__PROVISIONING__FLEET_REQUESTS_PER_SECOND=100000 and
+    /// ROOST__PROVISIONING__FLEET_REQUEST_BURST=100000.
+    Fleet(FleetArgs),
     /// Device Shadow updates: each device updates its classic shadow's `reported` over MQTT and
     /// waits for `/update/accepted` (closed loop, or open loop at --rate).
     Shadow(ShadowArgs),
@@ -246,6 +253,22 @@ struct ProvisionArgs {
 }
 
 #[derive(Debug, Args)]
+struct FleetArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Devices provisioning at once.
+    #[arg(long, default_value_t = 100)]
+    concurrency: usize,
+    /// CreateKeysAndCertificate instead of CreateCertificateFromCsr: Roost makes an RSA-2048
+    /// key per device (much slower).
+    #[arg(long)]
+    create_keys: bool,
+    /// Seconds each answer may take before the device counts as timed out.
+    #[arg(long, default_value_t = 30.0)]
+    timeout: f64,
+}
+
+#[derive(Debug, Args)]
 struct RevokeArgs {
     #[command(flatten)]
     target: TargetArgs,
@@ -282,6 +305,8 @@ struct ShadowArgs {
 
 /// Devices of the shadow scenario when --devices is not given.
 const SHADOW_DEVICES: usize = 1000;
+/// Devices of the fleet scenario when --devices is not given.
+const FLEET_DEVICES: usize = 1000;
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -306,9 +331,8 @@ fn emit(outcome: &impl Outcome) -> Result<()> {
     Ok(())
 }
 
-/// Builds the run context: target, identities and options.
-/// The run's target and identities; `resume` keeps TLS session tickets (see `--resume`).
-fn context(args: &TargetArgs, resume: bool) -> Result<RunContext> {
+/// The broker to connect to: address, and TLS unless `--plain` or no server CA is known.
+fn target(args: &TargetArgs) -> Result<Target> {
     let roost = args
         .roost_data
         .as_deref()
@@ -324,10 +348,28 @@ fn context(args: &TargetArgs, resume: bool) -> Result<RunContext> {
         .or(roost.as_ref().map(|r| r.mqtt_port))
         .unwrap_or(if tls { 8883 } else { 1883 });
     let addr = SocketAddr::new(args.host, port);
-    let target = match (&server_ca, tls) {
+    Ok(match (&server_ca, tls) {
         (Some(ca), true) => Target::tls(addr, &fleet::read_certificates(ca)?, &args.server_name)?,
         _ => Target::plain(addr),
-    };
+    })
+}
+
+/// CONNECT settings from the command line.
+fn connect_options(args: &TargetArgs) -> ConnectOptions {
+    ConnectOptions {
+        version: match args.mqtt_version {
+            MqttVersion::V311 => ProtocolVersion::V3_1_1,
+            MqttVersion::V5 => ProtocolVersion::V5,
+        },
+        keep_alive: args.keep_alive,
+        ..ConnectOptions::default()
+    }
+}
+
+/// The run's target and identities; `resume` keeps TLS session tickets (see `--resume`).
+fn context(args: &TargetArgs, resume: bool) -> Result<RunContext> {
+    let target = target(args)?;
+    let tls = target.is_tls();
     let identities = match &args.certs {
         Some(dir) => {
             let devices = fleet::load_devices(&FleetDir::new(dir), args.devices)?;
@@ -344,18 +386,76 @@ fn context(args: &TargetArgs, resume: bool) -> Result<RunContext> {
     Ok(RunContext {
         target: Arc::new(target),
         identities: Arc::new(identities),
-        options: ConnectOptions {
-            version: match args.mqtt_version {
-                MqttVersion::V311 => ProtocolVersion::V3_1_1,
-                MqttVersion::V5 => ProtocolVersion::V5,
-            },
-            keep_alive: args.keep_alive,
-            ..ConnectOptions::default()
-        },
+        options: connect_options(args),
         label: args.label.clone(),
         broker_pid: args.broker_pid,
         quiet: args.quiet,
     })
+}
+
+/// Prepares a fleet provisioning template and a claim certificate on the Roost of
+/// `--roost-data` (names unique to this run), then runs the fleet scenario with the claim.
+async fn run_fleet(mut args: FleetArgs) -> Result<()> {
+    let devices = *args.target.devices.get_or_insert(FLEET_DEVICES);
+    let Some(data) = &args.target.roost_data else {
+        bail!("fleet needs --roost-data (the control plane, its keys and the MQTT endpoint)");
+    };
+    if args.target.certs.is_some() || args.target.plain {
+        bail!(
+            "fleet devices connect over mTLS with the claim certificate the bench makes: \
+             --certs and --plain do not apply"
+        );
+    }
+    let control = ControlPlane::from_data_dir(data)?;
+    let target = target(&args.target)?;
+    let run_id = format!("{}-{}", unix_now(), std::process::id());
+    let template_name = format!("roost-bench-{run_id}");
+    let (claim_key, claim_csr) = fleet::ec_key_and_csr(&format!("roost-bench claim {run_id}"))?;
+    let claim = control
+        .prepare_fleet_provisioning(&template_name, &claim_csr)
+        .await?;
+    if !args.target.quiet {
+        eprintln!(
+            "created fleet provisioning template {} and claim certificate {}",
+            claim.template_name, claim.certificate_id
+        );
+    }
+    let claim_device = Device {
+        name: format!("claim-{run_id}"),
+        chain: roost_pki::pem::parse_certificates(&claim.certificate_pem)?,
+        key: claim_key,
+    };
+    let identity = target.identity(&claim_device)?;
+    let ctx = RunContext {
+        target: Arc::new(target),
+        identities: Arc::new(vec![identity]),
+        options: connect_options(&args.target),
+        label: args.target.label.clone(),
+        broker_pid: args.target.broker_pid,
+        quiet: args.target.quiet,
+    };
+    let plan = FleetPlan {
+        template_name: claim.template_name,
+        serial_prefix: format!("fleet-{run_id}-"),
+        devices,
+        concurrency: args.concurrency,
+        create: if args.create_keys {
+            CreateMode::Keys
+        } else {
+            CreateMode::FromCsr
+        },
+        timeout: seconds(args.timeout, "--timeout")?,
+    };
+    let outcome = fleet_provisioning::run(&ctx, &plan).await?;
+    emit(&outcome)?;
+    if outcome.throttled > 0 {
+        bail!(
+            "{} of {} devices were refused a certificate with Throttling: {THROTTLING_HINT}",
+            outcome.throttled,
+            outcome.devices
+        );
+    }
+    Ok(())
 }
 
 fn flow_plan(
@@ -486,6 +586,7 @@ async fn main() -> Result<()> {
             };
             emit(&revoke::run(&ctx, &control, &plan).await?)?;
         }
+        Command::Fleet(args) => run_fleet(args).await?,
         Command::Shadow(mut args) => {
             let devices = *args.target.devices.get_or_insert(SHADOW_DEVICES);
             let ctx = context(&args.target, false)?;

@@ -121,8 +121,9 @@ fn a_connect_storm_runs_against_the_tls_ceiling_server() {
     assert_eq!(result["failed"], 0, "{result}");
 }
 
-#[test]
-fn every_scenario_runs_against_a_real_roost() {
+/// The roost binary of `ROOST_BIN`; `None` (the caller skips) when it is not set, unless
+/// `ROOST_TESTS_REQUIRE_SERVER` is.
+fn roost_bin() -> Option<PathBuf> {
     let Some(roost) = std::env::var_os("ROOST_BIN").map(PathBuf::from) else {
         // scripts/test builds roost and requires this run: a missing binary there is a
         // failure, not a skip. A bare `cargo test` may skip it.
@@ -131,13 +132,122 @@ fn every_scenario_runs_against_a_real_roost() {
             "ROOST_BIN is not set but scripts/test requires the Roost smoke run"
         );
         eprintln!("skipping the Roost smoke run: ROOST_BIN is not set (scripts/test sets it)");
-        return;
+        return None;
     };
     assert!(
         roost.is_file(),
         "ROOST_BIN={} is not a file; build it with `cargo build -p roost`",
         roost.display()
     );
+    Some(roost)
+}
+
+/// `roost serve` on loopback ports in `data` with `env`, once its endpoints.json is written.
+fn serve(roost: &Path, data: &Path, env: &[(&str, &str)]) -> Running {
+    let mut server = Running(
+        Command::new(roost)
+            .args([
+                "serve",
+                "--api-listen",
+                "127.0.0.1:0",
+                "--mqtt-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data-dir")
+            .arg(data)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("roost serve starts"),
+    );
+    wait_for(&data.join("endpoints.json"), &mut server);
+    server
+}
+
+#[test]
+fn fleet_provisioning_runs_against_a_roost_whose_fleet_rate_limit_is_raised() {
+    let Some(roost) = roost_bin() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let server = serve(
+        &roost,
+        &data,
+        &[
+            ("ROOST__PROVISIONING__FLEET_REQUESTS_PER_SECOND", "100000"),
+            ("ROOST__PROVISIONING__FLEET_REQUEST_BURST", "100000"),
+        ],
+    );
+    let pid = server.0.id().to_string();
+    let data = data.to_str().expect("utf-8 path");
+    let fleet = bench(&[
+        "fleet",
+        "--roost-data",
+        data,
+        "--devices",
+        "20",
+        "--concurrency",
+        "4",
+        "--broker-pid",
+        &pid,
+    ]);
+    assert_eq!(fleet["scenario"], "fleet");
+    assert_eq!(fleet["provisioned"], 20, "{fleet}");
+    assert_eq!(fleet["failed"], 0, "{fleet}");
+    assert_eq!(fleet["certificates"], 20, "{fleet}");
+    assert!(fleet["latency"]["p50_us"].as_f64() > Some(0.0), "{fleet}");
+
+    let keys = bench(&[
+        "fleet",
+        "--roost-data",
+        data,
+        "--devices",
+        "2",
+        "--create-keys",
+    ]);
+    assert_eq!(keys["create"], "CreateKeysAndCertificate", "{keys}");
+    assert_eq!(keys["provisioned"], 2, "{keys}");
+}
+
+#[test]
+fn fleet_provisioning_fails_naming_the_settings_when_the_server_throttles_it() {
+    let Some(roost) = roost_bin() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let _server = serve(
+        &roost,
+        &data,
+        &[
+            ("ROOST__PROVISIONING__FLEET_REQUESTS_PER_SECOND", "0.001"),
+            ("ROOST__PROVISIONING__FLEET_REQUEST_BURST", "1"),
+        ],
+    );
+    let output = Command::new(BENCH)
+        .args(["fleet", "--quiet", "--devices", "3", "--roost-data"])
+        .arg(&data)
+        .output()
+        .expect("roost-bench runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 of 3 devices were refused a certificate with Throttling")
+            && stderr.contains("ROOST__PROVISIONING__FLEET_REQUESTS_PER_SECOND"),
+        "{stderr}"
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("the result line");
+    assert_eq!(result["provisioned"], 1, "{result}");
+    assert_eq!(result["throttled"], 2, "{result}");
+}
+
+#[test]
+fn every_scenario_runs_against_a_real_roost() {
+    let Some(roost) = roost_bin() else {
+        return;
+    };
     let tmp = tempfile::tempdir().expect("tempdir");
     let fleet = tmp.path().join("certs");
     certs(&fleet, 24);

@@ -2,6 +2,7 @@
 //! broker process to observe, and the shape of their results.
 
 pub mod connect;
+pub mod fleet_provisioning;
 pub mod flow;
 pub mod provision;
 pub mod revoke;

@@ -40,6 +40,17 @@ pub async fn issue_with_new_key(
     .map_err(|e| ProvisioningError::Issuance(e.to_string()))
 }
 
+/// A certificate for `csr` (PEM), signed on the calling thread: for callers that issue many at
+/// once (bulk registration), where handing each to a blocking thread costs more than it frees.
+pub fn issue_from_csr_here(
+    issuer: &CertificateAuthority,
+    csr: &str,
+) -> Result<String, ProvisioningError> {
+    issuer
+        .issue_from_csr(csr, issued_validity()?)
+        .map_err(ProvisioningError::CertificateSigningRequest)
+}
+
 /// A certificate for `csr` (PEM), off the async workers (verifying and signing are CPU work).
 pub async fn issue_from_csr(
     issuer: Arc<CertificateAuthority>,

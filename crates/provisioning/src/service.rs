@@ -197,7 +197,7 @@ impl Provisioning {
             .map_err(ProvisioningError::Evaluation)?;
         let issued = match plan.certificate.as_ref().map(|c| &c.source) {
             Some(CertificateSource::Csr(csr)) => {
-                Some(issuance::issue_from_csr(self.issuer()?, csr.clone()).await?)
+                Some(issuance::issue_from_csr_here(&*self.issuer()?, csr)?)
             }
             _ => None,
         };

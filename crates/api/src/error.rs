@@ -5,7 +5,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use roost_registry::RegistryError;
-use roost_registry::validation::{self, Constraint};
+use roost_validation::Constraint;
 use serde_json::json;
 
 /// An AWS IoT error type, with the HTTP status the botocore model gives it.
@@ -134,12 +134,12 @@ impl ApiError {
 
     /// InvalidRequestException with AWS's validation message for `value` at `field`.
     pub fn constraint(field: &str, value: impl std::fmt::Display, constraint: Constraint) -> Self {
-        Self::invalid(validation::message(field, value, constraint))
+        Self::invalid(roost_validation::message(field, value, constraint))
     }
 
     /// InvalidRequestException with AWS's validation message for `field`, the value left out.
     pub fn constraint_without_value(field: &str, constraint: Constraint) -> Self {
-        Self::invalid(validation::message_without_value(field, constraint))
+        Self::invalid(roost_validation::message_without_value(field, constraint))
     }
 
     /// An internal failure: logged with its cause, answered generically.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::IntoResponse;
-use roost_registry::validation::Constraint;
+use roost_validation::Constraint;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ApiResult};

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use roost_registry::validation::Constraint;
+use roost_validation::Constraint;
 
 use crate::error::{ApiError, ApiResult};
 use crate::input::{QueryParams, optional_header};

@@ -92,9 +92,9 @@ impl RegistryError {
     pub(crate) fn constraint(
         field: &str,
         value: impl std::fmt::Display,
-        constraint: crate::validation::Constraint<'_>,
+        constraint: roost_validation::Constraint<'_>,
     ) -> Self {
-        Self::InvalidRequest(crate::validation::message(field, value, constraint))
+        Self::InvalidRequest(roost_validation::message(field, value, constraint))
     }
 
     /// A storage failure with no database error behind it (see [`StorageError::Other`]).

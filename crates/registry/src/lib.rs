@@ -9,6 +9,16 @@
 //!
 //! Types that matter: [`Registry`], [`RegistryError`], [`Arns`], the records in [`model`].
 
+/// A write job for [`store::Store::write`]: `job!(|conn| { … })` is the closure the writer runs
+/// in its transaction, its body an async block that returns the value and the events it made.
+/// The writer needs the future boxed and the closure to own what it uses; this keeps that
+/// plumbing out of the operations, so each reads as the rule it applies.
+macro_rules! job {
+    (|$conn:ident| $body:block) => {
+        move |$conn| Box::pin(async move $body)
+    };
+}
+
 mod arn;
 mod error;
 mod events;
@@ -18,7 +28,6 @@ mod ops;
 mod page;
 mod row;
 mod store;
-pub mod validation;
 
 use std::sync::Arc;
 

@@ -29,7 +29,7 @@ macro_rules! wire_enum {
                     _ => Err(RegistryError::constraint(
                         field,
                         value,
-                        $crate::validation::Constraint::OneOf(&[$($wire),+]),
+                        ::roost_validation::Constraint::OneOf(&[$($wire),+]),
                     )),
                 }
             }

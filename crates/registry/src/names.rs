@@ -3,7 +3,6 @@
 //! the same text as from AWS.
 
 use crate::error::RegistryError;
-use crate::validation;
 
 /// A string constraint from the botocore model: length bounds and an allowed alphabet.
 #[derive(Debug, Clone, Copy)]
@@ -20,11 +19,11 @@ impl Constraint {
     pub fn check(&self, field: &str, value: &str) -> Result<(), RegistryError> {
         let len = value.chars().count();
         let failure = if len < self.min {
-            validation::Constraint::LengthAtLeast(self.min)
+            roost_validation::Constraint::LengthAtLeast(self.min)
         } else if len > self.max {
-            validation::Constraint::LengthAtMost(self.max)
+            roost_validation::Constraint::LengthAtMost(self.max)
         } else if !value.chars().all(self.allowed) {
-            validation::Constraint::Pattern(self.pattern)
+            roost_validation::Constraint::Pattern(self.pattern)
         } else {
             return Ok(());
         };
@@ -137,7 +136,7 @@ impl CertificateId {
             Err(RegistryError::constraint(
                 field,
                 value,
-                validation::Constraint::Other(
+                roost_validation::Constraint::Other(
                     "Member must have length 64 and satisfy regular expression pattern: \
                      (0x)?[a-fA-F0-9]+",
                 ),

@@ -3,7 +3,7 @@
 //! valid while other rows are added or removed.
 
 use crate::error::RegistryError;
-use crate::validation::Constraint;
+use roost_validation::Constraint;
 
 /// Default page size of `marker`/`pageSize` lists (certificates, policies…), as on AWS.
 pub const DEFAULT_PAGE_SIZE: u32 = 25;

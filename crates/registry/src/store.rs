@@ -414,14 +414,12 @@ mod tests {
         .await
         .unwrap();
         store
-            .write(|conn| {
-                Box::pin(async move {
-                    sqlx::query("CREATE TABLE scratch (v TEXT NOT NULL)")
-                        .execute(conn)
-                        .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                sqlx::query("CREATE TABLE scratch (v TEXT NOT NULL)")
+                    .execute(conn)
+                    .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
             .unwrap();
         store

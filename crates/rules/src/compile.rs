@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use roost_sql::{SqlVersion, Statement, SubstitutionTemplate};
+use roost_validation::Constraint;
 
 use crate::error::RuleError;
 use crate::payload::{
@@ -108,17 +109,16 @@ pub struct CompiledHttp {
 /// Checks a rule name against the model: `^[a-zA-Z0-9_]+$`, 1 to 128 characters.
 pub fn check_rule_name(name: &str) -> Result<(), RuleError> {
     let constraint = if name.is_empty() {
-        "Member must have length greater than or equal to 1"
+        Constraint::LengthAtLeast(1)
     } else if name.chars().count() > MAX_RULE_NAME {
-        "Member must have length less than or equal to 128"
+        Constraint::LengthAtMost(MAX_RULE_NAME)
     } else if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        "Member must satisfy regular expression pattern: ^[a-zA-Z0-9_]+$"
+        Constraint::Pattern("^[a-zA-Z0-9_]+$")
     } else {
         return Ok(());
     };
-    Err(RuleError::invalid(format!(
-        "1 validation error detected: Value '{name}' at 'ruleName' failed to satisfy \
-         constraint: {constraint}"
+    Err(RuleError::invalid(roost_validation::message(
+        "ruleName", name, constraint,
     )))
 }
 
@@ -149,9 +149,9 @@ pub fn compile(name: &str, payload: &TopicRulePayload) -> Result<CompiledRule, R
         check_topic_filter(&topic_pattern)?;
     }
     if payload.actions.len() > MAX_ACTIONS {
-        return Err(RuleError::invalid(format!(
-            "1 validation error detected: Value at 'topicRulePayload.actions' failed to satisfy \
-             constraint: Member must have length less than or equal to {MAX_ACTIONS}"
+        return Err(RuleError::invalid(roost_validation::message_without_value(
+            "topicRulePayload.actions",
+            Constraint::LengthAtMost(MAX_ACTIONS),
         )));
     }
     let actions = payload

@@ -56,8 +56,8 @@ pub enum ShadowError {
     /// A thing name outside the model's `ThingName` (a 400 from iot-data's request
     /// validation, worded as AWS words those).
     #[error(
-        "1 validation error detected: Value '{name}' at 'thingName' failed to satisfy constraint: {}",
-        violation.constraint(THING_NAME_PATTERN)
+        "{}",
+        violation.message("thingName", name, THING_NAME_PATTERN)
     )]
     InvalidThingName {
         name: String,
@@ -66,8 +66,8 @@ pub enum ShadowError {
 
     /// A shadow name outside the model's `ShadowName`.
     #[error(
-        "1 validation error detected: Value '{name}' at 'shadowName' failed to satisfy constraint: {}",
-        violation.constraint(SHADOW_NAME_PATTERN)
+        "{}",
+        violation.message("shadowName", name, SHADOW_NAME_PATTERN)
     )]
     InvalidShadowName {
         name: String,

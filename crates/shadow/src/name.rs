@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use roost_validation::Constraint;
 use serde::Serialize;
 
 use crate::error::ShadowError;
@@ -26,15 +27,14 @@ pub enum NameViolation {
 }
 
 impl NameViolation {
-    /// The constraint as AWS's request validation words it.
-    pub(crate) fn constraint(self, pattern: &str) -> String {
-        match self {
-            Self::Empty => "Member must have length greater than or equal to 1".to_owned(),
-            Self::TooLong { max } => format!("Member must have length less than or equal to {max}"),
-            Self::InvalidCharacter => {
-                format!("Member must satisfy regular expression pattern: {pattern}")
-            }
-        }
+    /// AWS's validation message for `name` at `field`, whose model pattern is `pattern`.
+    pub(crate) fn message(self, field: &str, name: &str, pattern: &str) -> String {
+        let constraint = match self {
+            Self::Empty => Constraint::LengthAtLeast(1),
+            Self::TooLong { max } => Constraint::LengthAtMost(max),
+            Self::InvalidCharacter => Constraint::Pattern(pattern),
+        };
+        roost_validation::message(field, name, constraint)
     }
 }
 

@@ -9,11 +9,11 @@ use roost_registry::model::{
     AutoRegistrationStatus, CaCertificate, CaStatus, Certificate, CertificateMode,
     CertificateStatus, CertificateSummary, RegistrationConfig, Tag,
 };
-use roost_registry::validation::Constraint;
 use roost_registry::{
     CaCertificateUpdate, CertificateSource, DEFAULT_PAGE_SIZE, NewCaCertificate, NewCertificate,
     Page, PageRequest,
 };
+use roost_validation::Constraint;
 use serde::{Deserialize, Serialize};
 
 use super::Empty;

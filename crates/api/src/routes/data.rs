@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use roost_registry::PageRequest;
-use roost_registry::validation::Constraint;
 use roost_shadow::{
     ListNamedShadows, ShadowError, ShadowLimits, ShadowName, ShadowTopicKind, ThingName,
     UpdateRequest, to_payload,
 };
+use roost_validation::Constraint;
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};

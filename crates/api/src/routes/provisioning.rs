@@ -5,12 +5,12 @@ use axum::Json;
 use axum::extract::State;
 use roost_registry::model::Tag;
 use roost_registry::names::ROLE_ARN;
-use roost_registry::validation::Constraint;
 use roost_registry::{
     NewProvisioningTemplate, ProvisioningHook, ProvisioningTemplate, ProvisioningTemplateUpdate,
     RegistrationTask, RegistrationTaskStatus, TemplateType,
 };
 use roost_template::{MAX_TEMPLATE_CHARS, Parameters};
+use roost_validation::Constraint;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

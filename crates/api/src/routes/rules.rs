@@ -7,11 +7,11 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use roost_registry::model::Tag;
-use roost_registry::validation::Constraint;
 use roost_registry::{
     PageRequest, PendingConfirmation, TopicRule, TopicRuleDestination, TopicRuleFilter,
 };
 use roost_rules::{Action, DestinationStatus, TopicRulePayload};
+use roost_validation::Constraint;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

@@ -103,43 +103,41 @@ impl Registry {
         let name = name.to_owned();
         let arn = self.arns.billing_group(&name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    if let Some(existing) = find(conn, &name).await? {
-                        if existing.description == description {
-                            tag_in(conn, &arn, &tags).await?;
-                            return Ok((existing, Vec::new()));
-                        }
-                        return Err(RegistryError::AlreadyExists {
-                            message: format!(
-                                "Billing group {name} already exists with different properties"
-                            ),
-                            resource_id: existing.id,
-                            resource_arn: arn,
-                        });
+            .write(job!(|conn| {
+                if let Some(existing) = find(conn, &name).await? {
+                    if existing.description == description {
+                        tag_in(conn, &arn, &tags).await?;
+                        return Ok((existing, Vec::new()));
                     }
-                    let created = BillingGroup {
-                        id: Uuid::new_v4().to_string(),
-                        name,
-                        description,
-                        version: 1,
-                        created_ms: now_ms(),
-                    };
-                    sqlx::query(
-                        "INSERT INTO billing_groups (name, id, description, version, created_ms) \
+                    return Err(RegistryError::AlreadyExists {
+                        message: format!(
+                            "Billing group {name} already exists with different properties"
+                        ),
+                        resource_id: existing.id,
+                        resource_arn: arn,
+                    });
+                }
+                let created = BillingGroup {
+                    id: Uuid::new_v4().to_string(),
+                    name,
+                    description,
+                    version: 1,
+                    created_ms: now_ms(),
+                };
+                sqlx::query(
+                    "INSERT INTO billing_groups (name, id, description, version, created_ms) \
                          VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(created.name.clone())
-                    .bind(created.id.clone())
-                    .bind(created.description.clone())
-                    .bind(created.version)
-                    .bind(created.created_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                    tag_in(conn, &arn, &tags).await?;
-                    Ok((created, Vec::new()))
-                })
-            })
+                )
+                .bind(created.name.clone())
+                .bind(created.id.clone())
+                .bind(created.description.clone())
+                .bind(created.version)
+                .bind(created.created_ms)
+                .execute(&mut *conn)
+                .await?;
+                tag_in(conn, &arn, &tags).await?;
+                Ok((created, Vec::new()))
+            }))
             .await
     }
 
@@ -163,27 +161,25 @@ impl Registry {
         }
         let name = name.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let group = require(conn, &name).await?;
-                    super::check_expected_version(
-                        "billing group",
-                        &name,
-                        expected_version,
-                        group.version,
-                    )?;
-                    let version = group.version + 1;
-                    sqlx::query(
-                        "UPDATE billing_groups SET description = $1, version = $2 WHERE name = $3",
-                    )
-                    .bind(description)
-                    .bind(version)
-                    .bind(name)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok((version, Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                let group = require(conn, &name).await?;
+                super::check_expected_version(
+                    "billing group",
+                    &name,
+                    expected_version,
+                    group.version,
+                )?;
+                let version = group.version + 1;
+                sqlx::query(
+                    "UPDATE billing_groups SET description = $1, version = $2 WHERE name = $3",
+                )
+                .bind(description)
+                .bind(version)
+                .bind(name)
+                .execute(&mut *conn)
+                .await?;
+                Ok((version, Vec::new()))
+            }))
             .await
     }
 
@@ -197,32 +193,30 @@ impl Registry {
         let name = name.to_owned();
         let arn = self.arns.billing_group(&name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let Some(group) = find(conn, &name).await? else {
-                        return Ok(((), Vec::new()));
-                    };
-                    super::check_expected_version(
-                        "billing group",
-                        &name,
-                        expected_version,
-                        group.version,
-                    )?;
-                    sqlx::query("UPDATE things SET billing_group = NULL WHERE billing_group = $1")
-                        .bind(name.clone())
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("DELETE FROM billing_groups WHERE name = $1")
-                        .bind(name)
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                        .bind(arn)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                let Some(group) = find(conn, &name).await? else {
+                    return Ok(((), Vec::new()));
+                };
+                super::check_expected_version(
+                    "billing group",
+                    &name,
+                    expected_version,
+                    group.version,
+                )?;
+                sqlx::query("UPDATE things SET billing_group = NULL WHERE billing_group = $1")
+                    .bind(name.clone())
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM billing_groups WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
+                    .bind(arn)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 
@@ -261,12 +255,10 @@ impl Registry {
         let group = billing_group_name(self, group)?;
         let thing = thing_name(self, thing)?;
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    set_billing_group_in(conn, &group, &thing).await?;
-                    Ok(((), vec![RegistryEvent::ThingChanged { thing_name: thing }]))
-                })
-            })
+            .write(job!(|conn| {
+                set_billing_group_in(conn, &group, &thing).await?;
+                Ok(((), vec![RegistryEvent::ThingChanged { thing_name: thing }]))
+            }))
             .await
     }
 
@@ -279,23 +271,19 @@ impl Registry {
         let group = billing_group_name(self, group)?;
         let thing = thing_name(self, thing)?;
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require(conn, &group).await?;
-                    let current = require_thing(conn, &thing).await?;
-                    if current.billing_group.as_deref() != Some(group.as_str()) {
-                        return Ok(((), Vec::new()));
-                    }
-                    sqlx::query(
-                        "UPDATE things SET billing_group = NULL, version = $1 WHERE name = $2",
-                    )
+            .write(job!(|conn| {
+                require(conn, &group).await?;
+                let current = require_thing(conn, &thing).await?;
+                if current.billing_group.as_deref() != Some(group.as_str()) {
+                    return Ok(((), Vec::new()));
+                }
+                sqlx::query("UPDATE things SET billing_group = NULL, version = $1 WHERE name = $2")
                     .bind(current.version + 1)
                     .bind(thing.clone())
                     .execute(&mut *conn)
                     .await?;
-                    Ok(((), vec![RegistryEvent::ThingChanged { thing_name: thing }]))
-                })
-            })
+                Ok(((), vec![RegistryEvent::ThingChanged { thing_name: thing }]))
+            }))
             .await
     }
 

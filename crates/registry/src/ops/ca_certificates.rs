@@ -188,90 +188,87 @@ impl Registry {
         }
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    if let Some(verification) = &verification {
-                        let code = current_registration_code(conn).await?.ok_or_else(|| {
-                            RegistryError::RegistrationCodeValidation(
-                                "There is no registration code; call GetRegistrationCode first"
-                                    .into(),
-                            )
-                        })?;
-                        roost_pki::verify_registration_proof(&ca, verification, &code).map_err(
-                            |e| {
-                                RegistryError::RegistrationCodeValidation(format!(
-                                    "The registration code is invalid: {e}"
-                                ))
-                            },
-                        )?;
-                    }
-                    check_named_jitp_template(conn, input.registration_config.as_ref()).await?;
-                    if find_ca(conn, &ca.id).await?.is_some() {
-                        return Err(RegistryError::AlreadyExists {
-                            message: "The CA certificate is already registered".into(),
-                            resource_id: ca.id.clone(),
-                            resource_arn: arns.ca_certificate(&ca.id),
-                        });
-                    }
-                    if cas_with_subject(conn, &ca.subject_der).await?.len() >= MAX_CAS_PER_SUBJECT {
-                        return Err(RegistryError::LimitExceeded(format!(
-                            "At most {MAX_CAS_PER_SUBJECT} CA certificates may have the subject '{}'",
-                            ca.subject
-                        )));
-                    }
-                    let now = now_ms();
-                    let record = CaCertificate {
-                        id: ca.id.clone(),
-                        pem: ca.pem.clone(),
-                        status: if input.set_as_active {
-                            CaStatus::Active
-                        } else {
-                            CaStatus::Inactive
+            .write(job!(|conn| {
+                if let Some(verification) = &verification {
+                    let code = current_registration_code(conn).await?.ok_or_else(|| {
+                        RegistryError::RegistrationCodeValidation(
+                            "There is no registration code; call GetRegistrationCode first".into(),
+                        )
+                    })?;
+                    roost_pki::verify_registration_proof(&ca, verification, &code).map_err(
+                        |e| {
+                            RegistryError::RegistrationCodeValidation(format!(
+                                "The registration code is invalid: {e}"
+                            ))
                         },
-                        auto_registration: if input.allow_auto_registration {
-                            AutoRegistrationStatus::Enable
-                        } else {
-                            AutoRegistrationStatus::Disable
-                        },
-                        registration_config: input.registration_config,
-                        mode: input.mode,
-                        validity: Validity {
-                            not_before_ms: ca.validity.not_before * 1000,
-                            not_after_ms: ca.validity.not_after * 1000,
-                        },
-                        customer_version: 1,
-                        generation_id: Uuid::new_v4().to_string(),
-                        created_ms: now,
-                        modified_ms: now,
-                    };
-                    sqlx::query(
-                        "INSERT INTO ca_certificates (id, pem, subject_key, status, auto_registration, \
+                    )?;
+                }
+                check_named_jitp_template(conn, input.registration_config.as_ref()).await?;
+                if find_ca(conn, &ca.id).await?.is_some() {
+                    return Err(RegistryError::AlreadyExists {
+                        message: "The CA certificate is already registered".into(),
+                        resource_id: ca.id.clone(),
+                        resource_arn: arns.ca_certificate(&ca.id),
+                    });
+                }
+                if cas_with_subject(conn, &ca.subject_der).await?.len() >= MAX_CAS_PER_SUBJECT {
+                    return Err(RegistryError::LimitExceeded(format!(
+                        "At most {MAX_CAS_PER_SUBJECT} CA certificates may have the subject '{}'",
+                        ca.subject
+                    )));
+                }
+                let now = now_ms();
+                let record = CaCertificate {
+                    id: ca.id.clone(),
+                    pem: ca.pem.clone(),
+                    status: if input.set_as_active {
+                        CaStatus::Active
+                    } else {
+                        CaStatus::Inactive
+                    },
+                    auto_registration: if input.allow_auto_registration {
+                        AutoRegistrationStatus::Enable
+                    } else {
+                        AutoRegistrationStatus::Disable
+                    },
+                    registration_config: input.registration_config,
+                    mode: input.mode,
+                    validity: Validity {
+                        not_before_ms: ca.validity.not_before * 1000,
+                        not_after_ms: ca.validity.not_after * 1000,
+                    },
+                    customer_version: 1,
+                    generation_id: Uuid::new_v4().to_string(),
+                    created_ms: now,
+                    modified_ms: now,
+                };
+                sqlx::query(
+                    "INSERT INTO ca_certificates (id, pem, subject_key, status, auto_registration, \
                          registration_config, certificate_mode, not_before_ms, not_after_ms, \
                          customer_version, generation_id, created_ms, modified_ms) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(record.id.clone())
-                    .bind(record.pem.clone())
-                    .bind(hex::encode(&ca.subject_der))
-                    .bind(record.status.as_str())
-                    .bind(record.auto_registration.as_str())
-                    .bind(config_json(&record.registration_config))
-                    .bind(record.mode.as_str())
-                    .bind(record.validity.not_before_ms)
-                    .bind(record.validity.not_after_ms)
-                    .bind(record.customer_version)
-                    .bind(record.generation_id.clone())
-                    .bind(now)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    tag_in(conn, &arns.ca_certificate(&record.id), &input.tags).await?;
-                    let event = RegistryEvent::CaCertificateChanged {
-                        ca_id: record.id.clone(),
-                    };
-                    Ok((record, vec![event]))
-                })
-            })
+                )
+                .bind(record.id.clone())
+                .bind(record.pem.clone())
+                .bind(hex::encode(&ca.subject_der))
+                .bind(record.status.as_str())
+                .bind(record.auto_registration.as_str())
+                .bind(config_json(&record.registration_config))
+                .bind(record.mode.as_str())
+                .bind(record.validity.not_before_ms)
+                .bind(record.validity.not_after_ms)
+                .bind(record.customer_version)
+                .bind(record.generation_id.clone())
+                .bind(now)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                tag_in(conn, &arns.ca_certificate(&record.id), &input.tags).await?;
+                let event = RegistryEvent::CaCertificateChanged {
+                    ca_id: record.id.clone(),
+                };
+                Ok((record, vec![event]))
+            }))
             .await
     }
 
@@ -291,38 +288,36 @@ impl Registry {
             }
         }
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut ca = require_ca(conn, &id).await?;
-                    check_named_jitp_template(conn, update.registration_config.as_ref()).await?;
-                    if let Some(status) = update.new_status {
-                        ca.status = status;
-                    }
-                    if let Some(auto) = update.new_auto_registration {
-                        ca.auto_registration = auto;
-                    }
-                    if update.remove_auto_registration {
-                        ca.registration_config = None;
-                    }
-                    if let Some(config) = update.registration_config {
-                        ca.registration_config = Some(config);
-                    }
-                    sqlx::query(
-                        "UPDATE ca_certificates SET status = $1, auto_registration = $2, \
+            .write(job!(|conn| {
+                let mut ca = require_ca(conn, &id).await?;
+                check_named_jitp_template(conn, update.registration_config.as_ref()).await?;
+                if let Some(status) = update.new_status {
+                    ca.status = status;
+                }
+                if let Some(auto) = update.new_auto_registration {
+                    ca.auto_registration = auto;
+                }
+                if update.remove_auto_registration {
+                    ca.registration_config = None;
+                }
+                if let Some(config) = update.registration_config {
+                    ca.registration_config = Some(config);
+                }
+                sqlx::query(
+                    "UPDATE ca_certificates SET status = $1, auto_registration = $2, \
                          registration_config = $3, customer_version = customer_version + 1, \
                          generation_id = $4, modified_ms = $5 WHERE id = $6",
-                    )
-                    .bind(ca.status.as_str())
-                    .bind(ca.auto_registration.as_str())
-                    .bind(config_json(&ca.registration_config))
-                    .bind(Uuid::new_v4().to_string())
-                    .bind(now_ms())
-                    .bind(id.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(((), vec![RegistryEvent::CaCertificateChanged { ca_id: id }]))
-                })
-            })
+                )
+                .bind(ca.status.as_str())
+                .bind(ca.auto_registration.as_str())
+                .bind(config_json(&ca.registration_config))
+                .bind(Uuid::new_v4().to_string())
+                .bind(now_ms())
+                .bind(id.clone())
+                .execute(&mut *conn)
+                .await?;
+                Ok(((), vec![RegistryEvent::CaCertificateChanged { ca_id: id }]))
+            }))
             .await
     }
 
@@ -386,25 +381,23 @@ impl Registry {
         let id = CertificateId::parse("caCertificateId", id)?.to_string();
         let arn = self.arns.ca_certificate(&id);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let ca = require_ca(conn, &id).await?;
-                    if ca.status == CaStatus::Active {
-                        return Err(RegistryError::CertificateState(format!(
-                            "CA certificate {id} is ACTIVE; set it INACTIVE before deleting it"
-                        )));
-                    }
-                    sqlx::query("DELETE FROM ca_certificates WHERE id = $1")
-                        .bind(id.clone())
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                        .bind(arn)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(((), vec![RegistryEvent::CaCertificateChanged { ca_id: id }]))
-                })
-            })
+            .write(job!(|conn| {
+                let ca = require_ca(conn, &id).await?;
+                if ca.status == CaStatus::Active {
+                    return Err(RegistryError::CertificateState(format!(
+                        "CA certificate {id} is ACTIVE; set it INACTIVE before deleting it"
+                    )));
+                }
+                sqlx::query("DELETE FROM ca_certificates WHERE id = $1")
+                    .bind(id.clone())
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
+                    .bind(arn)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(((), vec![RegistryEvent::CaCertificateChanged { ca_id: id }]))
+            }))
             .await
     }
 

@@ -302,17 +302,15 @@ impl Registry {
         }
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let record =
-                        register_certificate_in(conn, &arns, &leaf, &input.source, input.status)
-                            .await?;
-                    let event = RegistryEvent::CertificateChanged {
-                        certificate_id: record.id.clone(),
-                    };
-                    Ok((record, vec![event]))
-                })
-            })
+            .write(job!(|conn| {
+                let record =
+                    register_certificate_in(conn, &arns, &leaf, &input.source, input.status)
+                        .await?;
+                let event = RegistryEvent::CertificateChanged {
+                    certificate_id: record.id.clone(),
+                };
+                Ok((record, vec![event]))
+            }))
             .await
     }
 
@@ -392,26 +390,27 @@ impl Registry {
             )));
         }
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let current = require_certificate(conn, &id).await?;
-                    if current.status == new_status {
-                        return Ok(((), Vec::new()));
-                    }
-                    if current.status == CertificateStatus::Revoked {
-                        return Err(RegistryError::CertificateState(format!(
-                            "Certificate {id} is REVOKED; a revoked certificate cannot change status"
-                        )));
-                    }
-                    if current.status == CertificateStatus::PendingTransfer {
-                        return Err(RegistryError::CertificateState(format!(
-                            "Certificate {id} is PENDING_TRANSFER"
-                        )));
-                    }
-                    set_status_in(conn, &id, new_status).await?;
-                    Ok(((), vec![RegistryEvent::CertificateChanged { certificate_id: id }]))
-                })
-            })
+            .write(job!(|conn| {
+                let current = require_certificate(conn, &id).await?;
+                if current.status == new_status {
+                    return Ok(((), Vec::new()));
+                }
+                if current.status == CertificateStatus::Revoked {
+                    return Err(RegistryError::CertificateState(format!(
+                        "Certificate {id} is REVOKED; a revoked certificate cannot change status"
+                    )));
+                }
+                if current.status == CertificateStatus::PendingTransfer {
+                    return Err(RegistryError::CertificateState(format!(
+                        "Certificate {id} is PENDING_TRANSFER"
+                    )));
+                }
+                set_status_in(conn, &id, new_status).await?;
+                Ok((
+                    (),
+                    vec![RegistryEvent::CertificateChanged { certificate_id: id }],
+                ))
+            }))
             .await
     }
 
@@ -425,59 +424,57 @@ impl Registry {
         let id = CertificateId::parse("certificateId", id)?.to_string();
         let arn = self.arns.certificate(&id);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let current = require_certificate(conn, &id).await?;
-                    if current.status == CertificateStatus::Active {
-                        return Err(RegistryError::CertificateState(
-                            "Certificate must be deactivated (not ACTIVE) before deletion.".into(),
-                        ));
-                    }
-                    let thing = sqlx::query(
-                        "SELECT thing_name FROM thing_principals WHERE principal = $1 LIMIT 1",
-                    )
-                    .bind(arn.clone())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    if thing.is_some() {
-                        return Err(RegistryError::DeleteConflict(format!(
-                            "Things must be detached before deletion (arn: {arn})"
-                        )));
-                    }
-                    let policies =
-                        sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
-                            .bind(arn.clone())
-                            .fetch_all(&mut *conn)
-                            .await?;
-                    if !policies.is_empty() && !force_delete {
-                        return Err(RegistryError::DeleteConflict(format!(
-                            "Certificate policies must be detached before deletion (arn: {arn})"
-                        )));
-                    }
-                    let mut events = Vec::new();
-                    for row in &policies {
-                        events.push(RegistryEvent::PolicyAttachmentChanged {
-                            policy_name: row::text(row, "policy_name")?,
-                            target: arn.clone(),
-                        });
-                    }
-                    for sql in [
-                        "DELETE FROM policy_attachments WHERE target = $1",
-                        "DELETE FROM tags WHERE resource_arn = $1",
-                    ] {
-                        sqlx::query(sql)
-                            .bind(arn.clone())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    sqlx::query("DELETE FROM certificates WHERE id = $1")
-                        .bind(id.clone())
+            .write(job!(|conn| {
+                let current = require_certificate(conn, &id).await?;
+                if current.status == CertificateStatus::Active {
+                    return Err(RegistryError::CertificateState(
+                        "Certificate must be deactivated (not ACTIVE) before deletion.".into(),
+                    ));
+                }
+                let thing = sqlx::query(
+                    "SELECT thing_name FROM thing_principals WHERE principal = $1 LIMIT 1",
+                )
+                .bind(arn.clone())
+                .fetch_optional(&mut *conn)
+                .await?;
+                if thing.is_some() {
+                    return Err(RegistryError::DeleteConflict(format!(
+                        "Things must be detached before deletion (arn: {arn})"
+                    )));
+                }
+                let policies =
+                    sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
+                        .bind(arn.clone())
+                        .fetch_all(&mut *conn)
+                        .await?;
+                if !policies.is_empty() && !force_delete {
+                    return Err(RegistryError::DeleteConflict(format!(
+                        "Certificate policies must be detached before deletion (arn: {arn})"
+                    )));
+                }
+                let mut events = Vec::new();
+                for row in &policies {
+                    events.push(RegistryEvent::PolicyAttachmentChanged {
+                        policy_name: row::text(row, "policy_name")?,
+                        target: arn.clone(),
+                    });
+                }
+                for sql in [
+                    "DELETE FROM policy_attachments WHERE target = $1",
+                    "DELETE FROM tags WHERE resource_arn = $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(arn.clone())
                         .execute(&mut *conn)
                         .await?;
-                    events.push(RegistryEvent::CertificateChanged { certificate_id: id });
-                    Ok(((), events))
-                })
-            })
+                }
+                sqlx::query("DELETE FROM certificates WHERE id = $1")
+                    .bind(id.clone())
+                    .execute(&mut *conn)
+                    .await?;
+                events.push(RegistryEvent::CertificateChanged { certificate_id: id });
+                Ok(((), events))
+            }))
             .await
     }
 }

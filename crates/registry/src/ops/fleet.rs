@@ -55,8 +55,7 @@ impl Registry {
             .map_err(|e| invalid_certificate("certificatePem", e))?;
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     let certificate = register_certificate_in(
                         conn,
                         &arns,
@@ -83,8 +82,7 @@ impl Registry {
                         certificate_id: certificate.id.clone(),
                     };
                     Ok(((certificate, token), vec![event]))
-                })
-            })
+                }))
             .await
     }
 
@@ -119,54 +117,52 @@ impl Registry {
     pub async fn expire_fleet_provisioning(&self) -> Result<Vec<String>, RegistryError> {
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let now = now_ms();
-                    let rows = sqlx::query(
-                        "SELECT t.certificate_id FROM ownership_tokens t \
+            .write(job!(|conn| {
+                let now = now_ms();
+                let rows = sqlx::query(
+                    "SELECT t.certificate_id FROM ownership_tokens t \
                          JOIN certificates c ON c.id = t.certificate_id \
                          WHERE t.expires_ms <= $1 AND c.status = $2",
-                    )
-                    .bind(now)
-                    .bind(CertificateStatus::PendingActivation.as_str())
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    let mut removed = Vec::new();
-                    for row in &rows {
-                        let id = row::text(row, "certificate_id")?;
-                        let arn = arns.certificate(&id);
-                        let attached = sqlx::query(
-                            "SELECT 1 AS x FROM thing_principals WHERE principal = $1 \
+                )
+                .bind(now)
+                .bind(CertificateStatus::PendingActivation.as_str())
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut removed = Vec::new();
+                for row in &rows {
+                    let id = row::text(row, "certificate_id")?;
+                    let arn = arns.certificate(&id);
+                    let attached = sqlx::query(
+                        "SELECT 1 AS x FROM thing_principals WHERE principal = $1 \
                              UNION ALL SELECT 1 AS x FROM policy_attachments WHERE target = $1",
-                        )
-                        .bind(arn)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                        if attached.is_none() {
-                            sqlx::query("DELETE FROM certificates WHERE id = $1")
-                                .bind(id.clone())
-                                .execute(&mut *conn)
-                                .await?;
-                            removed.push(id);
-                        }
+                    )
+                    .bind(arn)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if attached.is_none() {
+                        sqlx::query("DELETE FROM certificates WHERE id = $1")
+                            .bind(id.clone())
+                            .execute(&mut *conn)
+                            .await?;
+                        removed.push(id);
                     }
-                    sqlx::query("DELETE FROM ownership_tokens WHERE expires_ms <= $1")
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("DELETE FROM provisioning_claims WHERE expires_ms <= $1")
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
-                    let events = removed
-                        .iter()
-                        .map(|id| RegistryEvent::CertificateChanged {
-                            certificate_id: id.clone(),
-                        })
-                        .collect();
-                    Ok((removed, events))
-                })
-            })
+                }
+                sqlx::query("DELETE FROM ownership_tokens WHERE expires_ms <= $1")
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM provisioning_claims WHERE expires_ms <= $1")
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                let events = removed
+                    .iter()
+                    .map(|id| RegistryEvent::CertificateChanged {
+                        certificate_id: id.clone(),
+                    })
+                    .collect();
+                Ok((removed, events))
+            }))
             .await
     }
 
@@ -188,8 +184,7 @@ impl Registry {
         };
         let record = claim.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     sqlx::query(
                         "INSERT INTO provisioning_claims (certificate_id, template_name, pem, expires_ms, created_ms) \
                          VALUES ($1, $2, $3, $4, $5)",
@@ -205,8 +200,7 @@ impl Registry {
                         certificate_id: record.certificate_id.clone(),
                     };
                     Ok(((), vec![event]))
-                })
-            })
+                }))
             .await?;
         Ok(claim)
     }

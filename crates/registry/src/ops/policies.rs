@@ -14,7 +14,7 @@ use crate::ops::thing_groups::{ancestors, require_group};
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::now_ms;
-use crate::validation::Constraint;
+use roost_validation::Constraint;
 
 /// Most versions a policy may have (AWS quota).
 pub const MAX_POLICY_VERSIONS: usize = 5;
@@ -202,16 +202,14 @@ impl Registry {
         let (name, document) = (name.to_owned(), document.to_owned());
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let policy = create_policy_in(conn, &arns, &name, &document).await?;
-                    tag_in(conn, &arns.policy(&name), &tags).await?;
-                    Ok((
-                        policy,
-                        vec![RegistryEvent::PolicyChanged { policy_name: name }],
-                    ))
-                })
-            })
+            .write(job!(|conn| {
+                let policy = create_policy_in(conn, &arns, &name, &document).await?;
+                tag_in(conn, &arns.policy(&name), &tags).await?;
+                Ok((
+                    policy,
+                    vec![RegistryEvent::PolicyChanged { policy_name: name }],
+                ))
+            }))
             .await
     }
 
@@ -250,8 +248,7 @@ impl Registry {
         let name = name.to_owned();
         let arn = self.arns.policy(&name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     let policy = require_policy(conn, &name).await?;
                     let attached =
                         sqlx::query("SELECT target FROM policy_attachments WHERE policy_name = $1 LIMIT 1")
@@ -289,8 +286,7 @@ impl Registry {
                         .execute(&mut *conn)
                         .await?;
                     Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
-                })
-            })
+                }))
             .await
     }
 
@@ -305,8 +301,7 @@ impl Registry {
         validate_document(document)?;
         let (name, document) = (name.to_owned(), document.to_owned());
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     require_policy(conn, &name).await?;
                     let state = sqlx::query(
                         "SELECT last_version, (SELECT COUNT(*) FROM policy_versions WHERE policy_name = $1) AS versions \
@@ -361,8 +356,7 @@ impl Registry {
                         },
                         events,
                     ))
-                })
-            })
+                }))
             .await
     }
 
@@ -437,8 +431,7 @@ impl Registry {
         let number = parse_version_id(version)?;
         let (name, version) = (name.to_owned(), version.to_owned());
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     require_policy(conn, &name).await?;
                     version_exists(conn, &name, number, &version).await?;
                     sqlx::query(
@@ -451,8 +444,7 @@ impl Registry {
                     .execute(&mut *conn)
                     .await?;
                     Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
-                })
-            })
+                }))
             .await
     }
 
@@ -466,26 +458,22 @@ impl Registry {
         let number = parse_version_id(version)?;
         let (name, version) = (name.to_owned(), version.to_owned());
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let policy = require_policy(conn, &name).await?;
-                    version_exists(conn, &name, number, &version).await?;
-                    if policy.default_version == number {
-                        return Err(RegistryError::DeleteConflict(format!(
-                            "Cannot delete the default version {version} of policy {name}; \
+            .write(job!(|conn| {
+                let policy = require_policy(conn, &name).await?;
+                version_exists(conn, &name, number, &version).await?;
+                if policy.default_version == number {
+                    return Err(RegistryError::DeleteConflict(format!(
+                        "Cannot delete the default version {version} of policy {name}; \
                              set another version as the default or delete the policy"
-                        )));
-                    }
-                    sqlx::query(
-                        "DELETE FROM policy_versions WHERE policy_name = $1 AND version = $2",
-                    )
+                    )));
+                }
+                sqlx::query("DELETE FROM policy_versions WHERE policy_name = $1 AND version = $2")
                     .bind(name)
                     .bind(number)
                     .execute(&mut *conn)
                     .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 
@@ -496,20 +484,18 @@ impl Registry {
         let (name, target) = (name.to_owned(), target.to_owned());
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let added = attach_policy_in(conn, &arns, &name, &target).await?;
-                    let events = if added {
-                        vec![RegistryEvent::PolicyAttachmentChanged {
-                            policy_name: name,
-                            target,
-                        }]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok(((), events))
-                })
-            })
+            .write(job!(|conn| {
+                let added = attach_policy_in(conn, &arns, &name, &target).await?;
+                let events = if added {
+                    vec![RegistryEvent::PolicyAttachmentChanged {
+                        policy_name: name,
+                        target,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                Ok(((), events))
+            }))
             .await
     }
 
@@ -519,28 +505,26 @@ impl Registry {
         let (name, target) = (name.to_owned(), target.to_owned());
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_policy(conn, &name).await?;
-                    arns.parse("target", &target)?;
-                    let done = sqlx::query(
-                        "DELETE FROM policy_attachments WHERE policy_name = $1 AND target = $2",
-                    )
-                    .bind(name.clone())
-                    .bind(target.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    let events = if done.rows_affected() > 0 {
-                        vec![RegistryEvent::PolicyAttachmentChanged {
-                            policy_name: name,
-                            target,
-                        }]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok(((), events))
-                })
-            })
+            .write(job!(|conn| {
+                require_policy(conn, &name).await?;
+                arns.parse("target", &target)?;
+                let done = sqlx::query(
+                    "DELETE FROM policy_attachments WHERE policy_name = $1 AND target = $2",
+                )
+                .bind(name.clone())
+                .bind(target.clone())
+                .execute(&mut *conn)
+                .await?;
+                let events = if done.rows_affected() > 0 {
+                    vec![RegistryEvent::PolicyAttachmentChanged {
+                        policy_name: name,
+                        target,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                Ok(((), events))
+            }))
             .await
     }
 

@@ -118,20 +118,18 @@ impl Registry {
         let (thing, principal) = (thing.to_owned(), principal.to_owned());
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let added = attach_principal_in(conn, &arns, &thing, &principal, kind).await?;
-                    let events = if added {
-                        vec![RegistryEvent::ThingPrincipalChanged {
-                            thing_name: thing,
-                            principal,
-                        }]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok(((), events))
-                })
-            })
+            .write(job!(|conn| {
+                let added = attach_principal_in(conn, &arns, &thing, &principal, kind).await?;
+                let events = if added {
+                    vec![RegistryEvent::ThingPrincipalChanged {
+                        thing_name: thing,
+                        principal,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                Ok(((), events))
+            }))
             .await
     }
 
@@ -145,28 +143,26 @@ impl Registry {
         let (thing, principal) = (thing.to_owned(), principal.to_owned());
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_thing(conn, &thing).await?;
-                    arns.parse("principal", &principal)?;
-                    let done = sqlx::query(
-                        "DELETE FROM thing_principals WHERE thing_name = $1 AND principal = $2",
-                    )
-                    .bind(thing.clone())
-                    .bind(principal.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    let events = if done.rows_affected() > 0 {
-                        vec![RegistryEvent::ThingPrincipalChanged {
-                            thing_name: thing,
-                            principal,
-                        }]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok(((), events))
-                })
-            })
+            .write(job!(|conn| {
+                require_thing(conn, &thing).await?;
+                arns.parse("principal", &principal)?;
+                let done = sqlx::query(
+                    "DELETE FROM thing_principals WHERE thing_name = $1 AND principal = $2",
+                )
+                .bind(thing.clone())
+                .bind(principal.clone())
+                .execute(&mut *conn)
+                .await?;
+                let events = if done.rows_affected() > 0 {
+                    vec![RegistryEvent::ThingPrincipalChanged {
+                        thing_name: thing,
+                        principal,
+                    }]
+                } else {
+                    Vec::new()
+                };
+                Ok(((), events))
+            }))
             .await
     }
 

@@ -779,31 +779,29 @@ impl Registry {
         let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
         let (applied, commit) = self
             .store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    if let Some(token) = token
-                        && !spend_ownership_token_in(conn, &token, &leaf.id).await?
-                    {
-                        return Ok((Err(OwnershipTokenError::Unknown), Vec::new()));
-                    }
-                    if let Some(ca_id) = &ca_id
-                        && let Some(fresh) = fresh_provisioning(conn, &leaf, &plan).await?
-                    {
-                        let (applied, events) =
-                            provision_fresh_in(conn, &arns, &leaf, ca_id, &plan, fresh).await?;
-                        return Ok((Ok(applied), events));
-                    }
-                    let target = PlanCertificate::Connecting {
-                        leaf: Box::new(CertificateInfo::clone(&leaf)),
-                        ca_id,
-                    };
-                    let (applied, events) = in_savepoint(conn, async |conn| {
-                        provision_in(conn, &arns, &target, &plan).await
-                    })
-                    .await?;
-                    Ok((Ok(applied), events))
+            .write_unguarded(job!(|conn| {
+                if let Some(token) = token
+                    && !spend_ownership_token_in(conn, &token, &leaf.id).await?
+                {
+                    return Ok((Err(OwnershipTokenError::Unknown), Vec::new()));
+                }
+                if let Some(ca_id) = &ca_id
+                    && let Some(fresh) = fresh_provisioning(conn, &leaf, &plan).await?
+                {
+                    let (applied, events) =
+                        provision_fresh_in(conn, &arns, &leaf, ca_id, &plan, fresh).await?;
+                    return Ok((Ok(applied), events));
+                }
+                let target = PlanCertificate::Connecting {
+                    leaf: Box::new(CertificateInfo::clone(&leaf)),
+                    ca_id,
+                };
+                let (applied, events) = in_savepoint(conn, async |conn| {
+                    provision_in(conn, &arns, &target, &plan).await
                 })
-            })
+                .await?;
+                Ok((Ok(applied), events))
+            }))
             .await?;
         let Ok(applied) = applied else {
             return Ok(Err(OwnershipTokenError::Unknown));
@@ -871,9 +869,9 @@ impl Registry {
         let thing_name = plan.thing.as_ref().map(|t| t.name.clone());
         let applied = self
             .store
-            .write(move |conn| {
-                Box::pin(async move { provision_in(conn, &arns, &target, &plan).await })
-            })
+            .write(job!(|conn| {
+                provision_in(conn, &arns, &target, &plan).await
+            }))
             .await
             .map_err(registration_failure)?;
         let mut resource_arns = BTreeMap::new();
@@ -908,25 +906,23 @@ impl Registry {
         let arns = self.arns.clone();
         let ca_id = ca_id.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    if let Some(existing) = find_certificate(conn, &leaf.id).await? {
-                        return Ok(((existing, false), Vec::new()));
-                    }
-                    let certificate = register_certificate_in(
-                        conn,
-                        &arns,
-                        &leaf,
-                        &CertificateSource::AutoRegistered { ca_id },
-                        CertificateStatus::PendingActivation,
-                    )
-                    .await?;
-                    let event = RegistryEvent::CertificateChanged {
-                        certificate_id: certificate.id.clone(),
-                    };
-                    Ok(((certificate, true), vec![event]))
-                })
-            })
+            .write(job!(|conn| {
+                if let Some(existing) = find_certificate(conn, &leaf.id).await? {
+                    return Ok(((existing, false), Vec::new()));
+                }
+                let certificate = register_certificate_in(
+                    conn,
+                    &arns,
+                    &leaf,
+                    &CertificateSource::AutoRegistered { ca_id },
+                    CertificateStatus::PendingActivation,
+                )
+                .await?;
+                let event = RegistryEvent::CertificateChanged {
+                    certificate_id: certificate.id.clone(),
+                };
+                Ok(((certificate, true), vec![event]))
+            }))
             .await
     }
 }

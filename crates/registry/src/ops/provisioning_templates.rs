@@ -15,7 +15,7 @@ use crate::ops::tags::tag_in;
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::now_ms;
-use crate::validation::Constraint;
+use roost_validation::Constraint;
 
 /// Most versions a provisioning template may have (AWS quota).
 pub const MAX_TEMPLATE_VERSIONS: usize = 5;
@@ -370,69 +370,66 @@ impl Registry {
         check_template_body("templateBody", &input.body)?;
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let arn = arns.provisioning_template(&input.name);
-                    let exists =
-                        sqlx::query("SELECT name FROM provisioning_templates WHERE name = $1")
-                            .bind(input.name.clone())
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    if exists.is_some() {
-                        return Err(RegistryError::AlreadyExists {
-                            message: format!(
-                                "The provisioning template {} already exists.",
-                                input.name
-                            ),
-                            resource_id: input.name.clone(),
-                            resource_arn: arn,
-                        });
-                    }
-                    let now = now_ms();
-                    let hook = input.pre_provisioning_hook.as_ref();
-                    sqlx::query(
-                        "INSERT INTO provisioning_templates (name, description, template_type, \
+            .write(job!(|conn| {
+                let arn = arns.provisioning_template(&input.name);
+                let exists = sqlx::query("SELECT name FROM provisioning_templates WHERE name = $1")
+                    .bind(input.name.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if exists.is_some() {
+                    return Err(RegistryError::AlreadyExists {
+                        message: format!(
+                            "The provisioning template {} already exists.",
+                            input.name
+                        ),
+                        resource_id: input.name.clone(),
+                        resource_arn: arn,
+                    });
+                }
+                let now = now_ms();
+                let hook = input.pre_provisioning_hook.as_ref();
+                sqlx::query(
+                    "INSERT INTO provisioning_templates (name, description, template_type, \
                          enabled, provisioning_role_arn, hook_target_arn, hook_payload_version, \
                          default_version, last_version, created_ms, modified_ms) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, 1, 1, $8, $9)",
-                    )
-                    .bind(input.name.clone())
-                    .bind(input.description.clone())
-                    .bind(input.template_type.as_str())
-                    .bind(i64::from(input.enabled))
-                    .bind(input.provisioning_role_arn.clone())
-                    .bind(hook.map(|h| h.target_arn.clone()))
-                    .bind(hook.and_then(|h| h.payload_version.clone()))
-                    .bind(now)
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO provisioning_template_versions (template_name, version, body, \
+                )
+                .bind(input.name.clone())
+                .bind(input.description.clone())
+                .bind(input.template_type.as_str())
+                .bind(i64::from(input.enabled))
+                .bind(input.provisioning_role_arn.clone())
+                .bind(hook.map(|h| h.target_arn.clone()))
+                .bind(hook.and_then(|h| h.payload_version.clone()))
+                .bind(now)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO provisioning_template_versions (template_name, version, body, \
                          created_ms) VALUES ($1, 1, $2, $3)",
-                    )
-                    .bind(input.name.clone())
-                    .bind(input.body.clone())
-                    .bind(now)
-                    .execute(&mut *conn)
-                    .await?;
-                    tag_in(conn, &arn, &input.tags).await?;
-                    let template = ProvisioningTemplate {
-                        name: input.name,
-                        arn,
-                        description: input.description,
-                        template_type: input.template_type,
-                        enabled: input.enabled,
-                        provisioning_role_arn: input.provisioning_role_arn,
-                        pre_provisioning_hook: input.pre_provisioning_hook,
-                        default_version: 1,
-                        body: input.body,
-                        created_ms: now,
-                        modified_ms: now,
-                    };
-                    Ok((template, Vec::new()))
-                })
-            })
+                )
+                .bind(input.name.clone())
+                .bind(input.body.clone())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                tag_in(conn, &arn, &input.tags).await?;
+                let template = ProvisioningTemplate {
+                    name: input.name,
+                    arn,
+                    description: input.description,
+                    template_type: input.template_type,
+                    enabled: input.enabled,
+                    provisioning_role_arn: input.provisioning_role_arn,
+                    pre_provisioning_hook: input.pre_provisioning_hook,
+                    default_version: 1,
+                    body: input.body,
+                    created_ms: now,
+                    modified_ms: now,
+                };
+                Ok((template, Vec::new()))
+            }))
             .await
     }
 
@@ -493,60 +490,58 @@ impl Registry {
         let name = name.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut template = require_template(conn, &arns, &name).await?;
-                    if let Some(version) = update.default_version
-                        && !version_ids(conn, &name).await?.contains(&version)
-                    {
-                        return Err(version_not_found(&name, version));
-                    }
-                    if update.pre_provisioning_hook.is_some()
-                        && template.template_type != TemplateType::FleetProvisioning
-                    {
-                        return Err(RegistryError::invalid(format!(
-                            "The provisioning template {name} is of type {}; a \
+            .write(job!(|conn| {
+                let mut template = require_template(conn, &arns, &name).await?;
+                if let Some(version) = update.default_version
+                    && !version_ids(conn, &name).await?.contains(&version)
+                {
+                    return Err(version_not_found(&name, version));
+                }
+                if update.pre_provisioning_hook.is_some()
+                    && template.template_type != TemplateType::FleetProvisioning
+                {
+                    return Err(RegistryError::invalid(format!(
+                        "The provisioning template {name} is of type {}; a \
                              preProvisioningHook is allowed only on FLEET_PROVISIONING templates",
-                            template.template_type
-                        )));
-                    }
-                    if let Some(description) = update.description {
-                        template.description = Some(description);
-                    }
-                    if let Some(enabled) = update.enabled {
-                        template.enabled = enabled;
-                    }
-                    if let Some(version) = update.default_version {
-                        template.default_version = version;
-                    }
-                    if let Some(role) = update.provisioning_role_arn {
-                        template.provisioning_role_arn = role;
-                    }
-                    if update.remove_pre_provisioning_hook {
-                        template.pre_provisioning_hook = None;
-                    }
-                    if let Some(hook) = update.pre_provisioning_hook {
-                        template.pre_provisioning_hook = Some(hook);
-                    }
-                    let hook = template.pre_provisioning_hook.as_ref();
-                    sqlx::query(
-                        "UPDATE provisioning_templates SET description = $1, enabled = $2, \
+                        template.template_type
+                    )));
+                }
+                if let Some(description) = update.description {
+                    template.description = Some(description);
+                }
+                if let Some(enabled) = update.enabled {
+                    template.enabled = enabled;
+                }
+                if let Some(version) = update.default_version {
+                    template.default_version = version;
+                }
+                if let Some(role) = update.provisioning_role_arn {
+                    template.provisioning_role_arn = role;
+                }
+                if update.remove_pre_provisioning_hook {
+                    template.pre_provisioning_hook = None;
+                }
+                if let Some(hook) = update.pre_provisioning_hook {
+                    template.pre_provisioning_hook = Some(hook);
+                }
+                let hook = template.pre_provisioning_hook.as_ref();
+                sqlx::query(
+                    "UPDATE provisioning_templates SET description = $1, enabled = $2, \
                          default_version = $3, provisioning_role_arn = $4, hook_target_arn = $5, \
                          hook_payload_version = $6, modified_ms = $7 WHERE name = $8",
-                    )
-                    .bind(template.description.clone())
-                    .bind(i64::from(template.enabled))
-                    .bind(template.default_version)
-                    .bind(template.provisioning_role_arn.clone())
-                    .bind(hook.map(|h| h.target_arn.clone()))
-                    .bind(hook.and_then(|h| h.payload_version.clone()))
-                    .bind(now_ms())
-                    .bind(name.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+                )
+                .bind(template.description.clone())
+                .bind(i64::from(template.enabled))
+                .bind(template.default_version)
+                .bind(template.provisioning_role_arn.clone())
+                .bind(hook.map(|h| h.target_arn.clone()))
+                .bind(hook.and_then(|h| h.payload_version.clone()))
+                .bind(now_ms())
+                .bind(name.clone())
+                .execute(&mut *conn)
+                .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 
@@ -557,36 +552,34 @@ impl Registry {
         let name = name.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_template(conn, &arns, &name).await?;
-                    let naming = cas_naming(conn, &name).await?;
-                    if !naming.is_empty() {
-                        return Err(RegistryError::DeleteConflict(format!(
-                            "The provisioning template {name} is named by the registration config \
+            .write(job!(|conn| {
+                require_template(conn, &arns, &name).await?;
+                let naming = cas_naming(conn, &name).await?;
+                if !naming.is_empty() {
+                    return Err(RegistryError::DeleteConflict(format!(
+                        "The provisioning template {name} is named by the registration config \
                              of CA certificate(s) {}; update or delete them first",
-                            naming.join(", ")
-                        )));
-                    }
-                    for (sql, key) in [
-                        (
-                            "DELETE FROM provisioning_template_versions WHERE template_name = $1",
-                            name.clone(),
-                        ),
-                        (
-                            "DELETE FROM provisioning_templates WHERE name = $1",
-                            name.clone(),
-                        ),
-                        (
-                            "DELETE FROM tags WHERE resource_arn = $1",
-                            arns.provisioning_template(&name),
-                        ),
-                    ] {
-                        sqlx::query(sql).bind(key).execute(&mut *conn).await?;
-                    }
-                    Ok(((), Vec::new()))
-                })
-            })
+                        naming.join(", ")
+                    )));
+                }
+                for (sql, key) in [
+                    (
+                        "DELETE FROM provisioning_template_versions WHERE template_name = $1",
+                        name.clone(),
+                    ),
+                    (
+                        "DELETE FROM provisioning_templates WHERE name = $1",
+                        name.clone(),
+                    ),
+                    (
+                        "DELETE FROM tags WHERE resource_arn = $1",
+                        arns.provisioning_template(&name),
+                    ),
+                ] {
+                    sqlx::query(sql).bind(key).execute(&mut *conn).await?;
+                }
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 
@@ -602,55 +595,53 @@ impl Registry {
         let (name, body) = (name.to_owned(), body.to_owned());
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_template(conn, &arns, &name).await?;
-                    if version_ids(conn, &name).await?.len() >= MAX_TEMPLATE_VERSIONS {
-                        return Err(RegistryError::VersionsLimitExceeded(format!(
-                            "The provisioning template {name} already has the maximum number of \
+            .write(job!(|conn| {
+                require_template(conn, &arns, &name).await?;
+                if version_ids(conn, &name).await?.len() >= MAX_TEMPLATE_VERSIONS {
+                    return Err(RegistryError::VersionsLimitExceeded(format!(
+                        "The provisioning template {name} already has the maximum number of \
                              versions ({MAX_TEMPLATE_VERSIONS}); delete one first"
-                        )));
-                    }
-                    let state =
-                        sqlx::query("SELECT last_version FROM provisioning_templates WHERE name = $1")
-                            .bind(name.clone())
-                            .fetch_one(&mut *conn)
-                            .await?;
-                    let version = row::int(&state, "last_version")? + 1;
-                    let now = now_ms();
-                    sqlx::query(
-                        "INSERT INTO provisioning_template_versions (template_name, version, body, \
+                    )));
+                }
+                let state =
+                    sqlx::query("SELECT last_version FROM provisioning_templates WHERE name = $1")
+                        .bind(name.clone())
+                        .fetch_one(&mut *conn)
+                        .await?;
+                let version = row::int(&state, "last_version")? + 1;
+                let now = now_ms();
+                sqlx::query(
+                    "INSERT INTO provisioning_template_versions (template_name, version, body, \
                          created_ms) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(name.clone())
+                )
+                .bind(name.clone())
+                .bind(version)
+                .bind(body.clone())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                let sql = if set_as_default {
+                    "UPDATE provisioning_templates SET last_version = $1, default_version = $1, \
+                         modified_ms = $2 WHERE name = $3"
+                } else {
+                    "UPDATE provisioning_templates SET last_version = $1, modified_ms = $2 \
+                         WHERE name = $3"
+                };
+                sqlx::query(sql)
                     .bind(version)
-                    .bind(body.clone())
                     .bind(now)
+                    .bind(name.clone())
                     .execute(&mut *conn)
                     .await?;
-                    let sql = if set_as_default {
-                        "UPDATE provisioning_templates SET last_version = $1, default_version = $1, \
-                         modified_ms = $2 WHERE name = $3"
-                    } else {
-                        "UPDATE provisioning_templates SET last_version = $1, modified_ms = $2 \
-                         WHERE name = $3"
-                    };
-                    sqlx::query(sql)
-                        .bind(version)
-                        .bind(now)
-                        .bind(name.clone())
-                        .execute(&mut *conn)
-                        .await?;
-                    let created = ProvisioningTemplateVersion {
-                        template_name: name,
-                        version,
-                        body,
-                        is_default: set_as_default,
-                        created_ms: now,
-                    };
-                    Ok((created, Vec::new()))
-                })
-            })
+                let created = ProvisioningTemplateVersion {
+                    template_name: name,
+                    version,
+                    body,
+                    is_default: set_as_default,
+                    created_ms: now,
+                };
+                Ok((created, Vec::new()))
+            }))
             .await
     }
 
@@ -740,29 +731,27 @@ impl Registry {
         let name = name.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let template = require_template(conn, &arns, &name).await?;
-                    if !version_ids(conn, &name).await?.contains(&version) {
-                        return Err(version_not_found(&name, version));
-                    }
-                    if version == template.default_version {
-                        return Err(RegistryError::DeleteConflict(format!(
-                            "Version {version} is the default version of provisioning template \
+            .write(job!(|conn| {
+                let template = require_template(conn, &arns, &name).await?;
+                if !version_ids(conn, &name).await?.contains(&version) {
+                    return Err(version_not_found(&name, version));
+                }
+                if version == template.default_version {
+                    return Err(RegistryError::DeleteConflict(format!(
+                        "Version {version} is the default version of provisioning template \
                              {name}; make another version the default before deleting it"
-                        )));
-                    }
-                    sqlx::query(
-                        "DELETE FROM provisioning_template_versions \
+                    )));
+                }
+                sqlx::query(
+                    "DELETE FROM provisioning_template_versions \
                          WHERE template_name = $1 AND version = $2",
-                    )
-                    .bind(name.clone())
-                    .bind(version)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+                )
+                .bind(name.clone())
+                .bind(version)
+                .execute(&mut *conn)
+                .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 }

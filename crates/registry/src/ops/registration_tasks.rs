@@ -10,7 +10,7 @@ use crate::error::RegistryError;
 use crate::page::{Page, PageRequest, created_key, parse_created_key};
 use crate::row;
 use crate::store::now_ms;
-use crate::validation::Constraint;
+use roost_validation::Constraint;
 
 /// Longest task id (model).
 pub const MAX_TASK_ID: usize = 40;
@@ -184,55 +184,53 @@ impl Registry {
     ) -> Result<RegistrationTask, RegistryError> {
         check_task_id(&input.id)?;
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    if find_task(conn, &input.id).await?.is_some() {
-                        return Err(RegistryError::invalid(format!(
-                            "A thing registration task with id {} exists already",
-                            input.id
-                        )));
-                    }
-                    let now = now_ms();
-                    let task = RegistrationTask {
-                        id: input.id,
-                        template_body: input.template_body,
-                        input_bucket: input.input_bucket,
-                        input_key: input.input_key,
-                        role_arn: input.role_arn,
-                        status: RegistrationTaskStatus::InProgress,
-                        message: None,
-                        total_count: input.total_count.max(0),
-                        success_count: 0,
-                        failure_count: 0,
-                        results_link: input.results_link,
-                        errors_link: input.errors_link,
-                        created_ms: now,
-                        modified_ms: now,
-                    };
-                    let sql = format!(
-                        "INSERT INTO thing_registration_tasks ({TASK_COLUMNS}) \
+            .write(job!(|conn| {
+                if find_task(conn, &input.id).await?.is_some() {
+                    return Err(RegistryError::invalid(format!(
+                        "A thing registration task with id {} exists already",
+                        input.id
+                    )));
+                }
+                let now = now_ms();
+                let task = RegistrationTask {
+                    id: input.id,
+                    template_body: input.template_body,
+                    input_bucket: input.input_bucket,
+                    input_key: input.input_key,
+                    role_arn: input.role_arn,
+                    status: RegistrationTaskStatus::InProgress,
+                    message: None,
+                    total_count: input.total_count.max(0),
+                    success_count: 0,
+                    failure_count: 0,
+                    results_link: input.results_link,
+                    errors_link: input.errors_link,
+                    created_ms: now,
+                    modified_ms: now,
+                };
+                let sql = format!(
+                    "INSERT INTO thing_registration_tasks ({TASK_COLUMNS}) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(task.id.clone())
-                        .bind(task.template_body.clone())
-                        .bind(task.input_bucket.clone())
-                        .bind(task.input_key.clone())
-                        .bind(task.role_arn.clone())
-                        .bind(task.status.as_str())
-                        .bind(task.message.clone())
-                        .bind(task.total_count)
-                        .bind(task.success_count)
-                        .bind(task.failure_count)
-                        .bind(task.results_link.clone())
-                        .bind(task.errors_link.clone())
-                        .bind(now)
-                        .bind(now)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok((task, Vec::new()))
-                })
-            })
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(task.id.clone())
+                    .bind(task.template_body.clone())
+                    .bind(task.input_bucket.clone())
+                    .bind(task.input_key.clone())
+                    .bind(task.role_arn.clone())
+                    .bind(task.status.as_str())
+                    .bind(task.message.clone())
+                    .bind(task.total_count)
+                    .bind(task.success_count)
+                    .bind(task.failure_count)
+                    .bind(task.results_link.clone())
+                    .bind(task.errors_link.clone())
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok((task, Vec::new()))
+            }))
             .await
     }
 
@@ -283,22 +281,20 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let id = id.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE thing_registration_tasks SET success_count = $1, \
+            .write(job!(|conn| {
+                sqlx::query(
+                    "UPDATE thing_registration_tasks SET success_count = $1, \
                          failure_count = $2, modified_ms = $3 \
                          WHERE id = $4 AND status IN ('InProgress', 'Cancelling')",
-                    )
-                    .bind(success_count)
-                    .bind(failure_count)
-                    .bind(now_ms())
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+                )
+                .bind(success_count)
+                .bind(failure_count)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 
@@ -318,21 +314,19 @@ impl Registry {
         let id = id.to_owned();
         let message = message.map(bounded);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let result = sqlx::query(
-                        "UPDATE thing_registration_tasks SET status = $1, message = $2, \
+            .write(job!(|conn| {
+                let result = sqlx::query(
+                    "UPDATE thing_registration_tasks SET status = $1, message = $2, \
                          modified_ms = $3 WHERE id = $4 AND status IN ('InProgress', 'Cancelling')",
-                    )
-                    .bind(status.as_str())
-                    .bind(message)
-                    .bind(now_ms())
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok((result.rows_affected() > 0, Vec::new()))
-                })
-            })
+                )
+                .bind(status.as_str())
+                .bind(message)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                Ok((result.rows_affected() > 0, Vec::new()))
+            }))
             .await
     }
 
@@ -346,37 +340,35 @@ impl Registry {
         check_task_id(id)?;
         let id = id.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut task = find_task(conn, &id)
-                        .await?
-                        .ok_or_else(|| task_not_found(&id))?;
-                    match task.status {
-                        RegistrationTaskStatus::InProgress => {
-                            let now = now_ms();
-                            sqlx::query(
-                                "UPDATE thing_registration_tasks SET status = 'Cancelling', \
+            .write(job!(|conn| {
+                let mut task = find_task(conn, &id)
+                    .await?
+                    .ok_or_else(|| task_not_found(&id))?;
+                match task.status {
+                    RegistrationTaskStatus::InProgress => {
+                        let now = now_ms();
+                        sqlx::query(
+                            "UPDATE thing_registration_tasks SET status = 'Cancelling', \
                                  modified_ms = $1 WHERE id = $2",
-                            )
-                            .bind(now)
-                            .bind(id.clone())
-                            .execute(&mut *conn)
-                            .await?;
-                            task.status = RegistrationTaskStatus::Cancelling;
-                            task.modified_ms = now;
-                        }
-                        RegistrationTaskStatus::Cancelling | RegistrationTaskStatus::Cancelled => {}
-                        RegistrationTaskStatus::Completed | RegistrationTaskStatus::Failed => {
-                            return Err(RegistryError::invalid(format!(
-                                "The thing registration task {id} has ended ({}); only a task in \
-                                 progress can be stopped",
-                                task.status
-                            )));
-                        }
+                        )
+                        .bind(now)
+                        .bind(id.clone())
+                        .execute(&mut *conn)
+                        .await?;
+                        task.status = RegistrationTaskStatus::Cancelling;
+                        task.modified_ms = now;
                     }
-                    Ok((task, Vec::new()))
-                })
-            })
+                    RegistrationTaskStatus::Cancelling | RegistrationTaskStatus::Cancelled => {}
+                    RegistrationTaskStatus::Completed | RegistrationTaskStatus::Failed => {
+                        return Err(RegistryError::invalid(format!(
+                            "The thing registration task {id} has ended ({}); only a task in \
+                                 progress can be stopped",
+                            task.status
+                        )));
+                    }
+                }
+                Ok((task, Vec::new()))
+            }))
             .await
     }
 
@@ -388,31 +380,29 @@ impl Registry {
     ) -> Result<Vec<String>, RegistryError> {
         let message = bounded(message);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let rows = sqlx::query(
-                        "SELECT id FROM thing_registration_tasks \
+            .write(job!(|conn| {
+                let rows = sqlx::query(
+                    "SELECT id FROM thing_registration_tasks \
                          WHERE status IN ('InProgress', 'Cancelling') ORDER BY id",
-                    )
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    let ids = rows
-                        .iter()
-                        .map(|r| row::text(r, "id"))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    if !ids.is_empty() {
-                        sqlx::query(
-                            "UPDATE thing_registration_tasks SET status = 'Failed', message = $1, \
+                )
+                .fetch_all(&mut *conn)
+                .await?;
+                let ids = rows
+                    .iter()
+                    .map(|r| row::text(r, "id"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if !ids.is_empty() {
+                    sqlx::query(
+                        "UPDATE thing_registration_tasks SET status = 'Failed', message = $1, \
                              modified_ms = $2 WHERE status IN ('InProgress', 'Cancelling')",
-                        )
-                        .bind(message)
-                        .bind(now_ms())
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    Ok((ids, Vec::new()))
-                })
-            })
+                    )
+                    .bind(message)
+                    .bind(now_ms())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok((ids, Vec::new()))
+            }))
             .await
     }
 }

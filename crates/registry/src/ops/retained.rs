@@ -94,28 +94,26 @@ impl Registry {
             })?)
         };
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO retained_messages (topic, payload, payload_bytes, qos, \
+            .write_unguarded(job!(|conn| {
+                sqlx::query(
+                    "INSERT INTO retained_messages (topic, payload, payload_bytes, qos, \
                          properties, expires_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                          ON CONFLICT (topic) DO UPDATE SET payload = excluded.payload, \
                          payload_bytes = excluded.payload_bytes, qos = excluded.qos, \
                          properties = excluded.properties, expires_ms = excluded.expires_ms, \
                          updated_ms = excluded.updated_ms",
-                    )
-                    .bind(record.topic)
-                    .bind(STANDARD.encode(&record.payload))
-                    .bind(i64::try_from(record.payload.len()).unwrap_or(i64::MAX))
-                    .bind(i64::from(record.qos))
-                    .bind(properties)
-                    .bind(record.expires_ms)
-                    .bind(record.updated_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+                )
+                .bind(record.topic)
+                .bind(STANDARD.encode(&record.payload))
+                .bind(i64::try_from(record.payload.len()).unwrap_or(i64::MAX))
+                .bind(i64::from(record.qos))
+                .bind(properties)
+                .bind(record.expires_ms)
+                .bind(record.updated_ms)
+                .execute(&mut *conn)
+                .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }
@@ -124,15 +122,13 @@ impl Registry {
     pub async fn delete_retained(&self, topic: &str) -> Result<(), RegistryError> {
         let topic = topic.to_owned();
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM retained_messages WHERE topic = $1")
-                        .bind(topic)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write_unguarded(job!(|conn| {
+                sqlx::query("DELETE FROM retained_messages WHERE topic = $1")
+                    .bind(topic)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }

@@ -98,12 +98,10 @@ impl Registry {
     /// Stores `session` (its subscriptions changed, or it began), keeping its messages.
     pub async fn put_session(&self, session: SessionRecord) -> Result<(), RegistryError> {
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    upsert_session(conn, &session).await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write_unguarded(job!(|conn| {
+                upsert_session(conn, &session).await?;
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }
@@ -118,20 +116,16 @@ impl Registry {
         below: u64,
     ) -> Result<(), RegistryError> {
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    upsert_session(conn, &session).await?;
-                    sqlx::query(
-                        "DELETE FROM mqtt_session_messages WHERE client_id = $1 AND seq < $2",
-                    )
+            .write_unguarded(job!(|conn| {
+                upsert_session(conn, &session).await?;
+                sqlx::query("DELETE FROM mqtt_session_messages WHERE client_id = $1 AND seq < $2")
                     .bind(session.client_id.clone())
                     .bind(seq_column(below))
                     .execute(&mut *conn)
                     .await?;
-                    insert_messages(conn, &messages).await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+                insert_messages(conn, &messages).await?;
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }
@@ -140,17 +134,13 @@ impl Registry {
     pub async fn session_connected(&self, client_id: &str) -> Result<(), RegistryError> {
         let client_id = client_id.to_owned();
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE mqtt_sessions SET disconnected_ms = NULL WHERE client_id = $1",
-                    )
+            .write_unguarded(job!(|conn| {
+                sqlx::query("UPDATE mqtt_sessions SET disconnected_ms = NULL WHERE client_id = $1")
                     .bind(client_id)
                     .execute(&mut *conn)
                     .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }
@@ -164,12 +154,10 @@ impl Registry {
             return Ok(());
         }
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    insert_messages(conn, &messages).await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write_unguarded(job!(|conn| {
+                insert_messages(conn, &messages).await?;
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }
@@ -185,20 +173,18 @@ impl Registry {
         }
         let client_id = client_id.to_owned();
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    for seq in seqs {
-                        sqlx::query(
-                            "DELETE FROM mqtt_session_messages WHERE client_id = $1 AND seq = $2",
-                        )
-                        .bind(client_id.clone())
-                        .bind(seq_column(seq))
-                        .execute(&mut *conn)
-                        .await?;
-                    }
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write_unguarded(job!(|conn| {
+                for seq in seqs {
+                    sqlx::query(
+                        "DELETE FROM mqtt_session_messages WHERE client_id = $1 AND seq = $2",
+                    )
+                    .bind(client_id.clone())
+                    .bind(seq_column(seq))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }
@@ -208,18 +194,16 @@ impl Registry {
     pub async fn delete_session(&self, client_id: &str) -> Result<(), RegistryError> {
         let client_id = client_id.to_owned();
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    for table in ["mqtt_session_messages", "mqtt_sessions"] {
-                        let sql = format!("DELETE FROM {table} WHERE client_id = $1");
-                        sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(client_id.clone())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write_unguarded(job!(|conn| {
+                for table in ["mqtt_session_messages", "mqtt_sessions"] {
+                    let sql = format!("DELETE FROM {table} WHERE client_id = $1");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(client_id.clone())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(((), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }

@@ -23,41 +23,37 @@ impl Registry {
     /// GetRegistrationCode: the same 64-hex-digit code until it is deleted.
     pub async fn get_registration_code(&self) -> Result<String, RegistryError> {
         self.store
-            .write(|conn| {
-                Box::pin(async move {
-                    if let Some(code) = current_registration_code(conn).await? {
-                        return Ok((code, Vec::new()));
-                    }
-                    // Two v4 UUIDs: 244 random bits from the OS generator, 64 hex digits.
-                    let code = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
-                    sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
-                        .bind(REGISTRATION_CODE)
-                        .bind(code.clone())
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok((code, Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                if let Some(code) = current_registration_code(conn).await? {
+                    return Ok((code, Vec::new()));
+                }
+                // Two v4 UUIDs: 244 random bits from the OS generator, 64 hex digits.
+                let code = format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple());
+                sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2)")
+                    .bind(REGISTRATION_CODE)
+                    .bind(code.clone())
+                    .execute(&mut *conn)
+                    .await?;
+                Ok((code, Vec::new()))
+            }))
             .await
     }
 
     /// DeleteRegistrationCode: the next GetRegistrationCode makes a new one.
     pub async fn delete_registration_code(&self) -> Result<(), RegistryError> {
         self.store
-            .write(|conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM settings WHERE name = $1")
-                        .bind(REGISTRATION_CODE)
-                        .execute(&mut *conn)
-                        .await?;
-                    if done.rows_affected() == 0 {
-                        return Err(RegistryError::not_found(
-                            "There is no registration code to delete.",
-                        ));
-                    }
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                let done = sqlx::query("DELETE FROM settings WHERE name = $1")
+                    .bind(REGISTRATION_CODE)
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(RegistryError::not_found(
+                        "There is no registration code to delete.",
+                    ));
+                }
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 }

@@ -134,37 +134,35 @@ impl Registry {
     ) -> Result<Result<UpdateOutcome, ShadowError>, RegistryError> {
         let (thing, shadow) = (thing.clone(), shadow.cloned());
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    let stored = find_shadow(conn, &thing, shadow.as_ref()).await?;
-                    let applied = match stored {
-                        Some(StoredShadow {
-                            document: Some(mut document),
-                            ..
-                        }) => document
-                            .apply_update(&request, now)
-                            .map(|outcome| (document, outcome)),
-                        Some(StoredShadow {
-                            document: None,
-                            version,
-                        }) => ShadowDocument::create(&request, now, version),
-                        None => ShadowDocument::create(&request, now, 0),
-                    };
-                    let (document, outcome) = match applied {
-                        Ok(applied) => applied,
-                        Err(rejection) => return Ok((Err(rejection), Vec::new())),
-                    };
-                    store_shadow(
-                        conn,
-                        &thing,
-                        shadow.as_ref(),
-                        Some(&document),
-                        document.version(),
-                    )
-                    .await?;
-                    Ok((Ok(outcome), Vec::new()))
-                })
-            })
+            .write_unguarded(job!(|conn| {
+                let stored = find_shadow(conn, &thing, shadow.as_ref()).await?;
+                let applied = match stored {
+                    Some(StoredShadow {
+                        document: Some(mut document),
+                        ..
+                    }) => document
+                        .apply_update(&request, now)
+                        .map(|outcome| (document, outcome)),
+                    Some(StoredShadow {
+                        document: None,
+                        version,
+                    }) => ShadowDocument::create(&request, now, version),
+                    None => ShadowDocument::create(&request, now, 0),
+                };
+                let (document, outcome) = match applied {
+                    Ok(applied) => applied,
+                    Err(rejection) => return Ok((Err(rejection), Vec::new())),
+                };
+                store_shadow(
+                    conn,
+                    &thing,
+                    shadow.as_ref(),
+                    Some(&document),
+                    document.version(),
+                )
+                .await?;
+                Ok((Ok(outcome), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }
@@ -180,19 +178,17 @@ impl Registry {
     ) -> Result<Result<DeleteAccepted, ShadowError>, RegistryError> {
         let (thing, shadow) = (thing.clone(), shadow.cloned());
         self.store
-            .write_unguarded(move |conn| {
-                Box::pin(async move {
-                    let document = find_shadow(conn, &thing, shadow.as_ref())
-                        .await?
-                        .and_then(|stored| stored.document);
-                    let Some(document) = document else {
-                        let missing = ShadowError::not_found(&thing, shadow.as_ref());
-                        return Ok((Err(missing), Vec::new()));
-                    };
-                    store_shadow(conn, &thing, shadow.as_ref(), None, document.version()).await?;
-                    Ok((Ok(document.delete(client_token.as_ref(), now)), Vec::new()))
-                })
-            })
+            .write_unguarded(job!(|conn| {
+                let document = find_shadow(conn, &thing, shadow.as_ref())
+                    .await?
+                    .and_then(|stored| stored.document);
+                let Some(document) = document else {
+                    let missing = ShadowError::not_found(&thing, shadow.as_ref());
+                    return Ok((Err(missing), Vec::new()));
+                };
+                store_shadow(conn, &thing, shadow.as_ref(), None, document.version()).await?;
+                Ok((Ok(document.delete(client_token.as_ref(), now)), Vec::new()))
+            }))
             .await
             .map(|(value, _)| value)
     }

@@ -128,13 +128,11 @@ impl Registry {
         let arn = arn.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_resource(conn, &arns, &arn).await?;
-                    tag_in(conn, &arn, &tags).await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                require_resource(conn, &arns, &arn).await?;
+                tag_in(conn, &arn, &tags).await?;
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 
@@ -143,19 +141,17 @@ impl Registry {
         let arn = arn.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_resource(conn, &arns, &arn).await?;
-                    for key in keys {
-                        sqlx::query("DELETE FROM tags WHERE resource_arn = $1 AND tag_key = $2")
-                            .bind(arn.clone())
-                            .bind(key)
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                require_resource(conn, &arns, &arn).await?;
+                for key in keys {
+                    sqlx::query("DELETE FROM tags WHERE resource_arn = $1 AND tag_key = $2")
+                        .bind(arn.clone())
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 

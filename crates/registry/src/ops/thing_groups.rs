@@ -232,8 +232,7 @@ impl Registry {
         check_attributes(&group.attributes)?;
         let arn = self.arns.thing_group(&group.name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     if let Some(existing) = find_group(conn, &group.name).await? {
                         if existing.parent == group.parent
                             && existing.description == group.description
@@ -292,8 +291,7 @@ impl Registry {
                         group_name: created.name.clone(),
                     };
                     Ok((created, vec![event]))
-                })
-            })
+                }))
             .await
     }
 
@@ -321,8 +319,7 @@ impl Registry {
         }
         let name = name.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     let group = require_group(conn, &name).await?;
                     super::check_expected_version(
                         "thing group",
@@ -346,8 +343,7 @@ impl Registry {
                     .execute(&mut *conn)
                     .await?;
                     Ok((version, vec![RegistryEvent::ThingGroupChanged { group_name: name }]))
-                })
-            })
+                }))
             .await
     }
 
@@ -361,8 +357,7 @@ impl Registry {
         let name = name.to_owned();
         let arn = self.arns.thing_group(&name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     let Some(group) = find_group(conn, &name).await? else {
                         return Ok(((), Vec::new()));
                     };
@@ -414,8 +409,7 @@ impl Registry {
                     }
                     events.push(RegistryEvent::ThingGroupChanged { group_name: name });
                     Ok(((), events))
-                })
-            })
+                }))
             .await
     }
 
@@ -486,17 +480,15 @@ impl Registry {
         let group = group_name(self, group)?;
         let thing = thing_name(self, thing)?;
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let added = add_member_in(conn, &group, &thing).await?;
-                    let events = if added {
-                        vec![RegistryEvent::ThingGroupChanged { group_name: group }]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok(((), events))
-                })
-            })
+            .write(job!(|conn| {
+                let added = add_member_in(conn, &group, &thing).await?;
+                let events = if added {
+                    vec![RegistryEvent::ThingGroupChanged { group_name: group }]
+                } else {
+                    Vec::new()
+                };
+                Ok(((), events))
+            }))
             .await
     }
 
@@ -509,23 +501,21 @@ impl Registry {
         let group = group_name(self, group)?;
         let thing = thing_name(self, thing)?;
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_group(conn, &group).await?;
-                    require_thing(conn, &thing).await?;
-                    sqlx::query(
-                        "DELETE FROM thing_group_members WHERE group_name = $1 AND thing_name = $2",
-                    )
-                    .bind(group.clone())
-                    .bind(thing)
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok((
-                        (),
-                        vec![RegistryEvent::ThingGroupChanged { group_name: group }],
-                    ))
-                })
-            })
+            .write(job!(|conn| {
+                require_group(conn, &group).await?;
+                require_thing(conn, &thing).await?;
+                sqlx::query(
+                    "DELETE FROM thing_group_members WHERE group_name = $1 AND thing_name = $2",
+                )
+                .bind(group.clone())
+                .bind(thing)
+                .execute(&mut *conn)
+                .await?;
+                Ok((
+                    (),
+                    vec![RegistryEvent::ThingGroupChanged { group_name: group }],
+                ))
+            }))
             .await
     }
 

@@ -93,8 +93,7 @@ impl Registry {
         let name = name.to_owned();
         let arn = self.arns.thing_type(&name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
+            .write(job!(|conn| {
                     let existing = sqlx::query(
                         "SELECT name, id, properties, deprecated, deprecated_ms, created_ms \
                          FROM thing_types WHERE name = $1",
@@ -136,8 +135,7 @@ impl Registry {
                     .await?;
                     tag_in(conn, &arn, &tags).await?;
                     Ok((created, Vec::new()))
-                })
-            })
+                }))
             .await
     }
 
@@ -186,25 +184,23 @@ impl Registry {
         RESOURCE_NAME.check("thingTypeName", name)?;
         let name = name.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (deprecated, when) = if undo { (0, None) } else { (1, Some(now_ms())) };
-                    let done = sqlx::query(
-                        "UPDATE thing_types SET deprecated = $1, deprecated_ms = $2 WHERE name = $3",
-                    )
-                    .bind(deprecated as i64)
-                    .bind(when)
-                    .bind(name.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    if done.rows_affected() == 0 {
-                        return Err(RegistryError::not_found(format!(
-                            "Thing type {name} cannot be found."
-                        )));
-                    }
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                let (deprecated, when) = if undo { (0, None) } else { (1, Some(now_ms())) };
+                let done = sqlx::query(
+                    "UPDATE thing_types SET deprecated = $1, deprecated_ms = $2 WHERE name = $3",
+                )
+                .bind(deprecated as i64)
+                .bind(when)
+                .bind(name.clone())
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(RegistryError::not_found(format!(
+                        "Thing type {name} cannot be found."
+                    )));
+                }
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 
@@ -214,40 +210,38 @@ impl Registry {
         let name = name.to_owned();
         let arn = self.arns.thing_type(&name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = sqlx::query("SELECT deprecated FROM thing_types WHERE name = $1")
-                        .bind(name.clone())
-                        .fetch_optional(&mut *conn)
-                        .await?
-                        .ok_or_else(|| {
-                            RegistryError::not_found(format!("Thing type {name} cannot be found."))
-                        })?;
-                    if row::int(&row, "deprecated")? == 0 {
-                        return Err(RegistryError::invalid(format!(
-                            "Thing type {name} must be deprecated before it can be deleted"
-                        )));
-                    }
-                    let used = sqlx::query("SELECT name FROM things WHERE type_name = $1 LIMIT 1")
-                        .bind(name.clone())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    if used.is_some() {
-                        return Err(RegistryError::invalid(format!(
-                            "Thing type {name} cannot be deleted while things are associated with it"
-                        )));
-                    }
-                    sqlx::query("DELETE FROM thing_types WHERE name = $1")
-                        .bind(name)
-                        .execute(&mut *conn)
-                        .await?;
-                    sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                        .bind(arn)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(((), Vec::new()))
-                })
-            })
+            .write(job!(|conn| {
+                let row = sqlx::query("SELECT deprecated FROM thing_types WHERE name = $1")
+                    .bind(name.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| {
+                        RegistryError::not_found(format!("Thing type {name} cannot be found."))
+                    })?;
+                if row::int(&row, "deprecated")? == 0 {
+                    return Err(RegistryError::invalid(format!(
+                        "Thing type {name} must be deprecated before it can be deleted"
+                    )));
+                }
+                let used = sqlx::query("SELECT name FROM things WHERE type_name = $1 LIMIT 1")
+                    .bind(name.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if used.is_some() {
+                    return Err(RegistryError::invalid(format!(
+                        "Thing type {name} cannot be deleted while things are associated with it"
+                    )));
+                }
+                sqlx::query("DELETE FROM thing_types WHERE name = $1")
+                    .bind(name)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
+                    .bind(arn)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(((), Vec::new()))
+            }))
             .await
     }
 }

@@ -256,19 +256,17 @@ impl Registry {
         )?;
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let (thing, created) = create_thing_in(conn, &arns, thing).await?;
-                    let events = if created {
-                        vec![RegistryEvent::ThingChanged {
-                            thing_name: thing.name.clone(),
-                        }]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok((thing, events))
-                })
-            })
+            .write(job!(|conn| {
+                let (thing, created) = create_thing_in(conn, &arns, thing).await?;
+                let events = if created {
+                    vec![RegistryEvent::ThingChanged {
+                        thing_name: thing.name.clone(),
+                    }]
+                } else {
+                    Vec::new()
+                };
+                Ok((thing, events))
+            }))
             .await
     }
 
@@ -299,47 +297,45 @@ impl Registry {
         }
         let name = name.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let thing = require_thing(conn, &name).await?;
-                    super::check_expected_version(
-                        "thing",
-                        &name,
-                        update.expected_version,
-                        thing.version,
-                    )?;
-                    let type_name = if update.remove_type {
-                        None
-                    } else if let Some(new_type) = update.type_name {
-                        if thing.type_name.as_deref() != Some(new_type.as_str()) {
-                            check_usable_type(conn, &new_type).await?;
-                        }
-                        Some(new_type)
-                    } else {
-                        thing.type_name.clone()
-                    };
-                    let attributes = match &update.attributes {
-                        Some(change) => apply_attributes(&thing.attributes, change),
-                        None => thing.attributes.clone(),
-                    };
-                    check_attribute_count(&name, attributes.len(), type_name.is_some())?;
-                    let version = thing.version + 1;
-                    sqlx::query(
-                        "UPDATE things SET type_name = $1, attributes = $2, version = $3 \
+            .write(job!(|conn| {
+                let thing = require_thing(conn, &name).await?;
+                super::check_expected_version(
+                    "thing",
+                    &name,
+                    update.expected_version,
+                    thing.version,
+                )?;
+                let type_name = if update.remove_type {
+                    None
+                } else if let Some(new_type) = update.type_name {
+                    if thing.type_name.as_deref() != Some(new_type.as_str()) {
+                        check_usable_type(conn, &new_type).await?;
+                    }
+                    Some(new_type)
+                } else {
+                    thing.type_name.clone()
+                };
+                let attributes = match &update.attributes {
+                    Some(change) => apply_attributes(&thing.attributes, change),
+                    None => thing.attributes.clone(),
+                };
+                check_attribute_count(&name, attributes.len(), type_name.is_some())?;
+                let version = thing.version + 1;
+                sqlx::query(
+                    "UPDATE things SET type_name = $1, attributes = $2, version = $3 \
                          WHERE name = $4",
-                    )
-                    .bind(type_name)
-                    .bind(row::attributes_json(&attributes))
-                    .bind(version)
-                    .bind(name.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok((
-                        version,
-                        vec![RegistryEvent::ThingChanged { thing_name: name }],
-                    ))
-                })
-            })
+                )
+                .bind(type_name)
+                .bind(row::attributes_json(&attributes))
+                .bind(version)
+                .bind(name.clone())
+                .execute(&mut *conn)
+                .await?;
+                Ok((
+                    version,
+                    vec![RegistryEvent::ThingChanged { thing_name: name }],
+                ))
+            }))
             .await
     }
 
@@ -353,42 +349,37 @@ impl Registry {
         let name = name.to_owned();
         let arn = self.arns.thing(&name);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let Some(thing) = find_thing(conn, &name).await? else {
-                        return Ok(((), Vec::new()));
-                    };
-                    super::check_expected_version(
-                        "thing",
-                        &name,
-                        expected_version,
-                        thing.version,
-                    )?;
-                    let attached = sqlx::query("SELECT principal FROM thing_principals WHERE thing_name = $1 LIMIT 1")
+            .write(job!(|conn| {
+                let Some(thing) = find_thing(conn, &name).await? else {
+                    return Ok(((), Vec::new()));
+                };
+                super::check_expected_version("thing", &name, expected_version, thing.version)?;
+                let attached = sqlx::query(
+                    "SELECT principal FROM thing_principals WHERE thing_name = $1 LIMIT 1",
+                )
+                .bind(name.clone())
+                .fetch_optional(&mut *conn)
+                .await?;
+                if attached.is_some() {
+                    return Err(RegistryError::invalid(format!(
+                        "Cannot delete. Thing {name} is still attached to one or more principals"
+                    )));
+                }
+                for sql in [
+                    "DELETE FROM thing_group_members WHERE thing_name = $1",
+                    "DELETE FROM things WHERE name = $1",
+                ] {
+                    sqlx::query(sql)
                         .bind(name.clone())
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                    if attached.is_some() {
-                        return Err(RegistryError::invalid(format!(
-                            "Cannot delete. Thing {name} is still attached to one or more principals"
-                        )));
-                    }
-                    for sql in [
-                        "DELETE FROM thing_group_members WHERE thing_name = $1",
-                        "DELETE FROM things WHERE name = $1",
-                    ] {
-                        sqlx::query(sql)
-                            .bind(name.clone())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                        .bind(arn)
                         .execute(&mut *conn)
                         .await?;
-                    Ok(((), vec![RegistryEvent::ThingChanged { thing_name: name }]))
-                })
-            })
+                }
+                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
+                    .bind(arn)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(((), vec![RegistryEvent::ThingChanged { thing_name: name }]))
+            }))
             .await
     }
 

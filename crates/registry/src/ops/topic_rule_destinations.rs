@@ -215,13 +215,11 @@ impl Registry {
         let url = confirmation_url.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let created = insert_destination(conn, &arns, &url, start).await?;
-                    let events = changed(&created.0.arn);
-                    Ok((created, events))
-                })
-            })
+            .write(job!(|conn| {
+                let created = insert_destination(conn, &arns, &url, start).await?;
+                let events = changed(&created.0.arn);
+                Ok((created, events))
+            }))
             .await
     }
 
@@ -286,46 +284,44 @@ impl Registry {
     ) -> Result<Option<PendingConfirmation>, RegistryError> {
         let arn = arn.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let destination = require_destination(conn, &arn).await?;
-                    let current = destination.status;
-                    let pending = match (status, current) {
-                        (DestinationStatus::InProgress, _) => {
-                            let token = new_token();
-                            set_status(conn, &arn, status, None, Some(&token)).await?;
-                            Some(PendingConfirmation {
-                                arn: arn.clone(),
-                                url: destination.confirmation_url,
-                                token,
-                            })
+            .write(job!(|conn| {
+                let destination = require_destination(conn, &arn).await?;
+                let current = destination.status;
+                let pending = match (status, current) {
+                    (DestinationStatus::InProgress, _) => {
+                        let token = new_token();
+                        set_status(conn, &arn, status, None, Some(&token)).await?;
+                        Some(PendingConfirmation {
+                            arn: arn.clone(),
+                            url: destination.confirmation_url,
+                            token,
+                        })
+                    }
+                    (
+                        DestinationStatus::Enabled | DestinationStatus::Disabled,
+                        DestinationStatus::Enabled | DestinationStatus::Disabled,
+                    ) => {
+                        if status != current {
+                            set_status(conn, &arn, status, None, None).await?;
                         }
-                        (
-                            DestinationStatus::Enabled | DestinationStatus::Disabled,
-                            DestinationStatus::Enabled | DestinationStatus::Disabled,
-                        ) => {
-                            if status != current {
-                                set_status(conn, &arn, status, None, None).await?;
-                            }
-                            None
-                        }
-                        (DestinationStatus::Enabled | DestinationStatus::Disabled, _) => {
-                            return Err(RegistryError::invalid(format!(
-                                "The topic rule destination {arn} is {current}: it can be set \
+                        None
+                    }
+                    (DestinationStatus::Enabled | DestinationStatus::Disabled, _) => {
+                        return Err(RegistryError::invalid(format!(
+                            "The topic rule destination {arn} is {current}: it can be set \
                                  to {status} only once confirmed (open its confirmation \
                                  message's enableUrl, or call ConfirmTopicRuleDestination)"
-                            )));
-                        }
-                        (DestinationStatus::Error | DestinationStatus::Deleting, _) => {
-                            return Err(RegistryError::invalid(format!(
-                                "status {status} cannot be set; use ENABLED, DISABLED or \
+                        )));
+                    }
+                    (DestinationStatus::Error | DestinationStatus::Deleting, _) => {
+                        return Err(RegistryError::invalid(format!(
+                            "status {status} cannot be set; use ENABLED, DISABLED or \
                                  IN_PROGRESS"
-                            )));
-                        }
-                    };
-                    Ok((pending, changed(&arn)))
-                })
-            })
+                        )));
+                    }
+                };
+                Ok((pending, changed(&arn)))
+            }))
             .await
     }
 
@@ -334,17 +330,15 @@ impl Registry {
     pub async fn delete_topic_rule_destination(&self, arn: &str) -> Result<(), RegistryError> {
         let arn = arn.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_destination(conn, &arn).await?;
-                    sqlx::query("DELETE FROM topic_rule_destinations WHERE arn = $1")
-                        .bind(arn.clone())
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(storage)?;
-                    Ok(((), changed(&arn)))
-                })
-            })
+            .write(job!(|conn| {
+                require_destination(conn, &arn).await?;
+                sqlx::query("DELETE FROM topic_rule_destinations WHERE arn = $1")
+                    .bind(arn.clone())
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(storage)?;
+                Ok(((), changed(&arn)))
+            }))
             .await
     }
 
@@ -357,42 +351,40 @@ impl Registry {
     ) -> Result<TopicRuleDestination, RegistryError> {
         let digest = token_digest(token);
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let sql = format!(
-                        "SELECT {DESTINATION_COLUMNS} FROM topic_rule_destinations \
+            .write(job!(|conn| {
+                let sql = format!(
+                    "SELECT {DESTINATION_COLUMNS} FROM topic_rule_destinations \
                          WHERE confirmation_token = $1"
-                    );
-                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(digest)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(storage)?
-                        .ok_or_else(|| {
-                            RegistryError::invalid(
-                                "The confirmation token is not valid: it is not the latest \
+                );
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(digest)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(storage)?
+                    .ok_or_else(|| {
+                        RegistryError::invalid(
+                            "The confirmation token is not valid: it is not the latest \
                                  token of any topic rule destination",
-                            )
-                        })?;
-                    let mut destination = destination_from_row(&row)?;
-                    match destination.status {
-                        DestinationStatus::Enabled => Ok((destination, Vec::new())),
-                        DestinationStatus::InProgress | DestinationStatus::Error => {
-                            let arn = destination.arn.clone();
-                            set_status(conn, &arn, DestinationStatus::Enabled, None, None).await?;
-                            destination.status = DestinationStatus::Enabled;
-                            destination.status_reason = None;
-                            destination.updated_ms = now_ms();
-                            Ok((destination, changed(&arn)))
-                        }
-                        other => Err(RegistryError::invalid(format!(
-                            "The topic rule destination {} is {other}; enable it with \
-                             UpdateTopicRuleDestination",
-                            destination.arn
-                        ))),
+                        )
+                    })?;
+                let mut destination = destination_from_row(&row)?;
+                match destination.status {
+                    DestinationStatus::Enabled => Ok((destination, Vec::new())),
+                    DestinationStatus::InProgress | DestinationStatus::Error => {
+                        let arn = destination.arn.clone();
+                        set_status(conn, &arn, DestinationStatus::Enabled, None, None).await?;
+                        destination.status = DestinationStatus::Enabled;
+                        destination.status_reason = None;
+                        destination.updated_ms = now_ms();
+                        Ok((destination, changed(&arn)))
                     }
-                })
-            })
+                    other => Err(RegistryError::invalid(format!(
+                        "The topic rule destination {} is {other}; enable it with \
+                             UpdateTopicRuleDestination",
+                        destination.arn
+                    ))),
+                }
+            }))
             .await
     }
 
@@ -409,30 +401,28 @@ impl Registry {
         let digest = token_digest(&confirmation.token);
         let reason = reason.to_owned();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let updated = sqlx::query(
-                        "UPDATE topic_rule_destinations SET status = $1, status_reason = $2, \
+            .write(job!(|conn| {
+                let updated = sqlx::query(
+                    "UPDATE topic_rule_destinations SET status = $1, status_reason = $2, \
                          updated_ms = $3 WHERE arn = $4 AND status = $5 \
                          AND confirmation_token = $6",
-                    )
-                    .bind(DestinationStatus::Error.as_str())
-                    .bind(reason)
-                    .bind(now_ms())
-                    .bind(arn.clone())
-                    .bind(DestinationStatus::InProgress.as_str())
-                    .bind(digest)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
-                    let events = if updated.rows_affected() > 0 {
-                        changed(&arn)
-                    } else {
-                        Vec::new()
-                    };
-                    Ok(((), events))
-                })
-            })
+                )
+                .bind(DestinationStatus::Error.as_str())
+                .bind(reason)
+                .bind(now_ms())
+                .bind(arn.clone())
+                .bind(DestinationStatus::InProgress.as_str())
+                .bind(digest)
+                .execute(&mut *conn)
+                .await
+                .map_err(storage)?;
+                let events = if updated.rows_affected() > 0 {
+                    changed(&arn)
+                } else {
+                    Vec::new()
+                };
+                Ok(((), events))
+            }))
             .await
     }
 }

@@ -169,38 +169,36 @@ impl Registry {
         let name = name.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let arn = arns.topic_rule(&name);
-                    if find_rule(conn, &arns, &name).await?.is_some() {
-                        return Err(RegistryError::AlreadyExists {
-                            message: format!("A topic rule named '{name}' already exists"),
-                            resource_id: name,
-                            resource_arn: arn,
-                        });
-                    }
-                    let now = now_ms();
-                    write_rule(conn, &name, &payload, &compiled, disabled, Some(now)).await?;
-                    tag_in(conn, &arn, &tags).await?;
-                    let (confirmations, mut events) =
-                        create_missing_destinations(conn, &arns, &compiled, destinations).await?;
-                    events.push(RegistryEvent::TopicRuleChanged {
-                        rule_name: name.clone(),
+            .write(job!(|conn| {
+                let arn = arns.topic_rule(&name);
+                if find_rule(conn, &arns, &name).await?.is_some() {
+                    return Err(RegistryError::AlreadyExists {
+                        message: format!("A topic rule named '{name}' already exists"),
+                        resource_id: name,
+                        resource_arn: arn,
                     });
-                    let mut payload = payload;
-                    payload.rule_disabled = Some(disabled);
-                    let rule = TopicRule {
-                        name,
-                        arn,
-                        payload,
-                        topic_pattern: compiled.topic_pattern,
-                        disabled,
-                        created_ms: now,
-                        updated_ms: now,
-                    };
-                    Ok(((rule, confirmations), events))
-                })
-            })
+                }
+                let now = now_ms();
+                write_rule(conn, &name, &payload, &compiled, disabled, Some(now)).await?;
+                tag_in(conn, &arn, &tags).await?;
+                let (confirmations, mut events) =
+                    create_missing_destinations(conn, &arns, &compiled, destinations).await?;
+                events.push(RegistryEvent::TopicRuleChanged {
+                    rule_name: name.clone(),
+                });
+                let mut payload = payload;
+                payload.rule_disabled = Some(disabled);
+                let rule = TopicRule {
+                    name,
+                    arn,
+                    payload,
+                    topic_pattern: compiled.topic_pattern,
+                    disabled,
+                    created_ms: now,
+                    updated_ms: now,
+                };
+                Ok(((rule, confirmations), events))
+            }))
             .await
     }
 
@@ -217,27 +215,25 @@ impl Registry {
         let name = name.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    let old = require_rule(conn, &arns, &name).await?;
-                    write_rule(conn, &name, &payload, &compiled, disabled, None).await?;
-                    let (confirmations, mut events) =
-                        create_missing_destinations(conn, &arns, &compiled, destinations).await?;
-                    events.push(RegistryEvent::TopicRuleChanged {
-                        rule_name: name.clone(),
-                    });
-                    let mut payload = payload;
-                    payload.rule_disabled = Some(disabled);
-                    let rule = TopicRule {
-                        payload,
-                        topic_pattern: compiled.topic_pattern,
-                        disabled,
-                        updated_ms: now_ms(),
-                        ..old
-                    };
-                    Ok(((rule, confirmations), events))
-                })
-            })
+            .write(job!(|conn| {
+                let old = require_rule(conn, &arns, &name).await?;
+                write_rule(conn, &name, &payload, &compiled, disabled, None).await?;
+                let (confirmations, mut events) =
+                    create_missing_destinations(conn, &arns, &compiled, destinations).await?;
+                events.push(RegistryEvent::TopicRuleChanged {
+                    rule_name: name.clone(),
+                });
+                let mut payload = payload;
+                payload.rule_disabled = Some(disabled);
+                let rule = TopicRule {
+                    payload,
+                    topic_pattern: compiled.topic_pattern,
+                    disabled,
+                    updated_ms: now_ms(),
+                    ..old
+                };
+                Ok(((rule, confirmations), events))
+            }))
             .await
     }
 
@@ -303,25 +299,23 @@ impl Registry {
         let name = name.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_rule(conn, &arns, &name).await?;
-                    sqlx::query(
-                        "UPDATE topic_rules SET rule_disabled = $1, updated_ms = $2 \
+            .write(job!(|conn| {
+                require_rule(conn, &arns, &name).await?;
+                sqlx::query(
+                    "UPDATE topic_rules SET rule_disabled = $1, updated_ms = $2 \
                          WHERE rule_name = $3",
-                    )
-                    .bind(i64::from(disabled))
-                    .bind(now_ms())
-                    .bind(name.clone())
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(storage)?;
-                    Ok((
-                        (),
-                        vec![RegistryEvent::TopicRuleChanged { rule_name: name }],
-                    ))
-                })
-            })
+                )
+                .bind(i64::from(disabled))
+                .bind(now_ms())
+                .bind(name.clone())
+                .execute(&mut *conn)
+                .await
+                .map_err(storage)?;
+                Ok((
+                    (),
+                    vec![RegistryEvent::TopicRuleChanged { rule_name: name }],
+                ))
+            }))
             .await
     }
 
@@ -331,28 +325,26 @@ impl Registry {
         let name = name.to_owned();
         let arns = self.arns.clone();
         self.store
-            .write(move |conn| {
-                Box::pin(async move {
-                    require_rule(conn, &arns, &name).await?;
-                    for (sql, key) in [
-                        ("DELETE FROM topic_rules WHERE rule_name = $1", name.clone()),
-                        (
-                            "DELETE FROM tags WHERE resource_arn = $1",
-                            arns.topic_rule(&name),
-                        ),
-                    ] {
-                        sqlx::query(sql)
-                            .bind(key)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(storage)?;
-                    }
-                    Ok((
-                        (),
-                        vec![RegistryEvent::TopicRuleChanged { rule_name: name }],
-                    ))
-                })
-            })
+            .write(job!(|conn| {
+                require_rule(conn, &arns, &name).await?;
+                for (sql, key) in [
+                    ("DELETE FROM topic_rules WHERE rule_name = $1", name.clone()),
+                    (
+                        "DELETE FROM tags WHERE resource_arn = $1",
+                        arns.topic_rule(&name),
+                    ),
+                ] {
+                    sqlx::query(sql)
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(storage)?;
+                }
+                Ok((
+                    (),
+                    vec![RegistryEvent::TopicRuleChanged { rule_name: name }],
+                ))
+            }))
             .await
     }
 }

@@ -1,5 +1,5 @@
 //! AWS's message for a request member outside its model's constraints, written once for the
-//! registry and the control plane: `1 validation error detected: Value '…' at '…' failed to
+//! registry, the control plane, shadows and rules: `1 validation error detected: Value '…' at '…' failed to
 //! satisfy constraint: …`. Clients match on it, so its wording is AWS's, not ours.
 
 use std::fmt;

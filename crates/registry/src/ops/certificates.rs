@@ -108,14 +108,7 @@ async fn signing_ca(
             leaf.issuer
         )));
     }
-    let mut signers = Vec::new();
-    for candidate in candidates {
-        let ca = CertificateInfo::from_pem(&candidate.pem)
-            .map_err(|e| RegistryError::storage(format!("stored CA {}: {e}", candidate.id)))?;
-        if roost_pki::verify_signed_by(leaf, &ca).is_ok() {
-            signers.push((candidate, ca));
-        }
-    }
+    let mut signers = signers_of(leaf, candidates)?;
     match signers.len() {
         0 => Err(RegistryError::CertificateValidation(format!(
             "The certificate is not signed by the registered CA certificate(s) with subject '{}'",
@@ -127,6 +120,24 @@ async fn signing_ca(
                 .into(),
         )),
     }
+}
+
+/// Among `candidates`, the registered CAs whose key verifies `leaf`'s signature, each with its
+/// parsed certificate. The one check behind every search for a leaf's CA in the database (the
+/// broker's trust view makes the same check in memory).
+pub(crate) fn signers_of(
+    leaf: &CertificateInfo,
+    candidates: Vec<crate::model::CaCertificate>,
+) -> Result<Vec<(crate::model::CaCertificate, CertificateInfo)>, RegistryError> {
+    let mut signers = Vec::new();
+    for candidate in candidates {
+        let ca = CertificateInfo::from_pem(&candidate.pem)
+            .map_err(|e| RegistryError::storage(format!("stored CA {}: {e}", candidate.id)))?;
+        if roost_pki::verify_signed_by(leaf, &ca).is_ok() {
+            signers.push((candidate, ca));
+        }
+    }
+    Ok(signers)
 }
 
 /// Registers a certificate inside a transaction (shared with provisioning).

@@ -20,7 +20,7 @@ use crate::ops::billing_groups::set_billing_group_in;
 use crate::ops::ca_certificates::{cas_with_subject, invalid_certificate, require_ca};
 use crate::ops::certificates::{
     CertificateSource, find_certificate, insert_ca_signed_in, register_certificate_in,
-    set_status_in,
+    set_status_in, signers_of,
 };
 use crate::ops::fleet::{OwnershipTokenError, spend_ownership_token_in, token_digest};
 use crate::ops::identity::ProvisionedGrants;
@@ -723,17 +723,13 @@ impl Registry {
             }
             None => cas_with_subject(&mut conn, &leaf.issuer_der).await?,
         };
-        for candidate in candidates {
-            let ca = CertificateInfo::from_pem(&candidate.pem)
-                .map_err(|e| RegistryError::storage(format!("stored CA {}: {e}", candidate.id)))?;
-            if roost_pki::verify_signed_by(leaf, &ca).is_ok() {
-                return Ok(candidate);
-            }
+        match signers_of(leaf, candidates)?.into_iter().next() {
+            Some((ca, _)) => Ok(ca),
+            None => Err(RegistryError::CertificateValidation(format!(
+                "no registered CA certificate signed this certificate (issuer '{}')",
+                leaf.issuer
+            ))),
         }
-        Err(RegistryError::CertificateValidation(format!(
-            "no registered CA certificate signed this certificate (issuer '{}')",
-            leaf.issuer
-        )))
     }
 
     /// Just-in-time provisioning: registers `leaf` (signed by registered CA `ca_id`) and

@@ -3,10 +3,11 @@
 //! CertificateSigningRequest): as AWS does, valid until the end of 2049 from a minute ago, and
 //! with a new RSA 2048 key when Roost makes the key.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use roost_pki::{CertificateAuthority, IssuedCertificate, KeyKind, Validity};
+use tokio::sync::Semaphore;
 
 use crate::error::ProvisioningError;
 
@@ -32,11 +33,10 @@ pub async fn issue_with_new_key(
     issuer: Arc<CertificateAuthority>,
 ) -> Result<IssuedCertificate, ProvisioningError> {
     let validity = issued_validity()?;
-    tokio::task::spawn_blocking(move || {
+    off_the_workers(move || {
         issuer.issue_with_new_key(KeyKind::Rsa2048, ISSUED_COMMON_NAME, validity)
     })
-    .await
-    .map_err(|e| ProvisioningError::Issuance(e.to_string()))?
+    .await?
     .map_err(|e| ProvisioningError::Issuance(e.to_string()))
 }
 
@@ -57,10 +57,30 @@ pub async fn issue_from_csr(
     csr: String,
 ) -> Result<String, ProvisioningError> {
     let validity = issued_validity()?;
-    tokio::task::spawn_blocking(move || issuer.issue_from_csr(&csr, validity))
-        .await
-        .map_err(|e| ProvisioningError::Issuance(e.to_string()))?
+    off_the_workers(move || issuer.issue_from_csr(&csr, validity))
+        .await?
         .map_err(ProvisioningError::CertificateSigningRequest)
+}
+
+/// Runs `job` on a blocking thread once one of the issuance slots is free: one slot per core.
+/// Handing every request of a storm to its own blocking thread would start as many threads,
+/// time-slicing the same cores, and put the last requests' latency at the whole storm's (p99
+/// of CreateCertificateFromCsr 140-230 ms against 55 ms inline, 100 devices at once); with the
+/// slots, requests wait in arrival order and each is signed at full speed.
+async fn off_the_workers<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ProvisioningError> {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| ProvisioningError::Issuance(e.to_string()))?;
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|e| ProvisioningError::Issuance(e.to_string()))
 }
 
 #[cfg(test)]

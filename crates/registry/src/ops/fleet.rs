@@ -56,33 +56,33 @@ impl Registry {
         let arns = self.arns.clone();
         self.store
             .write(job!(|conn| {
-                    let certificate = register_certificate_in(
-                        conn,
-                        &arns,
-                        &leaf,
-                        &CertificateSource::Issued,
-                        CertificateStatus::PendingActivation,
-                    )
-                    .await?;
-                    // 244 random bits from the OS generator.
-                    let token = format!(
-                        "{}{}",
-                        Uuid::new_v4().simple(),
-                        Uuid::new_v4().simple()
-                    );
-                    sqlx::query(
-                        "INSERT INTO ownership_tokens (token, certificate_id, expires_ms) VALUES ($1, $2, $3)",
-                    )
-                    .bind(token_digest(&token))
-                    .bind(certificate.id.clone())
-                    .bind(now_ms() + token_ttl_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                    let event = RegistryEvent::CertificateChanged {
-                        certificate_id: certificate.id.clone(),
-                    };
-                    Ok(((certificate, token), vec![event]))
-                }))
+                let certificate = register_certificate_in(
+                    conn,
+                    &arns,
+                    &leaf,
+                    &CertificateSource::Issued,
+                    CertificateStatus::PendingActivation,
+                )
+                .await?;
+                // 244 random bits from the OS generator.
+                let token = format!(
+                    "{}{}",
+                    Uuid::new_v4().simple(),
+                    Uuid::new_v4().simple()
+                );
+                sqlx::query(
+                    "INSERT INTO ownership_tokens (token, certificate_id, expires_ms) VALUES ($1, $2, $3)",
+                )
+                .bind(token_digest(&token))
+                .bind(certificate.id.clone())
+                .bind(now_ms() + token_ttl_ms)
+                .execute(&mut *conn)
+                .await?;
+                let event = RegistryEvent::CertificateChanged {
+                    certificate_id: certificate.id.clone(),
+                };
+                Ok(((certificate, token), vec![event]))
+            }))
             .await
     }
 
@@ -185,22 +185,22 @@ impl Registry {
         let record = claim.clone();
         self.store
             .write(job!(|conn| {
-                    sqlx::query(
-                        "INSERT INTO provisioning_claims (certificate_id, template_name, pem, expires_ms, created_ms) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(record.certificate_id.clone())
-                    .bind(record.template_name.clone())
-                    .bind(record.pem.clone())
-                    .bind(record.expires_ms)
-                    .bind(now_ms())
-                    .execute(&mut *conn)
-                    .await?;
-                    let event = RegistryEvent::CertificateChanged {
-                        certificate_id: record.certificate_id.clone(),
-                    };
-                    Ok(((), vec![event]))
-                }))
+                sqlx::query(
+                    "INSERT INTO provisioning_claims (certificate_id, template_name, pem, expires_ms, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(record.certificate_id.clone())
+                .bind(record.template_name.clone())
+                .bind(record.pem.clone())
+                .bind(record.expires_ms)
+                .bind(now_ms())
+                .execute(&mut *conn)
+                .await?;
+                let event = RegistryEvent::CertificateChanged {
+                    certificate_id: record.certificate_id.clone(),
+                };
+                Ok(((), vec![event]))
+            }))
             .await?;
         Ok(claim)
     }

@@ -249,44 +249,44 @@ impl Registry {
         let arn = self.arns.policy(&name);
         self.store
             .write(job!(|conn| {
-                    let policy = require_policy(conn, &name).await?;
-                    let attached =
-                        sqlx::query("SELECT target FROM policy_attachments WHERE policy_name = $1 LIMIT 1")
-                            .bind(name.clone())
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    if attached.is_some() {
-                        return Err(RegistryError::DeleteConflict(format!(
-                            "The policy cannot be deleted as the policy is attached to one or more principals (name={name})"
-                        )));
-                    }
-                    let others = sqlx::query(
-                        "SELECT version FROM policy_versions WHERE policy_name = $1 AND version <> $2 LIMIT 1",
-                    )
-                    .bind(name.clone())
-                    .bind(policy.default_version)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    if others.is_some() {
-                        return Err(RegistryError::DeleteConflict(format!(
-                            "Cannot delete the policy because it has one or more policy versions attached to it (name={name})"
-                        )));
-                    }
-                    for sql in [
-                        "DELETE FROM policy_versions WHERE policy_name = $1",
-                        "DELETE FROM policies WHERE name = $1",
-                    ] {
-                        sqlx::query(sql)
-                            .bind(name.clone())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                        .bind(arn)
+                let policy = require_policy(conn, &name).await?;
+                let attached =
+                    sqlx::query("SELECT target FROM policy_attachments WHERE policy_name = $1 LIMIT 1")
+                        .bind(name.clone())
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if attached.is_some() {
+                    return Err(RegistryError::DeleteConflict(format!(
+                        "The policy cannot be deleted as the policy is attached to one or more principals (name={name})"
+                    )));
+                }
+                let others = sqlx::query(
+                    "SELECT version FROM policy_versions WHERE policy_name = $1 AND version <> $2 LIMIT 1",
+                )
+                .bind(name.clone())
+                .bind(policy.default_version)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if others.is_some() {
+                    return Err(RegistryError::DeleteConflict(format!(
+                        "Cannot delete the policy because it has one or more policy versions attached to it (name={name})"
+                    )));
+                }
+                for sql in [
+                    "DELETE FROM policy_versions WHERE policy_name = $1",
+                    "DELETE FROM policies WHERE name = $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(name.clone())
                         .execute(&mut *conn)
                         .await?;
-                    Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
-                }))
+                }
+                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
+                    .bind(arn)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
+            }))
             .await
     }
 
@@ -302,61 +302,61 @@ impl Registry {
         let (name, document) = (name.to_owned(), document.to_owned());
         self.store
             .write(job!(|conn| {
-                    require_policy(conn, &name).await?;
-                    let state = sqlx::query(
-                        "SELECT last_version, (SELECT COUNT(*) FROM policy_versions WHERE policy_name = $1) AS versions \
-                         FROM policies WHERE name = $1",
-                    )
-                    .bind(name.clone())
-                    .fetch_one(&mut *conn)
-                    .await?;
-                    if row::int(&state, "versions")? as usize >= MAX_POLICY_VERSIONS {
-                        return Err(RegistryError::VersionsLimitExceeded(format!(
-                            "The policy {name} already has the maximum number of versions ({MAX_POLICY_VERSIONS})"
-                        )));
-                    }
-                    let version = row::int(&state, "last_version")? + 1;
-                    let now = now_ms();
-                    sqlx::query(
-                        "INSERT INTO policy_versions (policy_name, version, document, created_ms) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(name.clone())
+                require_policy(conn, &name).await?;
+                let state = sqlx::query(
+                    "SELECT last_version, (SELECT COUNT(*) FROM policy_versions WHERE policy_name = $1) AS versions \
+                     FROM policies WHERE name = $1",
+                )
+                .bind(name.clone())
+                .fetch_one(&mut *conn)
+                .await?;
+                if row::int(&state, "versions")? as usize >= MAX_POLICY_VERSIONS {
+                    return Err(RegistryError::VersionsLimitExceeded(format!(
+                        "The policy {name} already has the maximum number of versions ({MAX_POLICY_VERSIONS})"
+                    )));
+                }
+                let version = row::int(&state, "last_version")? + 1;
+                let now = now_ms();
+                sqlx::query(
+                    "INSERT INTO policy_versions (policy_name, version, document, created_ms) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(name.clone())
+                .bind(version)
+                .bind(document.clone())
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                let generation_id = Uuid::new_v4().simple().to_string();
+                let sql = if set_as_default {
+                    "UPDATE policies SET last_version = $1, default_version = $1, generation_id = $2, modified_ms = $3 WHERE name = $4"
+                } else {
+                    "UPDATE policies SET last_version = $1, generation_id = $2, modified_ms = $3 WHERE name = $4"
+                };
+                sqlx::query(sql)
                     .bind(version)
-                    .bind(document.clone())
+                    .bind(generation_id.clone())
                     .bind(now)
+                    .bind(name.clone())
                     .execute(&mut *conn)
                     .await?;
-                    let generation_id = Uuid::new_v4().simple().to_string();
-                    let sql = if set_as_default {
-                        "UPDATE policies SET last_version = $1, default_version = $1, generation_id = $2, modified_ms = $3 WHERE name = $4"
-                    } else {
-                        "UPDATE policies SET last_version = $1, generation_id = $2, modified_ms = $3 WHERE name = $4"
-                    };
-                    sqlx::query(sql)
-                        .bind(version)
-                        .bind(generation_id.clone())
-                        .bind(now)
-                        .bind(name.clone())
-                        .execute(&mut *conn)
-                        .await?;
-                    let events = if set_as_default {
-                        vec![RegistryEvent::PolicyChanged { policy_name: name.clone() }]
-                    } else {
-                        Vec::new()
-                    };
-                    Ok((
-                        PolicyVersion {
-                            policy_name: name,
-                            version,
-                            document,
-                            is_default: set_as_default,
-                            created_ms: now,
-                            generation_id,
-                            modified_ms: now,
-                        },
-                        events,
-                    ))
-                }))
+                let events = if set_as_default {
+                    vec![RegistryEvent::PolicyChanged { policy_name: name.clone() }]
+                } else {
+                    Vec::new()
+                };
+                Ok((
+                    PolicyVersion {
+                        policy_name: name,
+                        version,
+                        document,
+                        is_default: set_as_default,
+                        created_ms: now,
+                        generation_id,
+                        modified_ms: now,
+                    },
+                    events,
+                ))
+            }))
             .await
     }
 
@@ -432,19 +432,19 @@ impl Registry {
         let (name, version) = (name.to_owned(), version.to_owned());
         self.store
             .write(job!(|conn| {
-                    require_policy(conn, &name).await?;
-                    version_exists(conn, &name, number, &version).await?;
-                    sqlx::query(
-                        "UPDATE policies SET default_version = $1, generation_id = $2, modified_ms = $3 WHERE name = $4",
-                    )
-                    .bind(number)
-                    .bind(Uuid::new_v4().simple().to_string())
-                    .bind(now_ms())
-                    .bind(name.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
-                }))
+                require_policy(conn, &name).await?;
+                version_exists(conn, &name, number, &version).await?;
+                sqlx::query(
+                    "UPDATE policies SET default_version = $1, generation_id = $2, modified_ms = $3 WHERE name = $4",
+                )
+                .bind(number)
+                .bind(Uuid::new_v4().simple().to_string())
+                .bind(now_ms())
+                .bind(name.clone())
+                .execute(&mut *conn)
+                .await?;
+                Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
+            }))
             .await
     }
 

@@ -233,65 +233,65 @@ impl Registry {
         let arn = self.arns.thing_group(&group.name);
         self.store
             .write(job!(|conn| {
-                    if let Some(existing) = find_group(conn, &group.name).await? {
-                        if existing.parent == group.parent
-                            && existing.description == group.description
-                            && existing.attributes == group.attributes
-                        {
-                            tag_in(conn, &arn, &tags).await?;
-                            return Ok((existing, Vec::new()));
-                        }
-                        return Err(RegistryError::AlreadyExists {
-                            message: format!(
-                                "Thing group {} already exists with different properties",
-                                group.name
-                            ),
-                            resource_id: existing.id,
-                            resource_arn: arn,
-                        });
+                if let Some(existing) = find_group(conn, &group.name).await? {
+                    if existing.parent == group.parent
+                        && existing.description == group.description
+                        && existing.attributes == group.attributes
+                    {
+                        tag_in(conn, &arn, &tags).await?;
+                        return Ok((existing, Vec::new()));
                     }
-                    let mut root_to_parent = Vec::new();
-                    if let Some(parent_name) = &group.parent {
-                        let parent = require_group(conn, parent_name).await?;
-                        root_to_parent = ancestors(conn, &parent).await?;
-                        root_to_parent.push(parent_name.clone());
-                        if root_to_parent.len() >= MAX_GROUP_DEPTH {
-                            // The model gives CreateThingGroup no LimitExceededException.
-                            return Err(RegistryError::invalid(format!(
-                                "parentGroupName: thing group hierarchies may be at most \
-                                 {MAX_GROUP_DEPTH} levels deep"
-                            )));
-                        }
+                    return Err(RegistryError::AlreadyExists {
+                        message: format!(
+                            "Thing group {} already exists with different properties",
+                            group.name
+                        ),
+                        resource_id: existing.id,
+                        resource_arn: arn,
+                    });
+                }
+                let mut root_to_parent = Vec::new();
+                if let Some(parent_name) = &group.parent {
+                    let parent = require_group(conn, parent_name).await?;
+                    root_to_parent = ancestors(conn, &parent).await?;
+                    root_to_parent.push(parent_name.clone());
+                    if root_to_parent.len() >= MAX_GROUP_DEPTH {
+                        // The model gives CreateThingGroup no LimitExceededException.
+                        return Err(RegistryError::invalid(format!(
+                            "parentGroupName: thing group hierarchies may be at most \
+                             {MAX_GROUP_DEPTH} levels deep"
+                        )));
                     }
-                    let created = ThingGroup {
-                        id: Uuid::new_v4().to_string(),
-                        version: 1,
-                        created_ms: now_ms(),
-                        root_to_parent,
-                        name: group.name,
-                        parent: group.parent,
-                        description: group.description,
-                        attributes: group.attributes,
-                    };
-                    sqlx::query(
-                        "INSERT INTO thing_groups (name, id, parent, description, attributes, version, created_ms) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(created.name.clone())
-                    .bind(created.id.clone())
-                    .bind(created.parent.clone())
-                    .bind(created.description.clone())
-                    .bind(row::attributes_json(&created.attributes))
-                    .bind(created.version)
-                    .bind(created.created_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                    tag_in(conn, &arn, &tags).await?;
-                    let event = RegistryEvent::ThingGroupChanged {
-                        group_name: created.name.clone(),
-                    };
-                    Ok((created, vec![event]))
-                }))
+                }
+                let created = ThingGroup {
+                    id: Uuid::new_v4().to_string(),
+                    version: 1,
+                    created_ms: now_ms(),
+                    root_to_parent,
+                    name: group.name,
+                    parent: group.parent,
+                    description: group.description,
+                    attributes: group.attributes,
+                };
+                sqlx::query(
+                    "INSERT INTO thing_groups (name, id, parent, description, attributes, version, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(created.name.clone())
+                .bind(created.id.clone())
+                .bind(created.parent.clone())
+                .bind(created.description.clone())
+                .bind(row::attributes_json(&created.attributes))
+                .bind(created.version)
+                .bind(created.created_ms)
+                .execute(&mut *conn)
+                .await?;
+                tag_in(conn, &arn, &tags).await?;
+                let event = RegistryEvent::ThingGroupChanged {
+                    group_name: created.name.clone(),
+                };
+                Ok((created, vec![event]))
+            }))
             .await
     }
 
@@ -320,30 +320,30 @@ impl Registry {
         let name = name.to_owned();
         self.store
             .write(job!(|conn| {
-                    let group = require_group(conn, &name).await?;
-                    super::check_expected_version(
-                        "thing group",
-                        &name,
-                        update.expected_version,
-                        group.version,
-                    )?;
-                    let attributes = match &update.attributes {
-                        Some(change) => apply_attributes(&group.attributes, change),
-                        None => group.attributes.clone(),
-                    };
-                    let description = update.description.or(group.description);
-                    let version = group.version + 1;
-                    sqlx::query(
-                        "UPDATE thing_groups SET description = $1, attributes = $2, version = $3 WHERE name = $4",
-                    )
-                    .bind(description)
-                    .bind(row::attributes_json(&attributes))
-                    .bind(version)
-                    .bind(name.clone())
-                    .execute(&mut *conn)
-                    .await?;
-                    Ok((version, vec![RegistryEvent::ThingGroupChanged { group_name: name }]))
-                }))
+                let group = require_group(conn, &name).await?;
+                super::check_expected_version(
+                    "thing group",
+                    &name,
+                    update.expected_version,
+                    group.version,
+                )?;
+                let attributes = match &update.attributes {
+                    Some(change) => apply_attributes(&group.attributes, change),
+                    None => group.attributes.clone(),
+                };
+                let description = update.description.or(group.description);
+                let version = group.version + 1;
+                sqlx::query(
+                    "UPDATE thing_groups SET description = $1, attributes = $2, version = $3 WHERE name = $4",
+                )
+                .bind(description)
+                .bind(row::attributes_json(&attributes))
+                .bind(version)
+                .bind(name.clone())
+                .execute(&mut *conn)
+                .await?;
+                Ok((version, vec![RegistryEvent::ThingGroupChanged { group_name: name }]))
+            }))
             .await
     }
 
@@ -358,58 +358,58 @@ impl Registry {
         let arn = self.arns.thing_group(&name);
         self.store
             .write(job!(|conn| {
-                    let Some(group) = find_group(conn, &name).await? else {
-                        return Ok(((), Vec::new()));
-                    };
-                    super::check_expected_version(
-                        "thing group",
-                        &name,
-                        expected_version,
-                        group.version,
-                    )?;
-                    let child = sqlx::query("SELECT name FROM thing_groups WHERE parent = $1 LIMIT 1")
-                        .bind(name.clone())
-                        .fetch_optional(&mut *conn)
+                let Some(group) = find_group(conn, &name).await? else {
+                    return Ok(((), Vec::new()));
+                };
+                super::check_expected_version(
+                    "thing group",
+                    &name,
+                    expected_version,
+                    group.version,
+                )?;
+                let child = sqlx::query("SELECT name FROM thing_groups WHERE parent = $1 LIMIT 1")
+                    .bind(name.clone())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                if child.is_some() {
+                    return Err(RegistryError::invalid(format!(
+                        "Cannot delete thing group : {name} when there are still child groups attached to it"
+                    )));
+                }
+                // The group's policies stop applying to its things: say which.
+                let attached =
+                    sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
+                        .bind(arn.clone())
+                        .fetch_all(&mut *conn)
                         .await?;
-                    if child.is_some() {
-                        return Err(RegistryError::invalid(format!(
-                            "Cannot delete thing group : {name} when there are still child groups attached to it"
-                        )));
-                    }
-                    // The group's policies stop applying to its things: say which.
-                    let attached =
-                        sqlx::query("SELECT policy_name FROM policy_attachments WHERE target = $1")
-                            .bind(arn.clone())
-                            .fetch_all(&mut *conn)
-                            .await?;
-                    let mut events = Vec::with_capacity(attached.len() + 1);
-                    for row in &attached {
-                        events.push(RegistryEvent::PolicyAttachmentChanged {
-                            policy_name: row::text(row, "policy_name")?,
-                            target: arn.clone(),
-                        });
-                    }
-                    for sql in [
-                        "DELETE FROM thing_group_members WHERE group_name = $1",
-                        "DELETE FROM thing_groups WHERE name = $1",
-                    ] {
-                        sqlx::query(sql)
-                            .bind(name.clone())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    for sql in [
-                        "DELETE FROM policy_attachments WHERE target = $1",
-                        "DELETE FROM tags WHERE resource_arn = $1",
-                    ] {
-                        sqlx::query(sql)
-                            .bind(arn.clone())
-                            .execute(&mut *conn)
-                            .await?;
-                    }
-                    events.push(RegistryEvent::ThingGroupChanged { group_name: name });
-                    Ok(((), events))
-                }))
+                let mut events = Vec::with_capacity(attached.len() + 1);
+                for row in &attached {
+                    events.push(RegistryEvent::PolicyAttachmentChanged {
+                        policy_name: row::text(row, "policy_name")?,
+                        target: arn.clone(),
+                    });
+                }
+                for sql in [
+                    "DELETE FROM thing_group_members WHERE group_name = $1",
+                    "DELETE FROM thing_groups WHERE name = $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(name.clone())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                for sql in [
+                    "DELETE FROM policy_attachments WHERE target = $1",
+                    "DELETE FROM tags WHERE resource_arn = $1",
+                ] {
+                    sqlx::query(sql)
+                        .bind(arn.clone())
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                events.push(RegistryEvent::ThingGroupChanged { group_name: name });
+                Ok(((), events))
+            }))
             .await
     }
 

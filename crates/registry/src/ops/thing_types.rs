@@ -94,48 +94,48 @@ impl Registry {
         let arn = self.arns.thing_type(&name);
         self.store
             .write(job!(|conn| {
-                    let existing = sqlx::query(
-                        "SELECT name, id, properties, deprecated, deprecated_ms, created_ms \
-                         FROM thing_types WHERE name = $1",
-                    )
-                    .bind(name.clone())
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    if let Some(row) = existing {
-                        let existing = thing_type_from_row(&row)?;
-                        if existing.properties == properties {
-                            tag_in(conn, &arn, &tags).await?;
-                            return Ok((existing, Vec::new()));
-                        }
-                        return Err(RegistryError::AlreadyExists {
-                            message: format!(
-                                "Thing type {name} already exists with different properties"
-                            ),
-                            resource_id: existing.id,
-                            resource_arn: arn,
-                        });
+                let existing = sqlx::query(
+                    "SELECT name, id, properties, deprecated, deprecated_ms, created_ms \
+                     FROM thing_types WHERE name = $1",
+                )
+                .bind(name.clone())
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some(row) = existing {
+                    let existing = thing_type_from_row(&row)?;
+                    if existing.properties == properties {
+                        tag_in(conn, &arn, &tags).await?;
+                        return Ok((existing, Vec::new()));
                     }
-                    let created = ThingType {
-                        id: Uuid::new_v4().to_string(),
-                        name,
-                        properties,
-                        deprecated: false,
-                        deprecated_ms: None,
-                        created_ms: now_ms(),
-                    };
-                    sqlx::query(
-                        "INSERT INTO thing_types (name, id, properties, deprecated, deprecated_ms, created_ms) \
-                         VALUES ($1, $2, $3, 0, NULL, $4)",
-                    )
-                    .bind(created.name.clone())
-                    .bind(created.id.clone())
-                    .bind(created.properties.to_string())
-                    .bind(created.created_ms)
-                    .execute(&mut *conn)
-                    .await?;
-                    tag_in(conn, &arn, &tags).await?;
-                    Ok((created, Vec::new()))
-                }))
+                    return Err(RegistryError::AlreadyExists {
+                        message: format!(
+                            "Thing type {name} already exists with different properties"
+                        ),
+                        resource_id: existing.id,
+                        resource_arn: arn,
+                    });
+                }
+                let created = ThingType {
+                    id: Uuid::new_v4().to_string(),
+                    name,
+                    properties,
+                    deprecated: false,
+                    deprecated_ms: None,
+                    created_ms: now_ms(),
+                };
+                sqlx::query(
+                    "INSERT INTO thing_types (name, id, properties, deprecated, deprecated_ms, created_ms) \
+                     VALUES ($1, $2, $3, 0, NULL, $4)",
+                )
+                .bind(created.name.clone())
+                .bind(created.id.clone())
+                .bind(created.properties.to_string())
+                .bind(created.created_ms)
+                .execute(&mut *conn)
+                .await?;
+                tag_in(conn, &arn, &tags).await?;
+                Ok((created, Vec::new()))
+            }))
             .await
     }
 

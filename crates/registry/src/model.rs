@@ -97,6 +97,16 @@ pub struct Validity {
     pub not_after_ms: i64,
 }
 
+impl From<roost_pki::Validity> for Validity {
+    /// The registry keeps milliseconds, as AWS's API answers; X.509 has seconds.
+    fn from(validity: roost_pki::Validity) -> Self {
+        Self {
+            not_before_ms: validity.not_before * 1000,
+            not_after_ms: validity.not_after * 1000,
+        }
+    }
+}
+
 /// A registered CA certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaCertificate {

@@ -9,7 +9,7 @@ use crate::error::RegistryError;
 use crate::events::RegistryEvent;
 use crate::model::{BillingGroup, Tag};
 use crate::names::{DESCRIPTION, RESOURCE_NAME};
-use crate::ops::tags::tag_in;
+use crate::ops::tags::{tag_in, untag_in};
 use crate::ops::thing_groups::{NameOrArn, thing_name};
 use crate::ops::things::require_thing;
 use crate::page::{Page, PageRequest};
@@ -211,10 +211,7 @@ impl Registry {
                     .bind(name)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                    .bind(arn)
-                    .execute(&mut *conn)
-                    .await?;
+                untag_in(conn, &arn).await?;
                 Ok(((), Vec::new()))
             }))
             .await

@@ -14,7 +14,7 @@ use crate::model::{
 use crate::names::{CertificateId, ROLE_ARN, TEMPLATE_NAME};
 use crate::ops::provisioning_templates::check_named_jitp_template;
 use crate::ops::settings::current_registration_code;
-use crate::ops::tags::tag_in;
+use crate::ops::tags::{tag_in, untag_in};
 use crate::page::{Page, PageRequest, created_key, parse_created_key};
 use crate::row;
 use crate::store::now_ms;
@@ -233,10 +233,7 @@ impl Registry {
                     },
                     registration_config: input.registration_config,
                     mode: input.mode,
-                    validity: Validity {
-                        not_before_ms: ca.validity.not_before * 1000,
-                        not_after_ms: ca.validity.not_after * 1000,
-                    },
+                    validity: ca.validity.into(),
                     customer_version: 1,
                     generation_id: Uuid::new_v4().to_string(),
                     created_ms: now,
@@ -392,10 +389,7 @@ impl Registry {
                     .bind(id.clone())
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                    .bind(arn)
-                    .execute(&mut *conn)
-                    .await?;
+                untag_in(conn, &arn).await?;
                 Ok(((), vec![RegistryEvent::CaCertificateChanged { ca_id: id }]))
             }))
             .await

@@ -193,10 +193,7 @@ pub(crate) async fn register_certificate_in(
         ca_id,
         status,
         mode,
-        validity: Validity {
-            not_before_ms: leaf.validity.not_before * 1000,
-            not_after_ms: leaf.validity.not_after * 1000,
-        },
+        validity: leaf.validity.into(),
         customer_version: 1,
         generation_id: Uuid::new_v4().to_string(),
         created_ms: now,
@@ -257,10 +254,7 @@ pub(crate) async fn insert_ca_signed_in(
         ca_id: Some(ca_id.to_owned()),
         status,
         mode: CertificateMode::parse("certificateMode", &row::text(&row, "certificate_mode")?)?,
-        validity: Validity {
-            not_before_ms: leaf.validity.not_before * 1000,
-            not_after_ms: leaf.validity.not_after * 1000,
-        },
+        validity: leaf.validity.into(),
         customer_version: 1,
         generation_id,
         created_ms: now,

@@ -9,7 +9,7 @@ use crate::error::RegistryError;
 use crate::events::RegistryEvent;
 use crate::model::{Policy, PolicyVersion, Tag};
 use crate::names::POLICY_NAME;
-use crate::ops::tags::tag_in;
+use crate::ops::tags::{tag_in, untag_in};
 use crate::ops::thing_groups::{ancestors, require_group};
 use crate::page::{Page, PageRequest};
 use crate::row;
@@ -281,10 +281,7 @@ impl Registry {
                         .execute(&mut *conn)
                         .await?;
                 }
-                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                    .bind(arn)
-                    .execute(&mut *conn)
-                    .await?;
+                untag_in(conn, &arn).await?;
                 Ok(((), vec![RegistryEvent::PolicyChanged { policy_name: name }]))
             }))
             .await

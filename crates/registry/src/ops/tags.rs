@@ -78,6 +78,15 @@ fn check_resource_name(parsed: &ResourceArn) -> Result<(), RegistryError> {
     }
 }
 
+/// Removes every tag of `arn` inside a transaction (shared with the delete operations).
+pub(crate) async fn untag_in(conn: &mut AnyConnection, arn: &str) -> Result<(), RegistryError> {
+    sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
+        .bind(arn.to_owned())
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// Sets `tags` on `arn` inside a transaction (shared with the create operations).
 pub(crate) async fn tag_in(
     conn: &mut AnyConnection,

@@ -7,7 +7,7 @@ use crate::Registry;
 use crate::error::RegistryError;
 use crate::model::{Tag, ThingType};
 use crate::names::{ATTRIBUTE_NAME, DESCRIPTION, RESOURCE_NAME};
-use crate::ops::tags::tag_in;
+use crate::ops::tags::{tag_in, untag_in};
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::now_ms;
@@ -236,10 +236,7 @@ impl Registry {
                     .bind(name)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                    .bind(arn)
-                    .execute(&mut *conn)
-                    .await?;
+                untag_in(conn, &arn).await?;
                 Ok(((), Vec::new()))
             }))
             .await

@@ -8,6 +8,7 @@ use crate::error::RegistryError;
 use crate::events::RegistryEvent;
 use crate::model::{Attributes, Thing};
 use crate::names::{ATTRIBUTE_NAME, ATTRIBUTE_VALUE, RESOURCE_NAME};
+use crate::ops::tags::untag_in;
 use crate::page::{Page, PageRequest};
 use crate::row;
 use crate::store::now_ms;
@@ -374,10 +375,7 @@ impl Registry {
                         .execute(&mut *conn)
                         .await?;
                 }
-                sqlx::query("DELETE FROM tags WHERE resource_arn = $1")
-                    .bind(arn)
-                    .execute(&mut *conn)
-                    .await?;
+                untag_in(conn, &arn).await?;
                 Ok(((), vec![RegistryEvent::ThingChanged { thing_name: name }]))
             }))
             .await

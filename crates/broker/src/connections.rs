@@ -191,13 +191,13 @@ impl BrokerCore {
         let Some(Located::Online(control)) = self.router.locate(client_id) else {
             return Ok(DirectOutcome::NotConnected);
         };
-        let delivery = Delivery {
+        let delivery = Box::new(Delivery {
             qos,
             retain: false,
             subscription_ids: Vec::new(),
             stored: None,
             message,
-        };
+        });
         let Some(wait) = confirm_within else {
             let order = Control::Direct {
                 delivery,

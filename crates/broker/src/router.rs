@@ -51,8 +51,11 @@ pub enum Control {
     /// SendDirectMessage); the connection's `iot:Receive` still decides. With `receipt`, the
     /// sender waits for the client's PUBACK of this delivery (QoS 1); dropping it unanswered
     /// means the connection ended first.
+    ///
+    /// Boxed: a channel keeps room for 32 orders per connection from the start, so the
+    /// largest variant sets every connection's memory; direct messages are rare.
     Direct {
-        delivery: Delivery,
+        delivery: Box<Delivery>,
         receipt: Option<oneshot::Sender<crate::connections::Receipt>>,
     },
 }

@@ -248,13 +248,24 @@ pub struct CertificateInfo {
 impl CertificateInfo {
     /// Reads a DER certificate; trailing bytes or a broken known extension are errors.
     pub fn from_der(der: &[u8]) -> Result<Self, PkiError> {
+        Self::from_der_with_id(der, hex::encode(Sha256::digest(der)))
+    }
+
+    /// Like [`CertificateInfo::from_der`], for a caller that has hashed `der` already: `id`
+    /// must be its lowercase hex SHA-256 (a TLS handshake looks the id up before it parses).
+    pub fn from_der_with_id(der: &[u8], id: String) -> Result<Self, PkiError> {
+        debug_assert_eq!(
+            id,
+            hex::encode(Sha256::digest(der)),
+            "not this certificate's id"
+        );
         let malformed = |reason: String| PkiError::MalformedCertificate { index: 1, reason };
         let (rest, cert) = X509Certificate::from_der(der).map_err(|e| malformed(e.to_string()))?;
         if !rest.is_empty() {
             return Err(malformed("trailing bytes after the certificate".into()));
         }
         let mut info = Self {
-            id: hex::encode(Sha256::digest(der)),
+            id,
             version: u8::try_from(cert.version().0 + 1).unwrap_or(u8::MAX),
             serial_hex: serial_hex(cert.raw_serial()),
             subject: DistinguishedName::from_x509(cert.subject()),

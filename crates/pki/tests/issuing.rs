@@ -56,6 +56,18 @@ fn a_generated_ca_is_a_self_signed_ec_ca_with_key_identifiers() {
 }
 
 #[test]
+fn a_certificate_read_with_its_known_id_is_the_one_read_from_scratch() {
+    let ca = roost_ca();
+    let der = ca.certificate().der.to_vec();
+    let read = CertificateInfo::from_der(&der).expect("parses");
+    assert_eq!(read.id.len(), 64, "hex SHA-256");
+    assert_eq!(
+        CertificateInfo::from_der_with_id(&der, read.id.clone()).expect("parses"),
+        read
+    );
+}
+
+#[test]
 fn two_generated_cas_get_different_serials() {
     assert_ne!(
         roost_ca().certificate().serial_hex,

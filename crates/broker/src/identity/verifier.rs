@@ -50,10 +50,12 @@ impl ClientCertVerifier for RegistryVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        if self.trust.is_registered(&certificate_id(end_entity)) {
+        let id = certificate_id(end_entity);
+        if self.trust.is_registered(&id) {
             return Ok(ClientCertVerified::assertion());
         }
-        let leaf = CertificateInfo::from_der(end_entity)
+        // The id is hashed once per handshake: parsing takes the one just computed.
+        let leaf = CertificateInfo::from_der_with_id(end_entity, id)
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
         if let Some(ca) = signing_ca(&self.trust, &leaf) {
             // Most likely a first connect, to be provisioned at CONNECT: admission takes it

@@ -4,11 +4,13 @@ use std::time::SystemTime;
 
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use roost_sigv4::HttpRequest;
 
 use crate::ApiState;
@@ -67,26 +69,21 @@ async fn verify_then_run(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return ApiError::invalid(format!(
-            "The request body is larger than {MAX_BODY_BYTES} bytes"
-        ))
-        .into_response();
-    }
-    let bytes = match tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        axum::body::to_bytes(body, MAX_BODY_BYTES),
-    )
-    .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
+    let read = if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        discard(body).await;
+        Err(BodyRefusal::TooLarge)
+    } else {
+        read_body(body).await
+    };
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(BodyRefusal::TooLarge) => {
             return ApiError::invalid(format!(
                 "The request body is larger than {MAX_BODY_BYTES} bytes"
             ))
             .into_response();
         }
-        Err(_) => {
+        Err(BodyRefusal::Late) => {
             tracing::info!(path = %parts.uri.path(), "request refused: body not sent in time");
             return ApiError::new(
                 ErrorKind::RequestTimeout,
@@ -105,6 +102,58 @@ async fn verify_then_run(
         }
         Err(refusal) => refusal.into_response(),
     }
+}
+
+/// Why a signed request's body was not read whole.
+enum BodyRefusal {
+    TooLarge,
+    Late,
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`] within [`BODY_READ_TIMEOUT`]. A longer one is
+/// refused and what is left of it discarded (see [`discard`]).
+async fn read_body(mut body: Body) -> Result<Bytes, BodyRefusal> {
+    let collected = tokio::time::timeout(BODY_READ_TIMEOUT, async {
+        let mut collected = BytesMut::new();
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Some(data) = frame.data_ref() {
+                if collected.len() + data.len() > MAX_BODY_BYTES {
+                    return Err(BodyRefusal::TooLarge);
+                }
+                collected.extend_from_slice(data);
+            }
+        }
+        Ok(collected.freeze())
+    })
+    .await
+    .map_err(|_| BodyRefusal::Late)?;
+    if collected.is_err() {
+        discard(body).await;
+    }
+    collected
+}
+
+/// Most of a refused body read (and dropped, never kept) so that its sender sees the answer.
+const MAX_DISCARDED_BYTES: usize = 16 << 20;
+/// Longest spent discarding a refused body.
+const DISCARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads and drops what is left of a refused request's body, within bounds. Closing a
+/// connection with unread bytes in its receive buffer makes the kernel reset it, and a client
+/// still sending then loses the error answer along with the connection (a broken pipe instead
+/// of AWS's InvalidRequestException); HTTP servers "linger" the same way.
+async fn discard(mut body: Body) {
+    let _ = tokio::time::timeout(DISCARD_TIMEOUT, async {
+        let mut discarded = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            discarded += frame.data_ref().map_or(0, Bytes::len);
+            if discarded > MAX_DISCARDED_BYTES {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Who signed a `GET /mqtt` WebSocket upgrade: the handler that serves the connection takes

@@ -188,6 +188,7 @@ fn delivery_from(record: &SessionMessageRecord, now: Instant, now_ms: i64) -> Op
             .filter_map(NonZeroU32::new)
             .collect(),
         stored: Some(record.seq),
+        routed_at: None,
     })
 }
 
@@ -261,6 +262,7 @@ mod tests {
             retain: false,
             subscription_ids: vec![NonZeroU32::new(7).unwrap()],
             stored: Some(seq),
+            routed_at: None,
         }
     }
 

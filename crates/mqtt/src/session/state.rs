@@ -485,6 +485,7 @@ mod tests {
             retain: false,
             subscription_ids: Vec::new(),
             stored: None,
+            routed_at: None,
             message,
         }
     }

@@ -902,13 +902,13 @@ impl Driver {
                     let now = Instant::now();
                     self.stalled.store(false, Ordering::Relaxed);
                     if let Some(delivery) = delivery {
-                        self.take_delivery(session, now, delivery, &grants.authorizer);
+                        session.handle_delivery(now, delivery, &grants.authorizer);
                         for _ in 1..DELIVERY_BATCH {
                             if !session.accepts_deliveries() {
                                 break;
                             }
                             match mailbox.try_recv() {
-                                Ok(delivery) => self.take_delivery(session, now, delivery, &grants.authorizer),
+                                Ok(delivery) => session.handle_delivery(now, delivery, &grants.authorizer),
                                 Err(_) => break,
                             }
                         }
@@ -919,29 +919,6 @@ impl Driver {
                 }
             }
         }
-    }
-
-    /// Hands a delivery from the mailbox to the session, unless it is a QoS 0 message that
-    /// waited there longer than the broker's limit: under overload a subscriber gets fewer
-    /// messages, not older ones (QoS 1/2 deliveries are never dropped here).
-    fn take_delivery(
-        &self,
-        session: &mut Connection,
-        now: Instant,
-        delivery: Delivery,
-        authorizer: &ConnectionAuthorizer,
-    ) {
-        if delivery.qos == QoS::AtMostOnce
-            && self
-                .core
-                .config
-                .qos0_max_delay
-                .is_some_and(|limit| delivery.waited(now) > limit)
-        {
-            self.core.router.drop_late();
-            return;
-        }
-        session.handle_delivery(now, delivery, authorizer);
     }
 
     /// Writes the durable session state the last events changed (see `durable_sessions`).
@@ -1142,7 +1119,6 @@ impl Driver {
                     retain: false,
                     subscription_ids: Vec::new(),
                     stored: None,
-                    routed_at: None,
                     message,
                 };
                 let _ = mailbox.send(delivery).await;

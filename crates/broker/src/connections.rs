@@ -196,7 +196,6 @@ impl BrokerCore {
             retain: false,
             subscription_ids: Vec::new(),
             stored: None,
-            routed_at: None,
             message,
         });
         let Some(wait) = confirm_within else {

@@ -188,7 +188,6 @@ fn delivery_from(record: &SessionMessageRecord, now: Instant, now_ms: i64) -> Op
             .filter_map(NonZeroU32::new)
             .collect(),
         stored: Some(record.seq),
-        routed_at: None,
     })
 }
 
@@ -262,7 +261,6 @@ mod tests {
             retain: false,
             subscription_ids: vec![NonZeroU32::new(7).unwrap()],
             stored: Some(seq),
-            routed_at: None,
         }
     }
 

@@ -109,9 +109,6 @@ pub enum BrokerError {
     Tls(#[from] rustls::Error),
 }
 
-/// Default of [`BrokerConfig::qos0_max_delay`].
-pub const QOS0_MAX_DELAY: Duration = Duration::from_millis(100);
-
 /// How the broker runs.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -124,12 +121,8 @@ pub struct BrokerConfig {
     pub connect_timeout: Duration,
     /// Longest a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// Deliveries waiting for one connection before further ones are dropped (QoS 0) or
-    /// their publishers slowed (QoS 1/2).
+    /// Deliveries waiting for one connection before further ones are dropped.
     pub mailbox_capacity: usize,
-    /// Longest a QoS 0 delivery may wait in a connection's mailbox before it is dropped
-    /// rather than sent late; `None`: no limit.
-    pub qos0_max_delay: Option<Duration>,
     /// Most simultaneous connections; more are closed at once.
     pub max_connections: usize,
     /// Longest a client may accept no bytes while the broker has data for it; then it is
@@ -166,7 +159,6 @@ impl BrokerConfig {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             mailbox_capacity: 1024,
-            qos0_max_delay: Some(QOS0_MAX_DELAY),
             max_connections: 100_000,
             write_timeout: Duration::from_secs(30),
             provisioning: ProvisioningMode::default(),

@@ -11,8 +11,6 @@ pub struct BrokerMetrics {
     pub messages_received: Counter,
     pub messages_sent: Counter,
     pub deliveries_dropped_mailbox_full: Counter,
-    /// QoS 0 deliveries dropped because they waited in their mailbox too long.
-    pub deliveries_dropped_late: Counter,
     /// Retained publishes delivered live but not stored: the retained store was full.
     pub retained_refused: Counter,
     pub connections: Gauge,
@@ -28,10 +26,6 @@ impl BrokerMetrics {
             deliveries_dropped_mailbox_full: metrics::counter!(
                 "roost_mqtt_deliveries_dropped_total",
                 "reason" => "mailbox_full"
-            ),
-            deliveries_dropped_late: metrics::counter!(
-                "roost_mqtt_deliveries_dropped_total",
-                "reason" => "late"
             ),
             retained_refused: metrics::counter!("roost_mqtt_retained_refused_total"),
             connections: metrics::gauge!("roost_mqtt_connections"),

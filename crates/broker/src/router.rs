@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 use roost_codec::ReasonCode;
 use roost_mqtt::{
     Delivery, Match, MatchSet, Message, QueueLimit, RetainOutcome, RetainedLimits, RetainedStore,
-    RoutedAt, SessionKey, SessionState, SubscriptionEntry, SubscriptionFilter, SubscriptionTrie,
-    TopicFilter,
+    SessionKey, SessionState, SubscriptionEntry, SubscriptionFilter, SubscriptionTrie, TopicFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -79,18 +78,6 @@ pub struct Mailbox {
     pub sender: mpsc::Sender<Delivery>,
     /// Set when a publisher gave up waiting for room; cleared by the connection as it drains.
     pub stalled: Arc<AtomicBool>,
-}
-
-impl Mailbox {
-    /// Whether a QoS 0 delivery would wait too long here: QoS 0 may fill an eighth of the
-    /// mailbox. A subscriber that falls behind then has its QoS 0 messages dropped as they
-    /// arrive instead of first queued and then dropped as too old (see
-    /// `BrokerConfig::qos0_max_delay`), which cost the router and the connection the same work
-    /// for nothing; the rest of the mailbox stays for QoS 1/2.
-    fn no_room_for_qos0(&self) -> bool {
-        let queued = self.sender.max_capacity() - self.sender.capacity();
-        queued >= (self.sender.max_capacity() / 8).max(1)
-    }
 }
 
 /// A delivery whose mailbox was full, for the publisher to wait on.
@@ -168,8 +155,6 @@ pub struct RouteCounters {
     pub mailbox_full: AtomicU64,
     /// Deliveries routed.
     pub delivered: AtomicU64,
-    /// QoS 0 deliveries dropped because they waited in their mailbox longer than allowed.
-    pub late: AtomicU64,
 }
 
 /// A handle on the retained store that only asks whether a message would fit (the session
@@ -608,41 +593,18 @@ impl Router {
             return Vec::new();
         }
         let mut offline: Vec<(SessionKey, Delivery)> = Vec::new();
-        let routed_at = RoutedAt::at(now);
-        let mut dropped = 0;
         {
             let mailboxes = self.read_mailboxes();
-            let mut offer = |m: &Match| {
-                let mailbox = mailboxes.get(&m.session);
-                // A QoS 0 delivery to a full mailbox is dropped before it is even made: under
-                // overload this is most of what the router does, so it must cost next to nothing.
-                if message.qos.min(m.qos) == roost_codec::QoS::AtMostOnce
-                    && mailbox.is_some_and(Mailbox::no_room_for_qos0)
-                {
-                    dropped += 1;
-                    return;
-                }
-                let delivery = Delivery::live(message.clone(), m, routed_at);
-                self.offer(mailbox, delivery, m.session, &mut offline, busy);
-            };
             for m in scratch.sessions.drain(..) {
-                offer(&m);
+                self.offer(&mailboxes, message, &m, &mut offline, busy);
             }
             for shared in scratch.shared.drain(..) {
                 let online = shared.pick(|key| mailboxes.contains_key(&key));
                 let chosen = online.or_else(|| shared.pick(|_| true));
                 if let Some(m) = chosen {
-                    offer(&m);
+                    self.offer(&mailboxes, message, &m, &mut offline, busy);
                 }
             }
-        }
-        if dropped > 0 {
-            self.counters
-                .mailbox_full
-                .fetch_add(dropped, Ordering::Relaxed);
-            self.metrics
-                .deliveries_dropped_mailbox_full
-                .increment(dropped);
         }
         let mut owed = Vec::new();
         if offline.is_empty() {
@@ -676,53 +638,42 @@ impl Router {
         owed
     }
 
-    /// Puts `delivery` in `session`'s mailbox. When it is full, a QoS 1/2 delivery is handed
-    /// back in `busy` for the publisher to wait on (slowing it to the subscriber's pace) unless
-    /// the mailbox is already stalled; a QoS 0 delivery is dropped at once, so that a publisher
-    /// is never slowed, nor a message delivered late, for what needs no acknowledgement.
     fn offer(
         &self,
-        mailbox: Option<&Mailbox>,
-        delivery: Delivery,
-        session: SessionKey,
+        mailboxes: &HashMap<SessionKey, Mailbox>,
+        message: &Message,
+        m: &Match,
         offline: &mut Vec<(SessionKey, Delivery)>,
         busy: &mut Vec<Busy>,
     ) {
-        match mailbox {
+        let delivery = Delivery::live(message.clone(), m);
+        match mailboxes.get(&m.session) {
             Some(mailbox) => match mailbox.sender.try_send(delivery) {
                 Ok(()) => {
                     self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(mpsc::error::TrySendError::Full(delivery)) => {
-                    if delivery.qos == roost_codec::QoS::AtMostOnce
-                        || mailbox.stalled.load(Ordering::Relaxed)
-                    {
+                    if mailbox.stalled.load(Ordering::Relaxed) {
                         self.drop_full();
                     } else {
                         busy.push(Busy {
-                            session,
+                            session: m.session,
                             mailbox: mailbox.clone(),
                             delivery,
                         });
                     }
                 }
                 Err(mpsc::error::TrySendError::Closed(delivery)) => {
-                    offline.push((session, delivery));
+                    offline.push((m.session, delivery));
                 }
             },
-            None => offline.push((session, delivery)),
+            None => offline.push((m.session, delivery)),
         }
     }
 
     /// Counts a delivery dropped at a full mailbox.
     pub fn drop_full(&self) {
         drop_full(&self.counters, &self.metrics);
-    }
-
-    /// Counts a QoS 0 delivery dropped because it waited in its mailbox too long.
-    pub fn drop_late(&self) {
-        self.counters.late.fetch_add(1, Ordering::Relaxed);
-        self.metrics.deliveries_dropped_late.increment(1);
     }
 
     /// Where `client_id`'s session is: its online connection's control channel, or the
@@ -817,39 +768,5 @@ pub async fn wait_for_room(counters: &RouteCounters, metrics: &BrokerMetrics, bu
                 drop_full(counters, metrics);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn qos0_may_fill_an_eighth_of_a_mailbox() {
-        let (sender, _receiver) = mpsc::channel(16);
-        let mailbox = Mailbox {
-            sender,
-            stalled: Arc::new(AtomicBool::new(false)),
-        };
-        let delivery = || Delivery {
-            message: Message::new(
-                roost_mqtt::TopicName::new("t").unwrap(),
-                bytes::Bytes::new(),
-                roost_codec::QoS::AtMostOnce,
-                false,
-                roost_codec::PublishProperties::default(),
-                Instant::now(),
-            ),
-            qos: roost_codec::QoS::AtMostOnce,
-            retain: false,
-            subscription_ids: Vec::new(),
-            stored: None,
-            routed_at: None,
-        };
-        assert!(!mailbox.no_room_for_qos0());
-        mailbox.sender.try_send(delivery()).unwrap();
-        assert!(!mailbox.no_room_for_qos0());
-        mailbox.sender.try_send(delivery()).unwrap();
-        assert!(mailbox.no_room_for_qos0(), "2 of 16 queued");
     }
 }

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -239,70 +238,6 @@ async fn a_subscriber_that_never_reads_stalls_no_one_and_its_backlog_is_bounded(
     assert!(dropped > 0, "nothing was dropped for the stuck subscriber");
     drop(stuck);
     still_serving(&server, &device).await
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_qos0_subscriber_that_falls_behind_gets_fewer_messages_not_older_ones() -> Result<()> {
-    let server = Server::start_with(|c| {
-        c.mailbox_capacity = 64;
-        c.qos0_max_delay = Some(Duration::from_millis(100));
-    })
-    .await?;
-    let device = server.device(ALLOW_ALL).await?;
-    let topic = unique("telemetry");
-    let mut behind = server
-        .raw_connected(&device, ProtocolVersion::V3_1_1, &unique("behind"))
-        .await?;
-    behind.subscribe(&topic, QoS::AtMostOnce).await?;
-    let mut fast = server
-        .raw_connected(&device, ProtocolVersion::V3_1_1, &unique("fast"))
-        .await?;
-    fast.subscribe(&topic, QoS::AtMostOnce).await?;
-    let mut publisher = server
-        .raw_connected(&device, ProtocolVersion::V5, &unique("p"))
-        .await?;
-    // `behind` reads nothing while about 10 MB go by: its socket buffers fill, then the few
-    // QoS 0 deliveries its mailbox takes wait there; the rest are dropped at once.
-    let payload = vec![b'z'; 16 * 1024];
-    for i in 0..600 {
-        let code = publisher
-            .publish(&topic, &payload, QoS::AtLeastOnce, false)
-            .await?;
-        assert_eq!(code, Some(ReasonCode::Success), "message {i}");
-        fast.next_publish().await?;
-    }
-    let counters = &server.broker.core().router.counters;
-    assert!(
-        counters.mailbox_full.load(Ordering::Relaxed) > 0,
-        "nothing was dropped at the door"
-    );
-    // Longer than the limit: what still waits in the mailbox is too old to send.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut received = 0;
-    loop {
-        let publish = tokio::time::timeout(Duration::from_secs(2), behind.next_publish()).await;
-        match publish {
-            Ok(publish) => {
-                publish?;
-                received += 1;
-            }
-            Err(_elapsed) => break,
-        }
-    }
-    assert!(
-        received < 600,
-        "every message reached the subscriber that fell behind"
-    );
-    assert!(
-        counters.late.load(Ordering::Relaxed) > 0,
-        "messages that waited in the mailbox past the limit were sent anyway"
-    );
-    // Caught up, it hears what is published now.
-    publisher
-        .publish(&topic, b"fresh", QoS::AtLeastOnce, false)
-        .await?;
-    assert_eq!(behind.next_publish().await?.payload.as_ref(), b"fresh");
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -108,29 +108,19 @@ pub struct Delivery {
     /// there (queued for an offline persistent session); the session reports it back with
     /// [`crate::session::Event::Acknowledged`] once the client has it.
     pub stored: Option<u64>,
-    /// When the router put this delivery in a connection's mailbox (live deliveries only), so
-    /// that a QoS 0 delivery that waited too long can be dropped instead of sent late.
-    pub routed_at: Option<RoutedAt>,
 }
 
 impl Delivery {
-    /// A live delivery through the trie match `m`, routed at `routed_at`: RETAIN is kept only
-    /// with Retain As Published ([MQTT-3.3.1-12], [MQTT-3.3.1-13]).
-    pub fn live(message: Message, m: &Match, routed_at: RoutedAt) -> Self {
+    /// A live delivery through the trie match `m`: RETAIN is kept only with Retain As
+    /// Published ([MQTT-3.3.1-12], [MQTT-3.3.1-13]).
+    pub fn live(message: Message, m: &Match) -> Self {
         Self {
             qos: message.qos.min(m.qos),
             retain: message.retain && m.retain_as_published,
             subscription_ids: m.subscription_ids.clone(),
             stored: None,
-            routed_at: Some(routed_at),
             message,
         }
-    }
-
-    /// How long this delivery has waited since it was routed, at `now` (zero if it was not
-    /// routed live).
-    pub fn waited(&self, now: Instant) -> Duration {
-        self.routed_at.map_or(Duration::ZERO, |at| at.age(now))
     }
 
     /// A retained message sent because a subscription was made: RETAIN is set (§3.3.1.3).
@@ -144,62 +134,7 @@ impl Delivery {
             retain: true,
             subscription_ids: subscription_id.into_iter().collect(),
             stored: None,
-            routed_at: None,
             message,
         }
-    }
-}
-
-/// An instant on a process-wide millisecond clock, 4 bytes where an [`Instant`] takes 16: every
-/// mailbox slot holds a [`Delivery`], and this fits in its padding. The clock wraps every 49.7
-/// days; ages shorter than that are exact to the millisecond.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoutedAt(std::num::NonZeroU32);
-
-impl RoutedAt {
-    /// `now` on the clock.
-    pub fn at(now: Instant) -> Self {
-        static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        let epoch = *EPOCH.get_or_init(Instant::now);
-        // Truncation is the wrap-around: ages are taken modulo 2^32 ms.
-        let millis = now.saturating_duration_since(epoch).as_millis() as u32;
-        Self(std::num::NonZeroU32::MIN.saturating_add(millis))
-    }
-
-    /// Time from this instant to `now`.
-    pub fn age(self, now: Instant) -> Duration {
-        let millis = Self::at(now).0.get().wrapping_sub(self.0.get());
-        Duration::from_millis(u64::from(millis))
-    }
-}
-
-#[cfg(test)]
-mod routed_at_tests {
-    use super::*;
-
-    #[test]
-    fn an_age_is_measured_in_milliseconds() {
-        // After the clock's epoch, which the first stamp sets.
-        let start = Instant::now() + Duration::from_secs(1);
-        let routed = RoutedAt::at(start);
-        assert_eq!(routed.age(start), Duration::ZERO);
-        assert_eq!(
-            routed.age(start + Duration::from_millis(250)),
-            Duration::from_millis(250)
-        );
-        assert_eq!(
-            routed.age(start + Duration::from_secs(3600)),
-            Duration::from_secs(3600)
-        );
-    }
-
-    #[test]
-    fn a_delivery_keeps_the_stamp_in_its_padding() {
-        // 128 bytes before the stamp was added.
-        assert!(
-            std::mem::size_of::<Delivery>() <= 128,
-            "Delivery grew to {} bytes: every mailbox slot grows with it",
-            std::mem::size_of::<Delivery>()
-        );
     }
 }

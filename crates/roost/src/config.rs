@@ -52,7 +52,6 @@ pub(crate) struct MqttConfig {
     pub(crate) max_connections: usize,
     pub(crate) max_inflight: u16,
     pub(crate) max_queued_messages: usize,
-    pub(crate) qos0_max_delay_ms: u64,
     pub(crate) max_queued_bytes: usize,
     pub(crate) max_topic_bytes: usize,
     pub(crate) max_topic_levels: usize,

@@ -416,8 +416,6 @@ fn broker_config(config: &Config, data: &DataDir) -> Result<BrokerConfig> {
         broker.mqtt.receive_maximum = inflight;
     }
     broker.mqtt.max_queued_messages = mqtt.max_queued_messages;
-    broker.qos0_max_delay =
-        (mqtt.qos0_max_delay_ms > 0).then(|| Duration::from_millis(mqtt.qos0_max_delay_ms));
     broker.mqtt.max_queued_bytes = mqtt.max_queued_bytes;
     broker.mqtt.topic_limits = roost_mqtt::TopicLimits {
         max_bytes: mqtt.max_topic_bytes,

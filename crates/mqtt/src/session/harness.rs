@@ -17,7 +17,7 @@ use super::{
     Authorizer, BrokerSettings, Connection, Ended, Event, PendingWill, Refused, SessionState,
 };
 use crate::error::ProtocolViolation;
-use crate::message::{Delivery, RoutedAt};
+use crate::message::Delivery;
 use crate::retained::RetainedStore;
 use crate::topic::{SubscriptionFilter, TopicLimits, TopicName, topic_name};
 use crate::trie::{MatchSet, SessionKey, SubscriptionTrie};
@@ -295,7 +295,7 @@ impl Broker {
                         .matches(&message.topic, Some(SessionKey(key)), &mut self.matches);
                     let matches = std::mem::take(&mut self.matches.sessions);
                     for m in &matches {
-                        let delivery = Delivery::live(message.clone(), m, RoutedAt::at(now));
+                        let delivery = Delivery::live(message.clone(), m);
                         if let Some(target) = self.clients.get_mut(&m.session.0) {
                             target.clock.now = now;
                             target.deliver(delivery);

@@ -485,7 +485,6 @@ mod tests {
             retain: false,
             subscription_ids: Vec::new(),
             stored: None,
-            routed_at: None,
             message,
         }
     }

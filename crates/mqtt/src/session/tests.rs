@@ -33,7 +33,6 @@ fn delivery(client: &Client, t: &str, qos: QoS) -> Delivery {
         retain: false,
         subscription_ids: Vec::new(),
         stored: None,
-        routed_at: None,
     }
 }
 
@@ -1299,7 +1298,6 @@ fn messages_queued_while_offline_are_sent_on_resume_and_qos0_is_not_kept() {
             retain: false,
             subscription_ids: Vec::new(),
             stored: None,
-            routed_at: None,
         };
         ended
             .session

@@ -33,7 +33,7 @@ use crate::grants::{GrantSubject, Grants, resolve_grants};
 use crate::identity::principal::Principal;
 use crate::lifecycle::{self, DisconnectReason, EventSource};
 use crate::retained;
-use crate::router::{Busy, Control, Mailbox};
+use crate::router::{Busy, Control, Mailbox, Posted};
 use crate::shadow::ShadowRequest;
 
 /// Most deliveries taken from the mailbox before the socket is written.
@@ -388,11 +388,11 @@ struct TakenSession {
     key: SessionKey,
     /// The session machine, or the CONNACK refusing it.
     session: Result<Connection, Box<ConnAck>>,
-    mailbox: mpsc::Receiver<Delivery>,
+    mailbox: mpsc::Receiver<Posted>,
     control: mpsc::UnboundedReceiver<Control>,
     control_tx: mpsc::UnboundedSender<Control>,
     /// Answers of Roost's device services (fleet provisioning) go to this connection only.
-    own_mailbox: mpsc::Sender<Delivery>,
+    own_mailbox: mpsc::Sender<Posted>,
     stalled: Arc<AtomicBool>,
     /// The registry holds a copy of this session.
     stored: bool,
@@ -408,7 +408,7 @@ async fn take_session(
     connection_id: u64,
     grants: &Grants,
 ) -> TakenSession {
-    let (mailbox_tx, mailbox) = mpsc::channel::<Delivery>(core.config.mailbox_capacity);
+    let (mailbox_tx, mailbox) = mpsc::channel::<Posted>(core.config.mailbox_capacity);
     let stalled = Arc::new(AtomicBool::new(false));
     let own_mailbox = mailbox_tx.clone();
     let (control_tx, control) = mpsc::unbounded_channel::<Control>();
@@ -531,7 +531,7 @@ async fn tear_down<S>(
     mut driver: Driver,
     mut session: Connection,
     mut io: Io<S>,
-    mut mailbox: mpsc::Receiver<Delivery>,
+    mut mailbox: mpsc::Receiver<Posted>,
     grants: &Grants,
 ) where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -558,7 +558,7 @@ async fn tear_down<S>(
     mailbox.close();
     let mut leftover = Vec::new();
     while let Ok(delivery) = mailbox.try_recv() {
-        leftover.push(delivery);
+        leftover.push(*delivery);
     }
     core.router
         .detach(client_id, connection_id, key, ended.session, ended_at);
@@ -686,7 +686,7 @@ impl WillSubject {
 
 /// Where the packet loop's orders and deliveries come from.
 struct Inbox<'a> {
-    mailbox: &'a mut mpsc::Receiver<Delivery>,
+    mailbox: &'a mut mpsc::Receiver<Posted>,
     control: &'a mut mpsc::UnboundedReceiver<Control>,
 }
 
@@ -728,7 +728,7 @@ struct Driver {
     lifecycle: Option<DisconnectReason>,
     takeover_done: Option<oneshot::Sender<()>>,
     client_disconnected: bool,
-    own_mailbox: mpsc::Sender<Delivery>,
+    own_mailbox: mpsc::Sender<Posted>,
     /// This connection's mailbox was marked stalled by a publisher (see `router`).
     stalled: Arc<AtomicBool>,
     /// Deliveries of this connection's publishes whose mailboxes were full.
@@ -902,13 +902,13 @@ impl Driver {
                     let now = Instant::now();
                     self.stalled.store(false, Ordering::Relaxed);
                     if let Some(delivery) = delivery {
-                        session.handle_delivery(now, delivery, &grants.authorizer);
+                        session.handle_delivery(now, *delivery, &grants.authorizer);
                         for _ in 1..DELIVERY_BATCH {
                             if !session.accepts_deliveries() {
                                 break;
                             }
                             match mailbox.try_recv() {
-                                Ok(delivery) => session.handle_delivery(now, delivery, &grants.authorizer),
+                                Ok(delivery) => session.handle_delivery(now, *delivery, &grants.authorizer),
                                 Err(_) => break,
                             }
                         }
@@ -1066,7 +1066,7 @@ impl Driver {
             busy.into_iter().partition(|b| b.session == self.key);
         let now = Instant::now();
         for b in own {
-            session.handle_delivery(now, b.delivery, authorizer);
+            session.handle_delivery(now, *b.delivery, authorizer);
         }
         let router = &self.core.router;
         crate::router::wait_for_room(&router.counters, &router.metrics, others).await;
@@ -1121,7 +1121,7 @@ impl Driver {
                     stored: None,
                     message,
                 };
-                let _ = mailbox.send(delivery).await;
+                let _ = mailbox.send(Box::new(delivery)).await;
             }
         });
     }
@@ -1133,7 +1133,7 @@ impl Driver {
                 Event::Publish(message) => {
                     self.core.metrics.messages_received.increment(1);
                     if let Some(request) = FleetRequest::parse(message.topic.as_str()) {
-                        self.start_fleet_request(session, request, message.payload);
+                        self.start_fleet_request(session, request, message.payload.clone());
                         continue;
                     }
                     // Basic Ingest: to that rule only, never to subscribers.

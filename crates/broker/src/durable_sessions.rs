@@ -177,7 +177,7 @@ fn delivery_from(record: &SessionMessageRecord, now: Instant, now_ms: i64) -> Op
         publish_properties(json.properties),
         now,
     );
-    message.expires_at = remaining_ms.map(|ms| now + Duration::from_millis(ms as u64));
+    message.make_mut().expires_at = remaining_ms.map(|ms| now + Duration::from_millis(ms as u64));
     Some(Delivery {
         message,
         qos: qos_from(json.qos),
@@ -327,7 +327,7 @@ mod tests {
         assert!(restore(gone, &TopicLimits::MQTT).is_none());
 
         let mut expiring = delivery(9, Some(1));
-        expiring.message.expires_at = Some(Instant::now());
+        expiring.message.make_mut().expires_at = Some(Instant::now());
         let record = message_record("c", &expiring).unwrap();
         let kept = StoredSession {
             session: session_record(&session, None),

@@ -92,7 +92,7 @@ fn from_record(record: RetainedRecord, now: Instant) -> Option<Message> {
         properties,
         now,
     );
-    message.expires_at = remaining_ms.map(|ms| now + Duration::from_millis(ms as u64));
+    message.make_mut().expires_at = remaining_ms.map(|ms| now + Duration::from_millis(ms as u64));
     Some(message)
 }
 

@@ -72,10 +72,15 @@ pub enum Located {
     },
 }
 
+/// What a mailbox carries: a delivery, boxed because tokio's channel reserves its first 32
+/// slots when it is made, and most held connections never receive anything: 32 boxes take
+/// 256 bytes of each connection's memory where 32 deliveries took 4 KiB.
+pub type Posted = Box<Delivery>;
+
 /// A connection's mailbox as the router holds it.
 #[derive(Debug, Clone)]
 pub struct Mailbox {
-    pub sender: mpsc::Sender<Delivery>,
+    pub sender: mpsc::Sender<Posted>,
     /// Set when a publisher gave up waiting for room; cleared by the connection as it drains.
     pub stalled: Arc<AtomicBool>,
 }
@@ -85,7 +90,7 @@ pub struct Mailbox {
 pub struct Busy {
     pub session: SessionKey,
     pub mailbox: Mailbox,
-    pub delivery: Delivery,
+    pub delivery: Posted,
 }
 
 /// How a connection reaches its session: deliveries in, control orders in.
@@ -632,7 +637,7 @@ impl Router {
                 }
             } else if let Some(mailbox) = self.read_mailboxes().get(&key) {
                 // It came online in the meantime.
-                let _ = mailbox.sender.try_send(delivery);
+                let _ = mailbox.sender.try_send(Box::new(delivery));
             }
         }
         owed
@@ -646,7 +651,7 @@ impl Router {
         offline: &mut Vec<(SessionKey, Delivery)>,
         busy: &mut Vec<Busy>,
     ) {
-        let delivery = Delivery::live(message.clone(), m);
+        let delivery = Box::new(Delivery::live(message.clone(), m));
         match mailboxes.get(&m.session) {
             Some(mailbox) => match mailbox.sender.try_send(delivery) {
                 Ok(()) => {
@@ -664,10 +669,10 @@ impl Router {
                     }
                 }
                 Err(mpsc::error::TrySendError::Closed(delivery)) => {
-                    offline.push((m.session, delivery));
+                    offline.push((m.session, *delivery));
                 }
             },
-            None => offline.push((m.session, delivery)),
+            None => offline.push((m.session, *delivery)),
         }
     }
 

@@ -27,7 +27,7 @@ pub mod topic;
 pub mod trie;
 
 pub use error::{ProtocolViolation, TopicError};
-pub use message::{Delivery, Message};
+pub use message::{Delivery, Message, MessageData};
 pub use retained::{RetainOutcome, RetainedLimits, RetainedStore};
 pub use roost_codec::QoS;
 pub use session::{

@@ -9,9 +9,16 @@ use roost_codec::{PublishProperties, QoS, Will};
 use crate::topic::TopicName;
 use crate::trie::Match;
 
-/// An application message: cheap to clone (shared topic, payload and properties).
+/// An application message: one allocation that every delivery of it shares, so that fanning
+/// it out to N subscribers costs N reference-count increments (not three each: topic, payload
+/// and properties), and a mailbox slot holds a pointer instead of the message's fields.
+/// Fields are read through `Deref`; [`Message::make_mut`] changes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
+pub struct Message(Arc<MessageData>);
+
+/// What a [`Message`] holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageData {
     /// The topic it was published on (aliases already resolved).
     pub topic: TopicName,
     /// The payload.
@@ -28,7 +35,20 @@ pub struct Message {
     pub expires_at: Option<Instant>,
 }
 
+impl std::ops::Deref for Message {
+    type Target = MessageData;
+
+    fn deref(&self) -> &MessageData {
+        &self.0
+    }
+}
+
 impl Message {
+    /// The message's fields to change, copied first if another delivery shares them.
+    pub fn make_mut(&mut self) -> &mut MessageData {
+        Arc::make_mut(&mut self.0)
+    }
+
     /// A message received at `now` with the given properties; the per-hop properties are
     /// stripped and the expiry interval becomes an absolute deadline.
     pub fn new(
@@ -45,14 +65,14 @@ impl Message {
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         properties.topic_alias = None;
         properties.subscription_identifiers.clear();
-        Self {
+        Self(Arc::new(MessageData {
             topic,
             payload,
             qos,
             retain,
             properties: Arc::new(properties),
             expires_at,
-        }
+        }))
     }
 
     /// The will of a CONNECT as a message, its expiry counted from `now` (when it is published).
@@ -136,5 +156,35 @@ impl Delivery {
             stored: None,
             message,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mailbox holds deliveries and a fan-out clones one per subscriber: both were 128
+    /// bytes with the message's fields inline.
+    #[test]
+    fn a_delivery_is_small_and_shares_its_message() {
+        assert_eq!(std::mem::size_of::<Message>(), std::mem::size_of::<usize>());
+        assert!(
+            std::mem::size_of::<Delivery>() <= 56,
+            "{}",
+            std::mem::size_of::<Delivery>()
+        );
+        let message = Message::new(
+            TopicName::new("t").unwrap(),
+            Bytes::from_static(b"x"),
+            QoS::AtMostOnce,
+            false,
+            PublishProperties::default(),
+            Instant::now(),
+        );
+        let mut copy = message.clone();
+        assert!(Arc::ptr_eq(&message.0, &copy.0));
+        copy.make_mut().retain = true;
+        assert!(!message.retain, "changing a shared message changes a copy");
+        assert!(copy.retain);
     }
 }

@@ -140,10 +140,10 @@ impl RetainedStore {
         for level in message.topic.as_str().split('/') {
             node = self.child_or_insert(node, level);
         }
-        let stored = Message {
-            retain: true,
-            ..message.clone()
-        };
+        let mut stored = message.clone();
+        if !stored.retain {
+            stored.make_mut().retain = true;
+        }
         self.bytes += charged_bytes(&stored);
         match self.nodes[node as usize].message.replace(stored) {
             Some(old) => {
@@ -426,7 +426,7 @@ mod tests {
         let now = Instant::now();
         let mut store = RetainedStore::new();
         let mut m = msg("a", b"1", None, now);
-        m.retain = false;
+        m.make_mut().retain = false;
         store.retain(&m);
         let topic = topic_name("a", &TopicLimits::MQTT).unwrap();
         assert!(store.get(&topic, now).unwrap().retain);

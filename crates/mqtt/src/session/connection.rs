@@ -590,7 +590,7 @@ impl Connection {
         let quota_exceeded =
             message.retain && !message.payload.is_empty() && !auth.retained_room(&message);
         if quota_exceeded {
-            message.retain = false;
+            message.make_mut().retain = false;
         }
         let refusal = (quota_exceeded && self.version.is_v5()).then_some(ReasonCode::QuotaExceeded);
         self.events.push_back(Event::Publish(message));

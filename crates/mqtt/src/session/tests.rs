@@ -728,7 +728,7 @@ fn a_delivery_larger_than_the_clients_maximum_packet_size_is_dropped_as_if_sent(
     c.properties.maximum_packet_size = NonZeroU32::new(20);
     let mut client = Client::connect(c);
     let mut big = delivery(&client, "a", QoS::AtLeastOnce);
-    big.message.payload = Bytes::from(vec![0u8; 100]);
+    big.message.make_mut().payload = Bytes::from(vec![0u8; 100]);
     client.deliver(big);
     let small = delivery(&client, "a", QoS::AtLeastOnce);
     client.deliver(small);

@@ -760,10 +760,10 @@ struct AwaitedAck {
 }
 
 impl AwaitedAck {
-    /// Whether `message` is this very message, not merely an equal one: each message has its
-    /// own shared properties, which its copies (the session's inflight delivery) share.
+    /// Whether `message` is this very message (the session's inflight copy of it), not
+    /// merely an equal one.
     fn is_for(&self, message: &Message) -> bool {
-        Arc::ptr_eq(&self.message.properties, &message.properties)
+        self.message.is_same(message)
     }
 }
 

@@ -651,9 +651,9 @@ impl Router {
         offline: &mut Vec<(SessionKey, Delivery)>,
         busy: &mut Vec<Busy>,
     ) {
-        let delivery = Box::new(Delivery::live(message.clone(), m));
+        let delivery = Delivery::live(message.clone(), m);
         match mailboxes.get(&m.session) {
-            Some(mailbox) => match mailbox.sender.try_send(delivery) {
+            Some(mailbox) => match mailbox.sender.try_send(Box::new(delivery)) {
                 Ok(()) => {
                     self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                 }
@@ -672,7 +672,7 @@ impl Router {
                     offline.push((m.session, *delivery));
                 }
             },
-            None => offline.push((m.session, *delivery)),
+            None => offline.push((m.session, delivery)),
         }
     }
 

@@ -30,7 +30,7 @@ pub struct MessageData {
     /// The application properties forwarded unchanged (payload format, content type, response
     /// topic, correlation data, user properties). Per-hop fields (topic alias, subscription
     /// identifiers, message expiry interval) are always empty here: they are set per delivery.
-    pub properties: Arc<PublishProperties>,
+    pub properties: PublishProperties,
     /// When the message expires (v5 Message Expiry Interval, counted from receipt); `None`: never.
     pub expires_at: Option<Instant>,
 }
@@ -44,6 +44,11 @@ impl std::ops::Deref for Message {
 }
 
 impl Message {
+    /// Whether `other` is this very message (a copy of it), not merely an equal one.
+    pub fn is_same(&self, other: &Message) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The message's fields to change, copied first if another delivery shares them.
     pub fn make_mut(&mut self) -> &mut MessageData {
         Arc::make_mut(&mut self.0)
@@ -70,7 +75,7 @@ impl Message {
             payload,
             qos,
             retain,
-            properties: Arc::new(properties),
+            properties,
             expires_at,
         }))
     }
@@ -182,9 +187,10 @@ mod tests {
             Instant::now(),
         );
         let mut copy = message.clone();
-        assert!(Arc::ptr_eq(&message.0, &copy.0));
+        assert!(message.is_same(&copy));
         copy.make_mut().retain = true;
         assert!(!message.retain, "changing a shared message changes a copy");
+        assert!(!message.is_same(&copy) && !copy.is_same(&message));
         assert!(copy.retain);
     }
 }

@@ -936,7 +936,7 @@ impl Connection {
         dup: bool,
     ) -> bool {
         let message = &delivery.message;
-        let mut properties = (*message.properties).clone();
+        let mut properties = message.properties.clone();
         properties.message_expiry_interval = message.remaining_expiry(now);
         properties.subscription_identifiers = delivery.subscription_ids.clone();
         let qos = match (delivery.qos, id) {

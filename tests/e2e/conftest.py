@@ -351,5 +351,8 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.failed:
         servers = [v for v in item.funcargs.values() if isinstance(v, Roost)]
+        # A cluster's nodes (test_cluster.py).
+        servers += [n for v in item.funcargs.values() for n in getattr(v, "nodes", [])
+                    if isinstance(n, Roost)]
         for server in servers:
             report.sections.append((f"roost serve stderr ({server.name})", server.stderr_text()))

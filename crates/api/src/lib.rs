@@ -256,6 +256,12 @@ pub trait DataPlane: Send + Sync {
         message: ApiMessage,
         confirm_within: Option<std::time::Duration>,
     ) -> DataFuture<'a, Result<DirectOutcome, PublishRefused>>;
+
+    /// Why the data plane refuses new connections now (a cluster node that lost PostgreSQL
+    /// or NATS), for `/health`; `None` when it takes them.
+    fn unavailable(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A client's session as the iot-data connection operations report it.

@@ -69,6 +69,9 @@ pub enum AdmissionRefusal {
     /// The registry could not be read.
     #[error("reading the connection's policies failed: {0}")]
     Registry(#[from] RegistryError),
+    /// This node takes no new connections now (a cluster node that lost PostgreSQL or NATS).
+    #[error("the server is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl AdmissionRefusal {
@@ -76,7 +79,7 @@ impl AdmissionRefusal {
     pub fn reason_code(&self) -> ReasonCode {
         match self {
             Self::InvalidConnect(code) => *code,
-            Self::Registry(_) => ReasonCode::ServerUnavailable,
+            Self::Registry(_) | Self::Unavailable(_) => ReasonCode::ServerUnavailable,
             Self::Provisioning { refusal, .. } if refusal.is_internal() => {
                 ReasonCode::ServerUnavailable
             }
@@ -91,7 +94,7 @@ impl AdmissionRefusal {
     pub fn connect_failure(&self) -> ConnectFailure {
         match self {
             Self::InvalidConnect(_) => ConnectFailure::ClientError,
-            Self::Registry(_) => ConnectFailure::ServerError,
+            Self::Registry(_) | Self::Unavailable(_) => ConnectFailure::ServerError,
             Self::Provisioning { refusal, .. } if refusal.is_internal() => {
                 ConnectFailure::ServerError
             }
@@ -191,6 +194,9 @@ pub(crate) async fn admit_connection(
     source: &mut EventSource,
 ) -> Result<Admitted, AdmissionRefusal> {
     validate_connect(&connect, &core.settings).map_err(AdmissionRefusal::InvalidConnect)?;
+    if let Some(reason) = core.availability.unavailable() {
+        return Err(AdmissionRefusal::Unavailable(reason));
+    }
     let identified = identify(core, identity).await.inspect_err(|refusal| {
         if let Some(id) = refusal.certificate_id() {
             source.principal_identifier = id.to_owned();

@@ -9,6 +9,7 @@
 pub mod admission;
 mod api_message;
 pub mod authorization;
+pub mod availability;
 pub mod connection;
 pub mod connections;
 mod durable_sessions;
@@ -195,6 +196,8 @@ pub struct BrokerCore {
     /// The provisioning service (JITP, JITR and fleet provisioning), shared with the API.
     provisioning: roost_provisioning::Provisioning,
     pub metrics: metrics::BrokerMetrics,
+    /// Whether new connections are taken (see [`availability`]).
+    pub availability: availability::Availability,
 }
 
 impl std::fmt::Debug for BrokerCore {
@@ -258,6 +261,30 @@ impl BrokerCore {
             tokio::spawn(async move { router::wait_for_room(&counters, &metrics, busy).await });
         }
         routed
+    }
+
+    /// Routes a message another node of the cluster sent to this node's subscriptions that
+    /// `reach` says. A full mailbox is waited for here, so a slow subscriber slows the link
+    /// that feeds it (as it slows a local publisher); deliveries queued for offline persistent
+    /// sessions are made durable in the background.
+    pub async fn route_from_cluster(
+        &self,
+        message: &Message,
+        reach: router::RemoteReach<'_>,
+        scratch: &mut MatchSet,
+    ) {
+        let mut busy = Vec::new();
+        let routed = self
+            .router
+            .route_remote(message, reach, scratch, &mut busy, Instant::now());
+        if !busy.is_empty() {
+            router::wait_for_room(&self.router.counters, &self.router.metrics, busy).await;
+        }
+        if !routed.owed.is_empty() {
+            let registry = self.registry.clone();
+            let message = message.clone();
+            tokio::spawn(async move { make_durable(&registry, &message, routed).await });
+        }
     }
 
     /// Publishes a message of one of Roost's services (a shadow answer, an iot-data Publish)
@@ -414,6 +441,7 @@ impl Broker {
                 config.device_issuer.clone(),
             ),
             metrics: metrics::BrokerMetrics::new(),
+            availability: availability::Availability::default(),
             registry: registry.clone(),
             rules: rules::RuleEngine::new(config.rules.clone(), config.mqtt.topic_limits),
             config: config.clone(),

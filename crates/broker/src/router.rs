@@ -16,13 +16,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Mutex, MutexGuard, OnceLock, RwLock, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use roost_codec::ReasonCode;
 use roost_mqtt::{
-    Delivery, Match, MatchSet, Message, QueueLimit, RetainOutcome, RetainedLimits, RetainedStore,
-    SessionKey, SessionState, SubscriptionEntry, SubscriptionFilter, SubscriptionTrie, TopicFilter,
+    Delivery, InterestChange, Match, MatchSet, Message, QueueLimit, RetainOutcome, RetainedLimits,
+    RetainedStore, SessionKey, SessionState, SubscriptionEntry, SubscriptionFilter,
+    SubscriptionTrie, TopicFilter,
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -181,6 +182,38 @@ impl std::fmt::Debug for RetainedRoom {
     }
 }
 
+/// What carries messages between the nodes of a cluster: it hears every message this node
+/// routes on its own behalf, and which filters this node's sessions hold (so that it receives
+/// from the other nodes only what someone here wants). Both are called on the routing path,
+/// the second under the trie's lock: they must only queue.
+pub trait Interconnect: Send + Sync {
+    /// A message published on this node, already delivered here.
+    fn forward(&self, message: &Message);
+    /// Filters that gained their first subscriber on this node or lost their last, in order.
+    fn interest_changed(&self, changes: Vec<InterestChange>);
+}
+
+/// Which of this node's subscriptions a message that came from another node reaches.
+#[derive(Debug, Clone, Copy)]
+pub enum RemoteReach<'a> {
+    /// The ordinary subscriptions (shared groups are served through [`RemoteReach::Group`]).
+    Subscribers,
+    /// One member of the shared group `group` with filter `filter`, which the cluster chose
+    /// this node for.
+    Group { group: &'a str, filter: &'a str },
+}
+
+/// Which subscriptions one routing reaches.
+#[derive(Debug, Clone, Copy)]
+enum Reach<'a> {
+    /// Every matching subscription: a standalone node's own messages.
+    Everyone,
+    /// Ordinary subscriptions only: in a cluster, shared groups are served cluster-wide.
+    Plain,
+    /// One shared group.
+    Group { group: &'a str, filter: &'a str },
+}
+
 /// The broker's shared routing state.
 pub struct Router {
     sessions: Mutex<Sessions>,
@@ -198,6 +231,41 @@ pub struct Router {
     next_stored: AtomicU64,
     pub counters: Arc<RouteCounters>,
     pub(crate) metrics: BrokerMetrics,
+    /// Set once when this node joins a cluster.
+    interconnect: OnceLock<Arc<dyn Interconnect>>,
+}
+
+/// The trie, locked for writing; when the lock is released, the interest changes made under
+/// it go to the interconnect (in lock order, so a subscribe and an unsubscribe of one filter
+/// never arrive swapped).
+struct TrieWriter<'a> {
+    trie: RwLockWriteGuard<'a, SubscriptionTrie>,
+    interconnect: Option<&'a Arc<dyn Interconnect>>,
+}
+
+impl std::ops::Deref for TrieWriter<'_> {
+    type Target = SubscriptionTrie;
+
+    fn deref(&self) -> &SubscriptionTrie {
+        &self.trie
+    }
+}
+
+impl std::ops::DerefMut for TrieWriter<'_> {
+    fn deref_mut(&mut self) -> &mut SubscriptionTrie {
+        &mut self.trie
+    }
+}
+
+impl Drop for TrieWriter<'_> {
+    fn drop(&mut self) {
+        if let Some(interconnect) = self.interconnect {
+            let changes = self.trie.take_interest_changes();
+            if !changes.is_empty() {
+                interconnect.interest_changed(changes);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Router {
@@ -233,7 +301,22 @@ impl Router {
             next_stored: AtomicU64::new(1),
             counters: Arc::default(),
             metrics: BrokerMetrics::new(),
+            interconnect: OnceLock::new(),
         }
+    }
+
+    /// Joins this router to a cluster: from now on every message routed on this node's behalf
+    /// is also forwarded, shared groups are served through the interconnect only, and the
+    /// filters held here (those already held first) are reported. Only the first call counts.
+    pub fn connect(&self, interconnect: Arc<dyn Interconnect>) {
+        if self.interconnect.set(interconnect).is_ok() {
+            self.write_trie().track_interest();
+        }
+    }
+
+    /// Whether this node is part of a cluster.
+    pub fn is_clustered(&self) -> bool {
+        self.interconnect.get().is_some()
     }
 
     /// Attaches connection `connection` to `client_id`'s session, taking over a connection
@@ -356,8 +439,11 @@ impl Router {
         self.mailboxes.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write_trie(&self) -> std::sync::RwLockWriteGuard<'_, SubscriptionTrie> {
-        self.trie.write().unwrap_or_else(|p| p.into_inner())
+    fn write_trie(&self) -> TrieWriter<'_> {
+        TrieWriter {
+            trie: self.trie.write().unwrap_or_else(|p| p.into_inner()),
+            interconnect: self.interconnect.get(),
+        }
     }
 
     /// Forgets every subscription of `key` (a session that starts clean or ends).
@@ -566,8 +652,46 @@ impl Router {
         if retained == Some(RetainOutcome::Refused) {
             self.metrics.retained_refused.increment(1);
         }
-        let owed = self.deliver(message, publisher, scratch, busy, now);
+        let interconnect = self.interconnect.get();
+        let reach = if interconnect.is_some() {
+            Reach::Plain
+        } else {
+            Reach::Everyone
+        };
+        let owed = self.deliver(message, publisher, reach, scratch, busy, now);
+        if let Some(interconnect) = interconnect {
+            interconnect.forward(message);
+        }
         Routed { retained, owed }
+    }
+
+    /// Routes a message another node of the cluster published to the subscriptions `reach`
+    /// says; it is not forwarded again, and not retained here (see [`Router::retain_remote`]).
+    pub fn route_remote(
+        &self,
+        message: &Message,
+        reach: RemoteReach<'_>,
+        scratch: &mut MatchSet,
+        busy: &mut Vec<Busy>,
+        now: Instant,
+    ) -> Routed {
+        let reach = match reach {
+            RemoteReach::Subscribers => Reach::Plain,
+            RemoteReach::Group { group, filter } => Reach::Group { group, filter },
+        };
+        let owed = self.deliver(message, None, reach, scratch, busy, now);
+        Routed {
+            retained: None,
+            owed,
+        }
+    }
+
+    /// Keeps (or, for an empty payload, removes) a retained message another node stored, so
+    /// that subscribers here get it too.
+    pub fn retain_remote(&self, message: &Message) {
+        if lock(&self.retained).retain(message) == RetainOutcome::Refused {
+            self.metrics.retained_refused.increment(1);
+        }
     }
 
     /// Restores retained messages (from the registry, at start-up), within the store's limits.
@@ -584,6 +708,7 @@ impl Router {
         &self,
         message: &Message,
         publisher: Option<SessionKey>,
+        reach: Reach<'_>,
         scratch: &mut MatchSet,
         busy: &mut Vec<Busy>,
         now: Instant,
@@ -600,10 +725,23 @@ impl Router {
         let mut offline: Vec<(SessionKey, Delivery)> = Vec::new();
         {
             let mailboxes = self.read_mailboxes();
+            if matches!(reach, Reach::Group { .. }) {
+                scratch.sessions.clear();
+            }
             for m in scratch.sessions.drain(..) {
                 self.offer(&mailboxes, message, &m, &mut offline, busy);
             }
             for shared in scratch.shared.drain(..) {
+                let wanted = match reach {
+                    Reach::Everyone => true,
+                    Reach::Plain => false,
+                    Reach::Group { group, filter } => {
+                        shared.group.as_str() == group && shared.filter.as_str() == filter
+                    }
+                };
+                if !wanted {
+                    continue;
+                }
                 let online = shared.pick(|key| mailboxes.contains_key(&key));
                 let chosen = online.or_else(|| shared.pick(|_| true));
                 if let Some(m) = chosen {

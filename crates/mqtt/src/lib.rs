@@ -36,4 +36,6 @@ pub use session::{
     validate_connect,
 };
 pub use topic::{ShareName, SharedFilter, SubscriptionFilter, TopicFilter, TopicLimits, TopicName};
-pub use trie::{Match, MatchSet, SessionKey, SharedMatch, SubscriptionEntry, SubscriptionTrie};
+pub use trie::{
+    InterestChange, Match, MatchSet, SessionKey, SharedMatch, SubscriptionEntry, SubscriptionTrie,
+};

@@ -249,6 +249,50 @@ pub struct SubscriptionTrie {
     free: Vec<NodeId>,
     by_session: HashMap<SessionKey, HashSet<SubscriptionFilter>>,
     len: usize,
+    /// Distinct filters and their subscriber counts, kept only once asked for
+    /// ([`SubscriptionTrie::track_interest`]): a cluster node subscribes to what its clients want.
+    interest: Option<Interest>,
+}
+
+/// A filter that gained its first subscriber (`added`) or lost its last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterestChange {
+    /// The filter (shared filters keep their group).
+    pub filter: SubscriptionFilter,
+    /// Whether the trie now has it (true) or no longer has it (false).
+    pub added: bool,
+}
+
+#[derive(Debug, Default)]
+struct Interest {
+    counts: HashMap<SubscriptionFilter, usize>,
+    changes: Vec<InterestChange>,
+}
+
+impl Interest {
+    fn add(&mut self, filter: &SubscriptionFilter) {
+        let count = self.counts.entry(filter.clone()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            self.changes.push(InterestChange {
+                filter: filter.clone(),
+                added: true,
+            });
+        }
+    }
+
+    fn remove(&mut self, filter: &SubscriptionFilter) {
+        if let Some(count) = self.counts.get_mut(filter) {
+            *count -= 1;
+            if *count == 0 {
+                self.counts.remove(filter);
+                self.changes.push(InterestChange {
+                    filter: filter.clone(),
+                    added: false,
+                });
+            }
+        }
+    }
 }
 
 impl Default for SubscriptionTrie {
@@ -265,7 +309,32 @@ impl SubscriptionTrie {
             free: Vec::new(),
             by_session: HashMap::new(),
             len: 0,
+            interest: None,
         }
+    }
+
+    /// Starts keeping the distinct filters: every filter already held is reported as added by
+    /// the next [`SubscriptionTrie::take_interest_changes`], and from then on each filter's
+    /// first subscriber and last unsubscriber.
+    pub fn track_interest(&mut self) {
+        if self.interest.is_some() {
+            return;
+        }
+        let mut interest = Interest::default();
+        for filters in self.by_session.values() {
+            for filter in filters {
+                interest.add(filter);
+            }
+        }
+        self.interest = Some(interest);
+    }
+
+    /// The interest changes since the last call, in order (empty unless tracked).
+    pub fn take_interest_changes(&mut self) -> Vec<InterestChange> {
+        self.interest
+            .as_mut()
+            .map(|interest| std::mem::take(&mut interest.changes))
+            .unwrap_or_default()
     }
 
     /// Number of subscriptions (plain and shared memberships).
@@ -306,6 +375,9 @@ impl SubscriptionTrie {
             .insert(session, filter, sub);
         if previous.is_none() {
             self.len += 1;
+            if let Some(interest) = &mut self.interest {
+                interest.add(filter);
+            }
             self.by_session
                 .entry(session)
                 .or_default()
@@ -321,6 +393,9 @@ impl SubscriptionTrie {
         filter: &SubscriptionFilter,
     ) -> Option<SubscriptionEntry> {
         let removed = self.detach(session, filter)?;
+        if let Some(interest) = &mut self.interest {
+            interest.remove(filter);
+        }
         if let Some(filters) = self.by_session.get_mut(&session) {
             filters.remove(filter);
             if filters.is_empty() {
@@ -336,7 +411,11 @@ impl SubscriptionTrie {
             return 0;
         };
         for filter in &filters {
-            self.detach(session, filter);
+            if self.detach(session, filter).is_some()
+                && let Some(interest) = &mut self.interest
+            {
+                interest.remove(filter);
+            }
         }
         filters.len()
     }
@@ -530,6 +609,34 @@ mod tests {
     const A: SessionKey = SessionKey(1);
     const B: SessionKey = SessionKey(2);
     const C: SessionKey = SessionKey(3);
+
+    #[test]
+    fn tracked_interest_reports_each_filters_first_subscriber_and_last_unsubscriber() {
+        let mut trie = SubscriptionTrie::new();
+        trie.insert(A, &f("a/#"), sub(QoS::AtMostOnce));
+        assert!(trie.take_interest_changes().is_empty(), "not tracked yet");
+        trie.track_interest();
+        let added = |s: &str| InterestChange {
+            filter: f(s),
+            added: true,
+        };
+        let removed = |s: &str| InterestChange {
+            filter: f(s),
+            added: false,
+        };
+        assert_eq!(trie.take_interest_changes(), [added("a/#")]);
+        trie.insert(B, &f("a/#"), sub(QoS::AtLeastOnce));
+        trie.insert(B, &f("a/#"), sub(QoS::AtMostOnce)); // a replacement, not a new one
+        trie.insert(B, &f("$share/g/x"), sub(QoS::AtMostOnce));
+        assert_eq!(trie.take_interest_changes(), [added("$share/g/x")]);
+        trie.remove(A, &f("a/#"));
+        trie.remove(A, &f("a/#")); // absent: changes nothing
+        assert!(trie.take_interest_changes().is_empty(), "B still holds a/#");
+        trie.remove_all(B);
+        let mut changes = trie.take_interest_changes();
+        changes.sort_by_key(|c| c.filter.filter().as_str().to_owned());
+        assert_eq!(changes, [removed("a/#"), removed("$share/g/x")]);
+    }
 
     #[test]
     fn exact_plus_and_hash_filters_match_the_topics_the_spec_says() {

@@ -2,7 +2,11 @@
 //! per-connection policies) and for live enforcement (cutting revoked connections).
 
 /// One committed change. Listeners re-read what they cache; the event says what to re-read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// In a cluster, each commit's events are also written, in the same transaction, to the
+/// `registry_events` log that the other nodes follow; that is what the serde form is for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event")]
 pub enum RegistryEvent {
     /// A CA certificate was registered, updated or deleted.
     CaCertificateChanged { ca_id: String },

@@ -73,6 +73,22 @@ impl Registry {
         self.store.committed()
     }
 
+    /// Joins a cluster of nodes sharing this (PostgreSQL) registry as node `node`: this node's
+    /// commits are logged for the others, and theirs reach this node's listeners within
+    /// about `poll`. Call it before reading anything the listeners keep current.
+    pub async fn join_cluster(
+        &self,
+        node: &str,
+        poll: std::time::Duration,
+    ) -> Result<(), RegistryError> {
+        self.store.join_cluster(node, poll).await
+    }
+
+    /// Whether the database answers now (for `/health`).
+    pub async fn is_reachable(&self) -> bool {
+        self.store.is_reachable().await
+    }
+
     /// Waits for pending writes to commit and closes the connections.
     pub async fn close(&self) {
         self.store.close().await;

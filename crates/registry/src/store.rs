@@ -11,7 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -59,6 +59,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "topic rules and destinations",
         include_str!("../migrations/0006_topic_rules.sql"),
     ),
+    (
+        7,
+        "cluster event log",
+        include_str!("../migrations/0007_cluster_events.sql"),
+    ),
 ];
 
 /// Where the registry lives.
@@ -103,6 +108,10 @@ pub(crate) struct Store {
     jobs: mpsc::Sender<ErasedJob>,
     listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>>,
     committed: Arc<AtomicU64>,
+    /// This node's id once it has joined a cluster: from then on each commit's events are
+    /// logged for the other nodes.
+    cluster_node: Arc<OnceLock<String>>,
+    is_postgres: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -154,19 +163,70 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(connect_options)
+            .connect_with(connect_options.clone())
             .await?;
 
         let listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>> = Arc::default();
         let (jobs, rx) = mpsc::channel(4096);
         let committed = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run_writer(writer, rx, listeners.clone(), committed.clone()));
+        let cluster_node = Arc::new(OnceLock::new());
+        // A server's connection can be lost (PostgreSQL restarted); the writer then opens a new
+        // one. A SQLite file's cannot.
+        let reconnect = (!is_sqlite).then(|| connect_options.clone());
+        tokio::spawn(run_writer(
+            writer,
+            reconnect,
+            rx,
+            listeners.clone(),
+            committed.clone(),
+            cluster_node.clone(),
+        ));
         Ok(Self {
             read,
             jobs,
             listeners,
             committed,
+            cluster_node,
+            is_postgres: !is_sqlite,
         })
+    }
+
+    /// Starts logging this node's commits for the others as `node`, and following theirs:
+    /// every `poll`, the commits other nodes logged since the last look are announced to this
+    /// node's listeners as if made here. Commits made before this call are not announced
+    /// (a node reads its views from the database after joining).
+    pub(crate) async fn join_cluster(
+        &self,
+        node: &str,
+        poll: Duration,
+    ) -> Result<(), RegistryError> {
+        if !self.is_postgres {
+            return Err(RegistryError::storage(
+                "a cluster needs a PostgreSQL registry (database.url = \"postgres://…\")",
+            ));
+        }
+        if self.cluster_node.set(node.to_owned()).is_err() {
+            return Ok(());
+        }
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM registry_events")
+            .fetch_one(&self.read)
+            .await?;
+        tokio::spawn(follow_cluster(self.clone(), node.to_owned(), last, poll));
+        Ok(())
+    }
+
+    /// Whether the database answers a trivial query now.
+    pub(crate) async fn is_reachable(&self) -> bool {
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&self.read)
+            .await
+            .is_ok()
+    }
+
+    /// Announces a commit another node made.
+    fn announce_remote(&self, events: &[RegistryEvent]) {
+        let commit = self.committed.fetch_add(1, Ordering::AcqRel) + 1;
+        announce(&self.listeners, commit, events);
     }
 
     /// The pool for read-only queries.
@@ -282,29 +342,100 @@ fn migrator() -> Migrator {
     )
 }
 
+/// How long logged events are kept for nodes that fall behind (a restarted node reads its
+/// views afresh instead).
+const EVENT_LOG_WINDOW: Duration = Duration::from_secs(600);
+
+/// Tells every listener of a commit.
+fn announce(
+    listeners: &RwLock<Vec<Arc<dyn ChangeListener>>>,
+    commit: u64,
+    events: &[RegistryEvent],
+) {
+    if events.is_empty() {
+        return;
+    }
+    let listeners = listeners
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    for listener in listeners {
+        listener.on_commit(commit, events);
+    }
+}
+
+/// Follows the other nodes' commits in the event log (see [`Store::join_cluster`]), and now
+/// and then deletes what is older than [`EVENT_LOG_WINDOW`].
+async fn follow_cluster(store: Store, node: String, mut last: i64, poll: Duration) {
+    let mut ticker = tokio::time::interval(poll);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_prune = std::time::Instant::now();
+    while !store.read.is_closed() {
+        ticker.tick().await;
+        let rows: Result<Vec<(i64, String, String)>, sqlx::Error> = sqlx::query_as(
+            "SELECT seq, node, events FROM registry_events WHERE seq > $1 ORDER BY seq LIMIT 1000",
+        )
+        .bind(last)
+        .fetch_all(&store.read)
+        .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(error) => {
+                if !store.read.is_closed() {
+                    tracing::warn!(%error, "reading the cluster's registry events failed; retrying");
+                }
+                continue;
+            }
+        };
+        for (seq, author, events) in rows {
+            last = seq;
+            if author == node {
+                continue;
+            }
+            match serde_json::from_str::<Vec<RegistryEvent>>(&events) {
+                Ok(events) => store.announce_remote(&events),
+                Err(error) => {
+                    tracing::error!(%error, seq, node = %author, "a logged registry event is unreadable; skipped")
+                }
+            }
+        }
+        if std::time::Instant::now() >= next_prune {
+            next_prune = std::time::Instant::now() + EVENT_LOG_WINDOW / 10;
+            let before = now_ms() - EVENT_LOG_WINDOW.as_millis() as i64;
+            let pruned = store
+                .write(job!(|conn| {
+                    sqlx::query("DELETE FROM registry_events WHERE created_ms < $1")
+                        .bind(before)
+                        .execute(conn)
+                        .await?;
+                    Ok(((), Vec::new()))
+                }))
+                .await;
+            if let Err(error) = pruned {
+                tracing::warn!(%error, "pruning the cluster's registry events failed");
+            }
+        }
+    }
+}
+
 async fn run_writer(
     mut conn: AnyConnection,
+    reconnect: Option<AnyConnectOptions>,
     mut jobs: mpsc::Receiver<ErasedJob>,
     listeners: Arc<RwLock<Vec<Arc<dyn ChangeListener>>>>,
     committed: Arc<AtomicU64>,
+    cluster_node: Arc<OnceLock<String>>,
 ) {
     while let Some(first) = jobs.recv().await {
         let mut done = Vec::new();
         let mut events = Vec::new();
-        let result = run_batch(&mut conn, first, &mut jobs, &mut done, &mut events).await;
+        let log_as = cluster_node.get().map(String::as_str);
+        let result = run_batch(&mut conn, first, &mut jobs, &mut done, &mut events, log_as).await;
         match result {
             Ok(()) => {
                 // Counted once the commit is durable and visible to new reads.
                 let commit = committed.fetch_add(1, Ordering::AcqRel) + 1;
-                if !events.is_empty() {
-                    let listeners = listeners
-                        .read()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner())
-                        .clone();
-                    for listener in listeners {
-                        listener.on_commit(commit, &events);
-                    }
-                }
+                announce(&listeners, commit, &events);
                 for deliver in done {
                     deliver(Ok(commit));
                 }
@@ -318,6 +449,19 @@ async fn run_writer(
                 }
                 // The connection may be in a broken transaction; try to get back to a clean state.
                 let _ = conn.execute("ROLLBACK").await;
+                if let Some(options) = &reconnect
+                    && conn.ping().await.is_err()
+                {
+                    match options.connect().await {
+                        Ok(fresh) => {
+                            tracing::info!("the registry writer reconnected to the database");
+                            conn = fresh;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "the registry writer cannot reconnect yet; it retries at the next write")
+                        }
+                    }
+                }
             }
         }
     }
@@ -332,6 +476,7 @@ async fn run_batch(
     jobs: &mut mpsc::Receiver<ErasedJob>,
     done: &mut Vec<Deliver>,
     events: &mut Vec<RegistryEvent>,
+    log_as: Option<&str>,
 ) -> Result<(), String> {
     let mut tx = conn.begin().await.map_err(|e| e.to_string())?;
     let mut next = Some(first);
@@ -345,7 +490,38 @@ async fn run_batch(
             next = jobs.try_recv().ok();
         }
     }
+    if let Some(node) = log_as
+        && !events.is_empty()
+    {
+        log_events(&mut tx, node, events)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     tx.commit().await.map_err(|e| e.to_string())
+}
+
+/// Appends a commit's events to the cluster's log, numbered after the last under a
+/// transaction-scoped lock, so that a number is never visible before a smaller one.
+async fn log_events(
+    conn: &mut AnyConnection,
+    node: &str,
+    events: &[RegistryEvent],
+) -> Result<(), sqlx::Error> {
+    let text = serde_json::to_string(events).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    // The key is arbitrary; it only has to be the same on every node.
+    sqlx::query("SELECT pg_advisory_xact_lock(7477001)")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO registry_events (seq, node, events, created_ms) \
+         SELECT COALESCE(MAX(seq), 0) + 1, $1, $2, $3 FROM registry_events",
+    )
+    .bind(node)
+    .bind(text)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Runs one job of a batch; the inner `Err` is an unguarded job's abort.

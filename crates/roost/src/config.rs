@@ -22,6 +22,7 @@ pub(crate) struct Config {
     pub(crate) identity: IdentityConfig,
     pub(crate) tls: TlsConfig,
     pub(crate) database: DatabaseConfig,
+    pub(crate) cluster: ClusterConfig,
     pub(crate) provisioning: ProvisioningConfig,
     pub(crate) rules: RulesConfig,
     #[serde(default)]
@@ -110,6 +111,15 @@ pub(crate) struct DatabaseConfig {
     pub(crate) url: String,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClusterConfig {
+    pub(crate) nats_url: String,
+    pub(crate) node_id: String,
+    pub(crate) subject_prefix: String,
+    pub(crate) registry_poll_ms: u64,
+}
+
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CredentialConfig {
@@ -135,6 +145,9 @@ pub(crate) struct Overrides {
     pub(crate) wss_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_listen: Option<SocketAddr>,
     pub(crate) insecure_tcp_policy: Option<PathBuf>,
+    pub(crate) database_url: Option<String>,
+    pub(crate) nats_url: Option<String>,
+    pub(crate) node_id: Option<String>,
 }
 
 impl Config {
@@ -181,6 +194,15 @@ impl Config {
         }
         if let Some(path) = &overrides.insecure_tcp_policy {
             config.mqtt.insecure_tcp_policy = Some(path.clone());
+        }
+        if let Some(url) = &overrides.database_url {
+            config.database.url = url.clone();
+        }
+        if let Some(url) = &overrides.nats_url {
+            config.cluster.nats_url = url.clone();
+        }
+        if let Some(id) = &overrides.node_id {
+            config.cluster.node_id = id.clone();
         }
         config.validate()?;
         Ok(config)
@@ -269,6 +291,30 @@ impl Config {
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             bail!("tls.cert_file and tls.key_file must be given together");
         }
+        if self.is_clustered() && !self.database.url.starts_with("postgres") {
+            bail!(
+                "cluster.nats_url is set but database.url is not a PostgreSQL URL \
+                 (postgres://…): the nodes of a cluster share one PostgreSQL registry"
+            );
+        }
+        let token = |s: &str| {
+            !s.is_empty()
+                && s.split('.').all(|t| {
+                    !t.is_empty()
+                        && t.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                })
+        };
+        if !token(&self.cluster.subject_prefix) {
+            bail!(
+                "cluster.subject_prefix must be NATS subject tokens (letters, digits, - and _, \
+                 separated by dots), found {:?}",
+                self.cluster.subject_prefix
+            );
+        }
+        if !(10..=5_000).contains(&self.cluster.registry_poll_ms) {
+            bail!("cluster.registry_poll_ms must be between 10 and 5000");
+        }
         for credential in &self.credentials {
             if credential.access_key_id.is_empty() || credential.secret_access_key.is_empty() {
                 bail!("every [[credentials]] entry needs access_key_id and secret_access_key");
@@ -283,6 +329,11 @@ impl Config {
             .url
             .is_empty()
             .then(|| self.data_dir.join("registry.db"))
+    }
+
+    /// Whether this node joins a cluster (a NATS URL is configured).
+    pub(crate) fn is_clustered(&self) -> bool {
+        !self.cluster.nats_url.is_empty()
     }
 
     /// The registry URL: the configured one, or the SQLite file in the data directory.
@@ -321,6 +372,35 @@ mod tests {
         assert_eq!(config.api.listen.port(), 1);
         assert_eq!(config.mqtt.listen.port(), 2);
         assert_eq!(config.mqtt.wss_listen.map(|a| a.port()), Some(3));
+    }
+
+    #[test]
+    fn a_cluster_needs_a_postgresql_registry() {
+        let standalone = Config::load(None, &Overrides::default()).unwrap();
+        assert!(!standalone.is_clustered());
+        let nats = Some("nats://127.0.0.1:4222".to_owned());
+        let error = Config::load(
+            None,
+            &Overrides {
+                nats_url: nats.clone(),
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err();
+        assert!(format!("{error:#}").contains("PostgreSQL"), "{error:#}");
+        let clustered = Config::load(
+            None,
+            &Overrides {
+                nats_url: nats,
+                database_url: Some("postgres://roost@127.0.0.1/roost".into()),
+                node_id: Some("n1".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert!(clustered.is_clustered());
+        assert_eq!(clustered.cluster.node_id, "n1");
+        assert_eq!(clustered.sqlite_path(), None);
     }
 
     #[test]

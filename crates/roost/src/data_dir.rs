@@ -3,6 +3,7 @@
 //! certificates for CreateKeysAndCertificate, and the admin access keys. Existing files are
 //! kept across restarts; secrets are written readable by the owner only.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -206,6 +207,65 @@ impl DataDir {
         Ok(())
     }
 
+    /// The secrets every node of a cluster must hold alike: the server CA (devices trust it
+    /// whichever node they reach), the device-issuing CA and the admin keys. The server
+    /// certificate itself is each node's own, issued by the shared CA.
+    fn shared_secrets(&self) -> [(&'static str, PathBuf); 5] {
+        [
+            ("server-ca.pem", self.server_ca_cert()),
+            ("server-ca.key", self.server_ca_key()),
+            ("device-issuer-ca.pem", self.device_ca_cert()),
+            ("device-issuer-ca.key", self.device_ca_key()),
+            ("admin-credentials.json", self.credentials_file()),
+        ]
+    }
+
+    /// This directory's shared secrets as one JSON object (file name → contents).
+    pub(crate) fn cluster_secrets(&self) -> Result<String> {
+        let mut files = BTreeMap::new();
+        for (name, path) in self.shared_secrets() {
+            let text =
+                fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            files.insert(name, text);
+        }
+        Ok(serde_json::to_string(&files)?)
+    }
+
+    /// Takes the cluster's shared secrets (from [`DataDir::cluster_secrets`] of the node that
+    /// set them) in place of this directory's own where they differ; the server certificate
+    /// is issued again when the server CA changed. Returns whether anything changed.
+    pub(crate) fn adopt_cluster_secrets(
+        &self,
+        secrets: &str,
+        server_names: &[String],
+    ) -> Result<bool> {
+        let files: BTreeMap<String, String> =
+            serde_json::from_str(secrets).context("the cluster's shared secrets are malformed")?;
+        let mut changed = false;
+        let mut server_ca_changed = false;
+        for (name, path) in self.shared_secrets() {
+            let Some(text) = files.get(name) else {
+                bail!("the cluster's shared secrets lack {name}");
+            };
+            if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+                continue;
+            }
+            if name.ends_with(".pem") {
+                fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            } else {
+                write_secret(&path, text)?;
+            }
+            changed = true;
+            server_ca_changed |= name.starts_with("server-ca");
+        }
+        if server_ca_changed {
+            let ca = load_ca(&self.server_ca_cert(), &self.server_ca_key())?;
+            let _ = fs::remove_file(self.server_cert());
+            self.ensure_server_certificate(&ca, server_names)?;
+        }
+        Ok(changed)
+    }
+
     /// The CA that signs CreateKeysAndCertificate / CreateCertificateFromCsr certificates.
     pub(crate) fn device_issuer(&self) -> Result<CertificateAuthority> {
         load_ca(&self.device_ca_cert(), &self.device_ca_key())
@@ -375,6 +435,40 @@ mod tests {
         assert!(creds.access_key_id.starts_with("AKIA"));
         assert_eq!(creds.secret_access_key.len(), 40);
         data.device_issuer().unwrap();
+    }
+
+    #[test]
+    fn a_node_takes_the_clusters_secrets_and_reissues_its_server_certificate() {
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let names = vec!["localhost".to_owned()];
+        let a = DataDir::new(first.path());
+        let b = DataDir::new(second.path());
+        a.prepare(&names).unwrap();
+        b.prepare(&names).unwrap();
+        let own =
+            roost_pki::CertificateInfo::from_pem(&fs::read_to_string(b.server_cert()).unwrap())
+                .unwrap();
+        let a_ca =
+            roost_pki::CertificateInfo::from_pem(&fs::read_to_string(a.server_ca_cert()).unwrap())
+                .unwrap();
+        assert!(roost_pki::verify_signed_by(&own, &a_ca).is_err());
+        let shared = a.cluster_secrets().unwrap();
+        assert!(b.adopt_cluster_secrets(&shared, &names).unwrap());
+        assert!(
+            !b.adopt_cluster_secrets(&shared, &names).unwrap(),
+            "nothing left to change"
+        );
+        assert_eq!(b.cluster_secrets().unwrap(), shared);
+        assert_eq!(
+            b.admin_credentials().unwrap().access_key_id,
+            a.admin_credentials().unwrap().access_key_id
+        );
+        // b's own server certificate now chains to the shared server CA.
+        let ca = fs::read_to_string(a.server_ca_cert()).unwrap();
+        let server = fs::read_to_string(b.server_cert()).unwrap();
+        let ca = roost_pki::CertificateInfo::from_pem(&ca).unwrap();
+        let server = roost_pki::CertificateInfo::from_pem(&server).unwrap();
+        roost_pki::verify_signed_by(&server, &ca).expect("signed by the shared server CA");
     }
 
     #[test]

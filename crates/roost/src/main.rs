@@ -170,6 +170,16 @@ struct ServeArgs {
     /// The IoT policy document (JSON file) that governs every insecure-listener client.
     #[arg(long, value_name = "FILE", requires = "insecure_tcp_listen")]
     insecure_tcp_policy: Option<PathBuf>,
+    /// The registry database URL (database.url), e.g. postgres://roost@db/roost.
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+    /// Join a cluster over this NATS server (cluster.nats_url); needs a PostgreSQL
+    /// --database-url shared by every node.
+    #[arg(long, value_name = "URL")]
+    nats_url: Option<String>,
+    /// This node's name in a cluster (cluster.node_id).
+    #[arg(long, value_name = "NAME")]
+    node_id: Option<String>,
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -224,6 +234,9 @@ fn main() -> Result<()> {
                     wss_listen: args.wss_listen,
                     insecure_tcp_listen: args.insecure_tcp_listen,
                     insecure_tcp_policy: args.insecure_tcp_policy,
+                    database_url: args.database_url,
+                    nats_url: args.nats_url,
+                    node_id: args.node_id,
                 },
             )?;
             tokio::runtime::Builder::new_multi_thread()

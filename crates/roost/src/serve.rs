@@ -24,6 +24,45 @@ use crate::https::{HttpLimits, server_config};
 /// Reader connections of the registry pool.
 const REGISTRY_READERS: u32 = 8;
 
+/// How often a cluster node checks that it reaches PostgreSQL and NATS.
+const DEPENDENCY_CHECK_PERIOD: Duration = Duration::from_millis(500);
+
+/// This node's name in a cluster: the configured one, or the host name and process id.
+fn node_id(config: &Config) -> String {
+    if !config.cluster.node_id.is_empty() {
+        return config.cluster.node_id.clone();
+    }
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "roost".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+/// Joins the registry side of a cluster: follows the other nodes' commits, and shares the
+/// data directory's CAs and admin keys through the database (the first node's win; see
+/// `DataDir::adopt_cluster_secrets`).
+async fn join_cluster_registry(config: &Config, registry: &Registry, data: &DataDir) -> Result<()> {
+    let node = node_id(config);
+    registry
+        .join_cluster(
+            &node,
+            Duration::from_millis(config.cluster.registry_poll_ms),
+        )
+        .await
+        .context("joining the cluster's registry")?;
+    let shared = registry
+        .shared_setting("cluster_secrets", data.cluster_secrets()?)
+        .await
+        .context("sharing the cluster's CAs and admin keys")?;
+    if data.adopt_cluster_secrets(&shared, &server_names(config))? {
+        tracing::info!(node = %node, "took the cluster's server CA, device-issuing CA and admin keys");
+    }
+    tracing::info!(node = %node, "joined the cluster's registry");
+    Ok(())
+}
+
 pub(crate) async fn run(config: Config) -> Result<()> {
     let data = DataDir::new(&config.data_dir);
     data.prepare(&server_names(&config))?;
@@ -44,6 +83,9 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     )
     .await
     .context("opening the registry")?;
+    if config.is_clustered() {
+        join_cluster_registry(&config, &registry, &data).await?;
+    }
 
     let mut credentials: HashMap<String, String> = config
         .credentials
@@ -81,6 +123,19 @@ pub(crate) async fn run(config: Config) -> Result<()> {
     )
     .await
     .context("starting the MQTT broker")?;
+    if config.is_clustered() {
+        let link = roost_cluster::ClusterLink::join(
+            &roost_cluster::ClusterOptions {
+                nats_url: config.cluster.nats_url.clone(),
+                node_id: node_id(&config),
+                subject_prefix: config.cluster.subject_prefix.clone(),
+            },
+            broker.core().clone(),
+        )
+        .await
+        .context("joining the cluster's message bus")?;
+        link.watch_dependencies(broker.core().clone(), DEPENDENCY_CHECK_PERIOD);
+    }
     let state = state.with_data_plane(Arc::new(BrokerDataPlane(broker.core().clone())));
     let cert_pem = std::fs::read_to_string(server_cert_path(&config, &data))?;
     let key_pem = std::fs::read_to_string(server_key_path(&config, &data))?;
@@ -278,6 +333,10 @@ fn connection_summary(
 struct BrokerDataPlane(Arc<roost_broker::BrokerCore>);
 
 impl roost_api::DataPlane for BrokerDataPlane {
+    fn unavailable(&self) -> Option<String> {
+        self.0.availability.unavailable()
+    }
+
     fn publish(
         &self,
         message: roost_api::ApiMessage,

@@ -109,14 +109,32 @@ pub(super) async fn describe_endpoint(
     }))
 }
 
-/// `/health`'s answer (Roost's own).
+/// `/health`'s answer (Roost's own): 200 `ok`, or 503 `unavailable` with the reason the
+/// data plane refuses new connections.
 #[derive(Debug, Serialize)]
 struct Health {
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
-pub(super) async fn health() -> impl IntoResponse {
-    (StatusCode::OK, Json(Health { status: "ok" }))
+pub(super) async fn health(State(state): State<ApiState>) -> impl IntoResponse {
+    match state.data_plane().and_then(|plane| plane.unavailable()) {
+        None => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ok",
+                reason: None,
+            }),
+        ),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+                reason: Some(reason),
+            }),
+        ),
+    }
 }
 
 pub(super) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {

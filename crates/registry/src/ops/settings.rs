@@ -1,4 +1,4 @@
-//! Registry-wide settings: the CA registration code.
+//! Registry-wide settings: the CA registration code, and what the nodes of a cluster share.
 
 use sqlx::AnyConnection;
 use uuid::Uuid;
@@ -53,6 +53,32 @@ impl Registry {
                     ));
                 }
                 Ok(((), Vec::new()))
+            }))
+            .await
+    }
+
+    /// The value of setting `name`, storing `proposed` first if it has none: the first node
+    /// of a cluster to ask sets what every node then uses (the server CA, the admin keys).
+    pub async fn shared_setting(
+        &self,
+        name: &str,
+        proposed: String,
+    ) -> Result<String, RegistryError> {
+        let name = name.to_owned();
+        self.store
+            .write(job!(|conn| {
+                sqlx::query(
+                    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(name.clone())
+                .bind(proposed)
+                .execute(&mut *conn)
+                .await?;
+                let row = sqlx::query("SELECT value FROM settings WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok((row::text(&row, "value")?, Vec::new()))
             }))
             .await
     }

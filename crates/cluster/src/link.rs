@@ -1,0 +1,390 @@
+//! The link between this node's router and NATS: forwarding, interest, and what arrives.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::connection::State;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use roost_broker::BrokerCore;
+use roost_broker::router::{Interconnect, RemoteReach};
+use roost_mqtt::{InterestChange, MatchSet, Message, SubscriptionFilter};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::dedup::Dedup;
+use crate::envelope::{self, Stamp};
+use crate::subject;
+
+/// Messages waiting to be published on the bus; beyond this, forwarding drops (and counts).
+const OUTBOUND_CAPACITY: usize = 65_536;
+/// Messages received from the bus waiting for the router.
+const INBOUND_CAPACITY: usize = 4_096;
+/// Most messages the publisher task takes at once.
+const PUBLISH_BATCH: usize = 256;
+
+/// How a node joins the bus.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// `nats://host:port` (a comma-separated list for a NATS cluster).
+    pub nats_url: String,
+    /// This node's name, in logs and NATS connection names.
+    pub node_id: String,
+    /// The first token of every subject Roost uses (several clusters can share one NATS).
+    pub subject_prefix: String,
+}
+
+/// Why a node could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot reach NATS at {url}: {cause}")]
+    Connect { url: String, cause: String },
+    #[error("subscribing on NATS failed: {0}")]
+    Subscribe(String),
+}
+
+/// This node's end of the bus. Cheap to clone.
+#[derive(Clone)]
+pub struct ClusterLink {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Publishes, and holds the ordinary subscriptions: with no echo, a node never receives
+    /// what it published itself (it delivered it already).
+    plain: async_nats::Client,
+    /// Holds the queue subscriptions of shared groups; it does receive this node's own
+    /// messages, since a shared group's member may be here.
+    queues: async_nats::Client,
+    origin: u64,
+    next_sequence: AtomicU64,
+    outbound: mpsc::Sender<(u64, Message)>,
+    interest: mpsc::UnboundedSender<Vec<InterestChange>>,
+    message_prefix: String,
+    retain_subject: String,
+}
+
+impl std::fmt::Debug for ClusterLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterLink")
+            .field("origin", &self.inner.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What arrived on the bus, by the subscription it came through.
+enum Inbound {
+    Plain(Bytes),
+    Group {
+        group: Arc<str>,
+        filter: Arc<str>,
+        payload: Bytes,
+    },
+    Retained(Bytes),
+}
+
+impl ClusterLink {
+    /// Connects to NATS and joins `core`'s router to the cluster: from then on its messages
+    /// are forwarded and its subscriptions' subjects followed.
+    pub async fn join(
+        options: &ClusterOptions,
+        core: Arc<BrokerCore>,
+    ) -> Result<ClusterLink, ClusterError> {
+        let connect = |name: String, no_echo: bool| {
+            let mut nats = async_nats::ConnectOptions::new()
+                .name(name)
+                .connection_timeout(Duration::from_secs(5))
+                .retry_on_initial_connect()
+                .max_reconnects(None);
+            if no_echo {
+                nats = nats.no_echo();
+            }
+            let url = options.nats_url.clone();
+            async move {
+                let client = nats.connect(url.as_str()).await;
+                client.map_err(|e| ClusterError::Connect {
+                    url: url.clone(),
+                    cause: e.to_string(),
+                })
+            }
+        };
+        let plain = connect(format!("roost {}", options.node_id), true).await?;
+        let queues = connect(format!("roost {} (shared)", options.node_id), false).await?;
+        wait_connected(&plain, &options.nats_url).await?;
+        wait_connected(&queues, &options.nats_url).await?;
+
+        let prefix = options.subject_prefix.trim_end_matches('.');
+        let (outbound, outbound_rx) = mpsc::channel(OUTBOUND_CAPACITY);
+        let (interest, interest_rx) = mpsc::unbounded_channel();
+        let (inbound, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
+        let (origin, _) = uuid::Uuid::new_v4().as_u64_pair();
+        let inner = Arc::new(Inner {
+            plain,
+            queues,
+            origin,
+            next_sequence: AtomicU64::new(1),
+            outbound,
+            interest,
+            message_prefix: format!("{prefix}.m."),
+            retain_subject: format!("{prefix}.retained"),
+        });
+
+        let retained = inner
+            .plain
+            .subscribe(inner.retain_subject.clone())
+            .await
+            .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+        let to_router = inbound.clone();
+        tokio::spawn(async move {
+            let mut retained = retained;
+            while let Some(message) = retained.next().await {
+                if to_router
+                    .send(Inbound::Retained(message.payload))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(publish(inner.clone(), outbound_rx));
+        tokio::spawn(follow_interest(inner.clone(), interest_rx, inbound));
+        tokio::spawn(route_inbound(core.clone(), origin, inbound_rx));
+
+        let link = ClusterLink { inner };
+        core.router.connect(Arc::new(link.clone()));
+        tracing::info!(node = %options.node_id, nats = %options.nats_url, "joined the cluster's message bus");
+        Ok(link)
+    }
+
+    /// Checks every `period` that this node reaches PostgreSQL and NATS; while it does not, it
+    /// refuses new connections with the reason (and `/health` says it), and takes them again
+    /// once both answer.
+    pub fn watch_dependencies(&self, core: Arc<BrokerCore>, period: Duration) {
+        let link = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                let registry = tokio::time::timeout(
+                    period.max(Duration::from_secs(1)),
+                    core.registry.is_reachable(),
+                );
+                let reason = if !matches!(registry.await, Ok(true)) {
+                    Some("this node cannot reach the cluster's PostgreSQL registry")
+                } else if !link.is_connected() {
+                    Some("this node cannot reach the cluster's NATS")
+                } else {
+                    None
+                };
+                if core.availability.set(reason.map(str::to_owned)) {
+                    match reason {
+                        Some(reason) => tracing::warn!(reason, "refusing new connections"),
+                        None => tracing::info!(
+                            "PostgreSQL and NATS reachable again: taking new connections"
+                        ),
+                    }
+                }
+            }
+        });
+    }
+
+    /// Whether both connections to NATS are up now.
+    pub fn is_connected(&self) -> bool {
+        self.inner.plain.connection_state() == State::Connected
+            && self.inner.queues.connection_state() == State::Connected
+    }
+}
+
+impl Interconnect for ClusterLink {
+    fn forward(&self, message: &Message) {
+        let sequence = self.inner.next_sequence.fetch_add(1, Ordering::Relaxed);
+        if self
+            .inner
+            .outbound
+            .try_send((sequence, message.clone()))
+            .is_err()
+        {
+            metrics::counter!("roost_cluster_forward_dropped_total").increment(1);
+        }
+    }
+
+    fn interest_changed(&self, changes: Vec<InterestChange>) {
+        let _ = self.inner.interest.send(changes);
+    }
+}
+
+async fn wait_connected(client: &async_nats::Client, url: &str) -> Result<(), ClusterError> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.connection_state() != State::Connected {
+        if Instant::now() > deadline {
+            return Err(ClusterError::Connect {
+                url: url.to_owned(),
+                cause: "no connection within 10 s".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// Publishes forwarded messages, in order.
+async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<(u64, Message)>) {
+    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
+    while outbound.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+        let now = Instant::now();
+        for (sequence, message) in batch.drain(..) {
+            let stamp = Stamp {
+                origin: inner.origin,
+                sequence,
+            };
+            let Some(bytes) = envelope::encode(stamp, &message, now) else {
+                continue;
+            };
+            let subject = subject::topic_subject(&inner.message_prefix, message.topic.as_str());
+            let mut sent = inner.plain.publish(subject, bytes.clone()).await;
+            if sent.is_ok() && message.retain {
+                sent = inner
+                    .plain
+                    .publish(inner.retain_subject.clone(), bytes)
+                    .await;
+            }
+            match sent {
+                Ok(()) => metrics::counter!("roost_cluster_messages_sent_total").increment(1),
+                Err(error) => {
+                    metrics::counter!("roost_cluster_forward_dropped_total").increment(1);
+                    tracing::warn!(%error, topic = %message.topic.as_str(), "a message was not forwarded to the cluster");
+                }
+            }
+        }
+    }
+}
+
+/// A NATS subscription of this node and how many of its filters need it.
+struct Held {
+    filters: usize,
+    reader: AbortHandle,
+}
+
+/// Keeps this node's NATS subscriptions to what its sessions' filters need.
+async fn follow_interest(
+    inner: Arc<Inner>,
+    mut changes: mpsc::UnboundedReceiver<Vec<InterestChange>>,
+    inbound: mpsc::Sender<Inbound>,
+) {
+    // Keyed by (queue group, subject); no queue group for ordinary subscriptions.
+    let mut held: HashMap<(Option<String>, String), Held> = HashMap::new();
+    while let Some(list) = changes.recv().await {
+        for change in list {
+            let (queue, target) = match &change.filter {
+                SubscriptionFilter::Plain(_) => (None, None),
+                SubscriptionFilter::Shared(shared) => {
+                    let filter = &shared.filter;
+                    let group = shared.group.as_str();
+                    (
+                        Some(subject::queue_group(group, filter)),
+                        Some((Arc::<str>::from(group), Arc::<str>::from(filter.as_str()))),
+                    )
+                }
+            };
+            for subject in subject::filter_subjects(&inner.message_prefix, change.filter.filter()) {
+                let key = (queue.clone(), subject);
+                if change.added {
+                    if let Some(h) = held.get_mut(&key) {
+                        h.filters += 1;
+                        continue;
+                    }
+                    match subscribe(&inner, &key, target.clone(), inbound.clone()).await {
+                        Ok(reader) => {
+                            held.insert(key, Held { filters: 1, reader });
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, subject = %key.1, "subscribing on NATS failed; messages from other nodes on it are not received")
+                        }
+                    }
+                } else if let Some(h) = held.get_mut(&key) {
+                    h.filters -= 1;
+                    if h.filters == 0 {
+                        // Dropping the subscriber unsubscribes.
+                        h.reader.abort();
+                        held.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn subscribe(
+    inner: &Inner,
+    (queue, subject): &(Option<String>, String),
+    group: Option<(Arc<str>, Arc<str>)>,
+    inbound: mpsc::Sender<Inbound>,
+) -> Result<AbortHandle, async_nats::SubscribeError> {
+    let mut subscriber = match queue {
+        None => inner.plain.subscribe(subject.clone()).await?,
+        Some(queue) => {
+            inner
+                .queues
+                .queue_subscribe(subject.clone(), queue.clone())
+                .await?
+        }
+    };
+    let reader = tokio::spawn(async move {
+        while let Some(message) = subscriber.next().await {
+            let item = match &group {
+                None => Inbound::Plain(message.payload),
+                Some((group, filter)) => Inbound::Group {
+                    group: group.clone(),
+                    filter: filter.clone(),
+                    payload: message.payload,
+                },
+            };
+            if inbound.send(item).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(reader.abort_handle())
+}
+
+/// Routes what arrives to this node's subscribers.
+async fn route_inbound(core: Arc<BrokerCore>, origin: u64, mut inbound: mpsc::Receiver<Inbound>) {
+    let mut dedup = Dedup::new();
+    let mut scratch = MatchSet::new();
+    while let Some(item) = inbound.recv().await {
+        let bytes = match &item {
+            Inbound::Plain(b) | Inbound::Retained(b) => b,
+            Inbound::Group { payload, .. } => payload,
+        };
+        let (stamp, message) = match envelope::decode(bytes, Instant::now()) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                tracing::warn!(%error, "an unreadable message on the cluster bus was dropped");
+                continue;
+            }
+        };
+        metrics::counter!("roost_cluster_messages_received_total").increment(1);
+        match &item {
+            Inbound::Retained(_) => {
+                if stamp.origin != origin {
+                    core.router.retain_remote(&message);
+                }
+            }
+            Inbound::Plain(_) => {
+                if !dedup.first_time(stamp) {
+                    metrics::counter!("roost_cluster_duplicates_dropped_total").increment(1);
+                    continue;
+                }
+                core.route_from_cluster(&message, RemoteReach::Subscribers, &mut scratch)
+                    .await;
+            }
+            Inbound::Group { group, filter, .. } => {
+                let reach = RemoteReach::Group { group, filter };
+                core.route_from_cluster(&message, reach, &mut scratch).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,290 @@
+"""Roost as a cluster: three `roost serve` nodes on one real PostgreSQL registry and one real
+NATS server, driven with real MQTT clients (paho over mTLS) and the AWS CLI.
+
+The nodes share the registry (a certificate created through node 1 connects to node 3; a
+revocation through node 2 cuts a device on node 3), the server CA and the admin keys (taken
+from the database by the nodes that start after the first), and route messages over NATS:
+subscribers on other nodes get each message once, a shared subscription's group gets each
+message once cluster-wide, and a retained message stored through one node is served by all.
+A node that loses NATS refuses new connections with the reason and takes them again when
+NATS is back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import ssl
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import paho.mqtt.client as paho
+import pytest
+
+from cluster_servers import Nats, Postgres
+from conftest import ROOST_BIN, Roost, server_environment
+from test_shadow import device
+
+TIMEOUT = 30
+
+
+class Cluster:
+    def __init__(self, nodes: list[Roost], postgres: Postgres, nats: Nats):
+        self.nodes = nodes
+        self.postgres = postgres
+        self.nats = nats
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cluster")
+    postgres = Postgres().start()
+    nats = Nats(base).start()
+    nodes: list[Roost] = []
+    try:
+        for i in (1, 2, 3):
+            node = Roost(base / f"node{i}" / "data", f"node{i}", [
+                "--database-url", postgres.url, "--nats-url", nats.url, "--node-id", f"node{i}"])
+            nodes.append(node.start())
+        yield Cluster(nodes, postgres, nats)
+    finally:
+        codes = {}
+        for node in nodes:
+            if node.proc is not None:
+                codes[node.name] = node.stop()
+        nats.stop()
+        postgres.remove()
+    assert all(code == 0 for code in codes.values()), f"exit codes: {codes}"
+
+
+class Device:
+    """A paho MQTT client over mTLS to one node, collecting what it receives."""
+
+    def __init__(self, node: Roost, cert: str, key: str, client_id: str, clean: bool = True):
+        self.node = node
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=clean, protocol=paho.MQTTv311,
+                                  reconnect_on_failure=False)
+        self.client.tls_set(ca_certs=node.exports["ROOST_ROOT_CA"], certfile=cert, keyfile=key)
+        self.messages: queue.Queue = queue.Queue()
+        self.connack = queue.Queue()
+        self.subacks = queue.Queue()
+        self.disconnected_at: float | None = None
+        self.gone = threading.Event()
+        self.client.on_connect = lambda c, u, f, rc, p: self.connack.put(rc)
+        self.client.on_subscribe = lambda c, u, mid, codes, p: self.subacks.put(codes)
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload.decode(), m.retain))
+        self.client.on_disconnect = self._on_disconnect
+
+    def _on_disconnect(self, client, userdata, flags, rc, properties):
+        self.disconnected_at = time.monotonic()
+        self.gone.set()
+
+    def connect(self) -> "Device":
+        rc = self.try_connect()
+        assert not rc.is_failure, f"CONNACK {rc}"
+        return self
+
+    def try_connect(self):
+        self.client.connect(self.node.exports["ROOST_MQTT_HOST"], int(self.node.exports["ROOST_MQTT_PORT"]),
+                            keepalive=30)
+        self.client.loop_start()
+        return self.connack.get(timeout=TIMEOUT)
+
+    def subscribe(self, *filters: str, qos: int = 1) -> None:
+        self.client.subscribe([(f, qos) for f in filters])
+        codes = self.subacks.get(timeout=TIMEOUT)
+        assert all(not c.is_failure for c in codes), codes
+
+    def publish(self, topic: str, payload: str, qos: int = 1, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=qos, retain=retain).wait_for_publish(TIMEOUT)
+
+    def received(self, settle: float = 0.5) -> list[tuple[str, str, bool]]:
+        """Everything received until nothing more came for `settle` seconds."""
+        out = []
+        while True:
+            try:
+                out.append(self.messages.get(timeout=settle))
+            except queue.Empty:
+                return out
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def devices(cluster, tmp_path):
+    """Makes devices whose certificate (with an allow-all policy) was created through node 1."""
+    made: list[Device] = []
+    cert, key = device(cluster.nodes[0], tmp_path, f"dev-{time.monotonic_ns()}")
+
+    def make(node: int, client_id: str, clean: bool = True) -> Device:
+        d = Device(cluster.nodes[node], cert, key, client_id, clean)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.close()
+
+
+def wait_until_routed(publisher: Device, topic: str, receivers: list[Device]) -> None:
+    """Publishes probes until every receiver got one: a subscription reaches the other nodes
+    through NATS a moment after its SUBACK. Then drops the probes."""
+    pending = list(receivers)
+    deadline = time.monotonic() + TIMEOUT
+    n = 0
+    while pending:
+        assert time.monotonic() < deadline, "a subscription never reached the publisher's node"
+        publisher.publish(topic, f"probe-{n}", qos=0)
+        n += 1
+        time.sleep(0.1)
+        pending = [r for r in pending if r.messages.empty()]
+    time.sleep(0.3)
+    for r in receivers:
+        r.received(settle=0.2)
+
+
+def test_a_message_published_on_one_node_reaches_subscribers_on_every_node_once(cluster, devices):
+    publisher = devices(0, "pub-1").connect()
+    local = devices(0, "sub-local").connect()
+    second = devices(1, "sub-2").connect()
+    third = devices(2, "sub-3").connect()
+    local.subscribe("fan/#")
+    # Overlapping filters on one node: NATS sends that node two copies; it delivers one.
+    second.subscribe("fan/#", "fan/+/x")
+    third.subscribe("fan/a/x")
+    receivers = [local, second, third]
+    wait_until_routed(publisher, "fan/a/x", receivers)
+
+    duplicates = metric(cluster.nodes[1], "roost_cluster_duplicates_dropped_total")
+    sent = [f"m{i}" for i in range(20)]
+    for payload in sent:
+        publisher.publish("fan/a/x", payload)
+    for r in receivers:
+        got = [p for (_, p, _) in r.received()]
+        assert got == sent, f"{r.client._client_id!r} got {got}"
+    # Node 2 did receive each message twice from NATS, and dropped the second copy.
+    assert metric(cluster.nodes[1], "roost_cluster_duplicates_dropped_total") - duplicates == 20
+
+
+def test_a_node_with_no_subscriber_receives_nothing_of_a_topic(cluster, devices):
+    publisher = devices(0, "pub-quiet").connect()
+    listener = devices(1, "sub-quiet").connect()
+    listener.subscribe("loud/#")
+    wait_until_routed(publisher, "loud/x", [listener])
+    before = metric(cluster.nodes[2], "roost_cluster_messages_received_total")
+    for i in range(10):
+        publisher.publish("loud/x", f"m{i}")
+    assert len(listener.received()) == 10
+    assert metric(cluster.nodes[2], "roost_cluster_messages_received_total") == before
+
+
+def test_a_shared_subscription_across_nodes_gets_each_message_once(devices):
+    publisher = devices(1, "pub-shared").connect()
+    members = [devices(i, f"worker-{i}").connect() for i in (0, 1, 2)]
+    for m in members:
+        m.subscribe("$share/workers/jobs/#")
+    # Probes go to one member each; wait until some member gets them, then for the others'
+    # queue subscriptions to settle.
+    deadline = time.monotonic() + TIMEOUT
+    while all(m.messages.empty() for m in members):
+        assert time.monotonic() < deadline, "no member got a probe"
+        publisher.publish("jobs/probe", "probe", qos=0)
+        time.sleep(0.1)
+    time.sleep(0.5)
+    for m in members:
+        m.received(settle=0.2)
+
+    sent = [f"job{i}" for i in range(60)]
+    for payload in sent:
+        publisher.publish("jobs/work", payload)
+    got = [p for m in members for (_, p, _) in m.received()]
+    assert sorted(got) == sorted(sent), "each message once, to one member"
+
+
+def test_a_retained_message_stored_through_one_node_is_served_by_the_others(devices):
+    publisher = devices(0, "pub-retained").connect()
+    publisher.publish("state/lamp", "on", retain=True)
+    deadline = time.monotonic() + TIMEOUT
+    for node in (1, 2):
+        while True:
+            reader = devices(node, f"reader-{node}-{time.monotonic_ns()}").connect()
+            reader.subscribe("state/+")
+            got = reader.received(settle=0.3)
+            reader.close()
+            if got:
+                assert got == [("state/lamp", "on", True)]
+                break
+            assert time.monotonic() < deadline, f"node {node + 1} never served the retained message"
+
+
+def test_revoking_a_certificate_through_one_node_cuts_its_device_on_another_within_a_second(
+        cluster, tmp_path):
+    node2, node3 = cluster.nodes[1], cluster.nodes[2]
+    cert, key = device(node2, tmp_path, "revoked-later")
+    certificate_id = hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(cert).read())).hexdigest()
+    victim = Device(node3, cert, key, "victim").connect()
+    try:
+        started = time.monotonic()
+        node2.aws("update-certificate", "--certificate-id", certificate_id, "--new-status", "REVOKED",
+                  expect_json=False)
+        assert victim.gone.wait(TIMEOUT), "the device on node 3 was not cut"
+        elapsed = victim.disconnected_at - started
+        assert elapsed < 1.0, f"cut after {elapsed:.2f} s"
+        again = Device(node3, cert, key, "victim-again")
+        rc = again.try_connect()
+        again.client.loop_stop()
+        assert rc.is_failure, "a revoked certificate connected again"
+    finally:
+        victim.client.loop_stop()
+
+
+def test_a_cluster_without_postgresql_is_a_startup_error(tmp_path):
+    run = subprocess.run([ROOST_BIN, "serve", "--data-dir", str(tmp_path / "data"),
+                          "--nats-url", "nats://127.0.0.1:4222", "--api-listen", "127.0.0.1:0",
+                          "--mqtt-listen", "127.0.0.1:0"],
+                         capture_output=True, text=True, timeout=TIMEOUT, env=server_environment())
+    assert run.returncode != 0
+    assert "PostgreSQL" in run.stderr, run.stderr
+
+
+def health(node: Roost) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(node.api_url + "/health", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def metric(node: Roost, name: str) -> float:
+    with urllib.request.urlopen(node.api_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def test_a_node_that_loses_nats_refuses_new_connections_and_recovers(cluster, devices):
+    node = cluster.nodes[1]
+    assert health(node) == (200, {"status": "ok"})
+    cluster.nats.stop()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while health(node)[0] != 503:
+            assert time.monotonic() < deadline, "the node did not notice NATS was gone"
+            time.sleep(0.1)
+        assert "NATS" in health(node)[1]["reason"]
+        refused = devices(1, "while-nats-down")
+        rc = refused.try_connect()
+        assert rc == "Server unavailable", rc
+    finally:
+        cluster.nats.start()
+    deadline = time.monotonic() + TIMEOUT
+    while health(node)[0] != 200:
+        assert time.monotonic() < deadline, "the node did not recover when NATS came back"
+        time.sleep(0.1)
+    devices(1, "after-nats-back").connect()

@@ -74,10 +74,15 @@ class Device:
         self.subacks = queue.Queue()
         self.disconnected_at: float | None = None
         self.gone = threading.Event()
-        self.client.on_connect = lambda c, u, f, rc, p: self.connack.put(rc)
+        self.session_present: bool | None = None
+        self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda c, u, mid, codes, p: self.subacks.put(codes)
         self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload.decode(), m.retain))
         self.client.on_disconnect = self._on_disconnect
+
+    def _on_connect(self, client, userdata, flags, rc, properties):
+        self.session_present = flags.session_present
+        self.connack.put(rc)
 
     def _on_disconnect(self, client, userdata, flags, rc, properties):
         self.disconnected_at = time.monotonic()
@@ -244,6 +249,116 @@ def test_revoking_a_certificate_through_one_node_cuts_its_device_on_another_with
         victim.client.loop_stop()
 
 
+def test_a_client_id_connecting_on_another_node_takes_over_the_first(devices):
+    first = devices(0, "roamer").connect()
+    second = devices(1, "roamer").connect()
+    assert first.gone.wait(TIMEOUT), "the connection on node 1 was not taken over"
+    assert not second.gone.is_set()
+
+
+def test_a_persistent_session_moves_to_another_node_with_its_queued_messages(devices):
+    publisher = devices(1, "pub-queue").connect()
+    sleeper = devices(0, "sleeper", clean=False).connect()
+    sleeper.subscribe("inbox/sleeper/#")
+    wait_until_routed(publisher, "inbox/sleeper/probe", [sleeper])
+    sleeper.close()
+    time.sleep(0.5)  # node 1 stores the session as its client leaves
+    sent = [f"q{i}" for i in range(5)]
+    for payload in sent:
+        publisher.publish("inbox/sleeper/x", payload, qos=1)
+    time.sleep(0.5)  # they cross to node 1, which queues them for the offline session
+    woken = devices(2, "sleeper", clean=False).connect()
+    assert woken.session_present, "node 3 did not resume the session node 1 held"
+    assert [p for (_, p, _) in woken.received(settle=1.0)] == sent
+    # The session's subscriptions moved too: what is published now reaches it on node 3.
+    publisher.publish("inbox/sleeper/x", "after", qos=1)
+    assert [p for (_, p, _) in woken.received()] == ["after"]
+
+
+def test_clients_of_a_killed_node_find_their_session_and_retained_messages_on_another(
+        cluster, devices):
+    publisher = devices(0, "pub-kill").connect()
+    publisher.publish("beacon/last", "here", retain=True)
+    survivor = devices(1, "survivor", clean=False).connect()
+    survivor.subscribe("orders/#")
+    time.sleep(0.5)  # the subscription is written before the SUBACK; let the retained cross
+    node2 = cluster.nodes[1]
+    node2.proc.kill()
+    node2.proc.wait()
+    try:
+        assert survivor.gone.wait(TIMEOUT)
+        moved = devices(2, "survivor", clean=False).connect()
+        assert moved.session_present, "the session of the killed node was not restored"
+        wait_until_routed(publisher, "orders/probe", [moved])
+        publisher.publish("orders/1", "pizza", qos=1)
+        assert [p for (_, p, _) in moved.received()] == ["pizza"]
+        moved.subscribe("beacon/+")
+        assert moved.received() == [("beacon/last", "here", True)]
+    finally:
+        node2._stderr.close()
+        node2.proc = None
+        node2.start()
+
+
+def test_a_jitp_storm_over_the_three_nodes_provisions_each_device_exactly_once(cluster, tmp_path):
+    """Every device connects to all three nodes at the same moment on its first connect."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from test_jitp import WALKTHROUGH_TEMPLATE, Walkthrough, published
+
+    w = Walkthrough(cluster.nodes[0], tmp_path / "storm")
+    w.root_ca()
+    (w.dir / "provisioning-template.json").write_text(WALKTHROUGH_TEMPLATE)
+    w.verification_cert()
+    ca_id = w.register_ca("--registration-config", f"file://{w.dir}/provisioning-template.json")["certificateId"]
+    names = [f"storm{i}" for i in range(12)]
+    ids = {name: w.device(name, f"/C=US/CN={name}") for name in names}
+
+    def first_connect(name: str, node: Roost) -> bool:
+        exports = node.exports
+        result = subprocess.run(
+            ["mosquitto_pub", "--cafile", exports["ROOST_ROOT_CA"], "--cert", f"{name}AndCACert.crt",
+             "--key", f"{name}.key", "-h", exports["ROOST_MQTT_HOST"], "-p", exports["ROOST_MQTT_PORT"],
+             "-q", "1", "-t", "storm/x", "-i", f"{name}-{node.name}", "--tls-version", "tlsv1.2",
+             "-m", "hello", "-d"], cwd=w.dir, capture_output=True, text=True, timeout=TIMEOUT)
+        return published(result)
+
+    with ThreadPoolExecutor(max_workers=len(names) * 3) as pool:
+        outcomes = list(pool.map(lambda job: first_connect(*job),
+                                 [(name, node) for name in names for node in cluster.nodes]))
+    assert sum(outcomes) >= len(names), f"only {sum(outcomes)} of {len(outcomes)} first connects got in"
+    things = {t["thingName"] for t in w.aws("list-things")["things"]}
+    for name, cert_id in ids.items():
+        assert cert_id in things, f"{name} was not provisioned"
+        cert_arn = f"arn:aws:iot:us-east-1:123456789012:cert/{cert_id}"
+        assert w.aws("list-thing-principals", "--thing-name", cert_id)["principals"] == [cert_arn]
+        description = w.aws("describe-certificate", "--certificate-id", cert_id)["certificateDescription"]
+        assert description["status"] == "ACTIVE" and description["caCertificateId"] == ca_id
+        assert len(w.aws("list-attached-policies", "--target", cert_arn)["policies"]) == 1
+    # And every device now connects to every node.
+    for name in names:
+        for node in cluster.nodes:
+            assert first_connect(name, node), f"{name} refused by {node.name} after provisioning"
+
+
+def test_a_restarted_node_catches_up_on_what_changed_while_it_was_down(cluster, tmp_path):
+    node1, node2 = cluster.nodes[0], cluster.nodes[1]
+    assert node1.stop() == 0
+    try:
+        cert, key = device(node2, tmp_path, "made-while-away")
+        revoked_cert, revoked_key = device(node2, tmp_path, "revoked-while-away")
+        node2.aws("update-certificate", "--new-status", "REVOKED", "--certificate-id",
+                  hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(revoked_cert).read())).hexdigest(),
+                  expect_json=False)
+    finally:
+        node1.start()
+    Device(node1, cert, key, "made-while-away").connect().close()
+    refused = Device(node1, revoked_cert, revoked_key, "revoked-while-away")
+    rc = refused.try_connect()
+    refused.client.loop_stop()
+    assert rc.is_failure
+
+
 def test_a_cluster_without_postgresql_is_a_startup_error(tmp_path):
     run = subprocess.run([ROOST_BIN, "serve", "--data-dir", str(tmp_path / "data"),
                           "--nats-url", "nats://127.0.0.1:4222", "--api-listen", "127.0.0.1:0",
@@ -288,3 +403,30 @@ def test_a_node_that_loses_nats_refuses_new_connections_and_recovers(cluster, de
         assert time.monotonic() < deadline, "the node did not recover when NATS came back"
         time.sleep(0.1)
     devices(1, "after-nats-back").connect()
+
+
+def test_a_node_that_loses_postgresql_refuses_new_connections_and_recovers(cluster, devices):
+    node = cluster.nodes[2]
+    cluster.postgres.stop()
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while health(node)[0] != 503:
+            assert time.monotonic() < deadline, "the node did not notice PostgreSQL was gone"
+            time.sleep(0.1)
+        assert "PostgreSQL" in health(node)[1]["reason"]
+        rc = devices(2, "while-postgres-down").try_connect()
+        assert rc == "Server unavailable", rc
+    finally:
+        cluster.postgres.start()
+    deadline = time.monotonic() + TIMEOUT
+    while health(node)[0] != 200:
+        assert time.monotonic() < deadline, "the node did not recover when PostgreSQL came back"
+        time.sleep(0.1)
+    devices(2, "after-postgres-back").connect()
+    # Writes work again: the registry's writer opens a new connection after the first failure.
+    while True:
+        created = node.aws_raw("create-thing", "--thing-name", "after-postgres-back")
+        if created.returncode == 0:
+            break
+        assert time.monotonic() < deadline, created.stderr
+        time.sleep(0.2)

@@ -412,6 +412,16 @@ async fn take_session(
     let stalled = Arc::new(AtomicBool::new(false));
     let own_mailbox = mailbox_tx.clone();
     let (control_tx, control) = mpsc::unbounded_channel::<Control>();
+    let cluster = core.router.interconnect();
+    if let Some(cluster) = cluster
+        && !connect.clean_start
+        && !core.router.holds(client_id)
+    {
+        cluster.claim_session(client_id).await;
+        if core.config.durable_sessions {
+            core.adopt_stored_session(client_id).await;
+        }
+    }
     let attachment = core
         .router
         .attach(
@@ -425,6 +435,9 @@ async fn take_session(
             connect.clean_start,
         )
         .await;
+    if let Some(cluster) = cluster {
+        cluster.session_taken(client_id);
+    }
     let key = attachment.key;
     let durable = core.config.durable_sessions;
     if attachment.ended_stored

@@ -287,6 +287,44 @@ impl BrokerCore {
         }
     }
 
+    /// Gives up this node's session of `client_id` to another node of the cluster: an online
+    /// connection is closed (0x8E, as for a takeover) once its session is written to the
+    /// registry, and the session is then forgotten here.
+    pub async fn hand_over_session(&self, client_id: &str) {
+        if let Some(router::Located::Online(control)) = self.router.locate(client_id) {
+            let (done, closed) = tokio::sync::oneshot::channel();
+            let sent = control.send(router::Control::Close {
+                reason: roost_codec::ReasonCode::SessionTakenOver,
+                lifecycle: lifecycle::DisconnectReason::DuplicateClientId,
+                done: Some(done),
+            });
+            if sent.is_ok() {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), closed).await;
+            }
+        }
+        self.router.discard_offline_session(client_id);
+    }
+
+    /// Loads `client_id`'s stored session from the registry as an offline session of this
+    /// node (another node of the cluster held it), so that the connection about to attach
+    /// resumes it.
+    pub(crate) async fn adopt_stored_session(&self, client_id: &str) {
+        match self.registry.stored_session(client_id).await {
+            Ok(Some(stored)) => {
+                let last_number = durable_sessions::last_number(std::slice::from_ref(&stored));
+                if let Some(restored) =
+                    durable_sessions::restore(stored, &self.config.mqtt.topic_limits)
+                {
+                    self.router.restore_sessions([restored], last_number);
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(%error, "reading a session another node held failed; starting a new one")
+            }
+        }
+    }
+
     /// Publishes a message of one of Roost's services (a shadow answer, an iot-data Publish)
     /// through the router, as if a client with every right had sent it. `false` if `topic`
     /// is not a valid topic name.

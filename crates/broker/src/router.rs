@@ -191,6 +191,16 @@ pub trait Interconnect: Send + Sync {
     fn forward(&self, message: &Message);
     /// Filters that gained their first subscriber on this node or lost their last, in order.
     fn interest_changed(&self, changes: Vec<InterestChange>);
+    /// A connection took `client_id` on this node: the other nodes end theirs.
+    fn session_taken(&self, client_id: &str);
+    /// Before a persistent session of `client_id` starts on this node, the node that holds it
+    /// hands it over: its connection is closed (0x8E) and its state written to the registry,
+    /// where this node reads it. Resolves once that is done, or could not be (that node is
+    /// gone: the registry then has what it last wrote).
+    fn claim_session<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 }
 
 /// Which of this node's subscriptions a message that came from another node reaches.
@@ -317,6 +327,16 @@ impl Router {
     /// Whether this node is part of a cluster.
     pub fn is_clustered(&self) -> bool {
         self.interconnect.get().is_some()
+    }
+
+    /// The cluster's interconnect, if this node is part of one.
+    pub fn interconnect(&self) -> Option<&Arc<dyn Interconnect>> {
+        self.interconnect.get()
+    }
+
+    /// Whether this node has a session (online or offline) for `client_id`.
+    pub fn holds(&self, client_id: &str) -> bool {
+        lock(&self.sessions).by_client.contains_key(client_id)
     }
 
     /// Attaches connection `connection` to `client_id`'s session, taking over a connection

@@ -24,6 +24,8 @@ const OUTBOUND_CAPACITY: usize = 65_536;
 const INBOUND_CAPACITY: usize = 4_096;
 /// Most messages the publisher task takes at once.
 const PUBLISH_BATCH: usize = 256;
+/// How long a node waits for another to hand over a client's session.
+const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How a node joins the bus.
 #[derive(Debug, Clone)]
@@ -64,6 +66,12 @@ struct Inner {
     interest: mpsc::UnboundedSender<Vec<InterestChange>>,
     message_prefix: String,
     retain_subject: String,
+    /// Where a connection that took a client id is announced (every node follows it).
+    taken_subject: String,
+    /// `<prefix>.node.`: a node answers session claims on `<prefix>.node.<its name>.claim`.
+    node_prefix: String,
+    node_id: String,
+    registry: roost_registry::Registry,
 }
 
 impl std::fmt::Debug for ClusterLink {
@@ -129,7 +137,12 @@ impl ClusterLink {
             interest,
             message_prefix: format!("{prefix}.m."),
             retain_subject: format!("{prefix}.retained"),
+            taken_subject: format!("{prefix}.session.taken"),
+            node_prefix: format!("{prefix}.node."),
+            node_id: options.node_id.clone(),
+            registry: core.registry.clone(),
         });
+        serve_sessions(&inner, &core).await?;
 
         let retained = inner
             .plain
@@ -214,6 +227,100 @@ impl Interconnect for ClusterLink {
     fn interest_changed(&self, changes: Vec<InterestChange>) {
         let _ = self.inner.interest.send(changes);
     }
+
+    fn session_taken(&self, client_id: &str) {
+        let inner = self.inner.clone();
+        let payload = Bytes::copy_from_slice(client_id.as_bytes());
+        tokio::spawn(async move {
+            if let Err(error) = inner
+                .plain
+                .publish(inner.taken_subject.clone(), payload)
+                .await
+            {
+                tracing::warn!(%error, "announcing a client id taken on this node failed");
+            }
+        });
+    }
+
+    fn claim_session<'a>(
+        &'a self,
+        client_id: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            let inner = &self.inner;
+            let holder = match inner.registry.session_holder(client_id).await {
+                Ok(Some(Some(node))) if node != inner.node_id => node,
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "reading which node holds a session failed");
+                    return;
+                }
+            };
+            let subject = format!("{}{}.claim", inner.node_prefix, subject::token(&holder));
+            let payload = Bytes::copy_from_slice(client_id.as_bytes());
+            let asked = tokio::time::timeout(CLAIM_TIMEOUT, inner.plain.request(subject, payload));
+            match asked.await {
+                Ok(Ok(_)) => tracing::debug!(node = %holder, "session handed over"),
+                // No responders: that node is gone; the registry has what it last wrote.
+                Ok(Err(error)) => {
+                    tracing::info!(node = %holder, %error, "the node that held the session did not answer; taking it from the registry")
+                }
+                Err(_) => {
+                    tracing::warn!(node = %holder, "the node that held the session did not hand it over in time; taking it from the registry")
+                }
+            }
+        })
+    }
+}
+
+/// Answers the other nodes about sessions: a claim (a client whose persistent session is here
+/// reconnected elsewhere) is answered once the session is handed over; an announcement that
+/// a client id was taken elsewhere ends this node's connection and session of it.
+async fn serve_sessions(inner: &Arc<Inner>, core: &Arc<BrokerCore>) -> Result<(), ClusterError> {
+    let subscribe_error = |e: async_nats::SubscribeError| ClusterError::Subscribe(e.to_string());
+    let claims_subject = format!(
+        "{}{}.claim",
+        inner.node_prefix,
+        subject::token(&inner.node_id)
+    );
+    let mut claims = inner
+        .plain
+        .subscribe(claims_subject)
+        .await
+        .map_err(subscribe_error)?;
+    let mut taken = inner
+        .plain
+        .subscribe(inner.taken_subject.clone())
+        .await
+        .map_err(subscribe_error)?;
+    let (client, owner) = (inner.plain.clone(), core.clone());
+    tokio::spawn(async move {
+        while let Some(claim) = claims.next().await {
+            let (client, core) = (client.clone(), owner.clone());
+            tokio::spawn(async move {
+                if let Ok(client_id) = std::str::from_utf8(&claim.payload) {
+                    core.hand_over_session(client_id).await;
+                }
+                if let Some(reply) = claim.reply {
+                    let _ = client.publish(reply, Bytes::new()).await;
+                }
+            });
+        }
+    });
+    let core = core.clone();
+    tokio::spawn(async move {
+        while let Some(announced) = taken.next().await {
+            let core = core.clone();
+            tokio::spawn(async move {
+                if let Ok(client_id) = std::str::from_utf8(&announced.payload)
+                    && core.router.holds(client_id)
+                {
+                    core.hand_over_session(client_id).await;
+                }
+            });
+        }
+    });
+    Ok(())
 }
 
 async fn wait_connected(client: &async_nats::Client, url: &str) -> Result<(), ClusterError> {

@@ -97,6 +97,13 @@ pub fn queue_group(group: &str, filter: &TopicFilter) -> String {
     name
 }
 
+/// `text` as one subject token, escaped as a topic level is (a node's name in its subjects).
+pub fn token(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 4);
+    push_level(&mut out, text);
+    out
+}
+
 fn push_level(subject: &mut String, level: &str) {
     if level.is_empty() {
         subject.push('_');

@@ -8,3 +8,7 @@ CREATE TABLE registry_events (
     events TEXT NOT NULL,
     created_ms BIGINT NOT NULL
 );
+
+-- The node that holds each persistent session in a cluster (NULL on a single node): a node
+-- loads its own at start-up, and a node a client moves to asks this one to hand it over.
+ALTER TABLE mqtt_sessions ADD COLUMN node TEXT;

@@ -61,7 +61,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         7,
-        "cluster event log",
+        "cluster event log and session owners",
         include_str!("../migrations/0007_cluster_events.sql"),
     ),
 ];
@@ -215,6 +215,11 @@ impl Store {
         Ok(())
     }
 
+    /// This node's id, once it has joined a cluster.
+    pub(crate) fn cluster_node(&self) -> Option<String> {
+        self.cluster_node.get().cloned()
+    }
+
     /// Whether the database answers a trivial query now.
     pub(crate) async fn is_reachable(&self) -> bool {
         sqlx::query_scalar::<_, i32>("SELECT 1")
@@ -261,12 +266,17 @@ impl Store {
     /// [`RegistryError::Storage`] only before its first write; a storage error rolls back the
     /// whole batch it is in (its other jobs fail too, as when a commit fails). Returns the
     /// value and the number of the commit that made it durable.
+    ///
+    /// In a cluster every job is guarded all the same: another node's concurrent write can
+    /// make a job that checked first fail on a key (the same device provisioned through two
+    /// nodes at once), and that must fail the job alone, not the batch.
     pub(crate) async fn write_unguarded<T, F>(&self, job: F) -> Result<(T, u64), RegistryError>
     where
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut AnyConnection) -> BoxFuture<'c, JobResult<T>> + Send + 'static,
     {
-        self.send(job, false).await
+        let guarded = self.cluster_node.get().is_some();
+        self.send(job, guarded).await
     }
 
     async fn send<T, F>(&self, job: F, guarded: bool) -> Result<(T, u64), RegistryError>

@@ -11,6 +11,8 @@ mod support;
 
 #[path = "registry/certificates.rs"]
 mod certificates;
+#[path = "registry/cluster.rs"]
+mod cluster;
 #[path = "registry/concurrency.rs"]
 mod concurrency;
 #[path = "registry/events.rs"]

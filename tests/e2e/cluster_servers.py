@@ -54,12 +54,14 @@ class Postgres:
                        capture_output=True, check=True)
         self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
 
-    def start(self) -> "Postgres":
+    def start(self, durable: bool = False) -> "Postgres":
+        """Starts it; without `durable`, fsync is off (tests only: a crash loses commits)."""
+        speed = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
         subprocess.run(
             [*self.as_postgres, str(self.bin / "pg_ctl"), "-D", f"{self.dir}/data",
              "-l", f"{self.dir}/server.log", "-w", "-s", "start", "-o",
              f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.dir} "
-             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"],
+             f"{speed}-c max_connections=200"],
             check=True)
         wait_port(self.port)
         return self

@@ -230,6 +230,10 @@ struct PubsubArgs {
     /// Subscribing clients (subscriber j hears publisher j mod P).
     #[arg(long, default_value_t = 4)]
     subscribers: usize,
+    /// Subscribers connect to this port of the same host (another node of a Roost cluster),
+    /// publishers to --port: every message crosses between nodes.
+    #[arg(long)]
+    subscriber_port: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -477,6 +481,7 @@ fn flow_plan(
             .topic_prefix
             .clone()
             .unwrap_or_else(|| format!("roost-bench/{}", std::process::id())),
+        subscriber_target: None,
     })
 }
 
@@ -556,12 +561,15 @@ async fn main() -> Result<()> {
         }
         Command::Pubsub(args) => {
             let ctx = context(&args.target, false)?;
-            let plan = flow_plan(
+            let mut plan = flow_plan(
                 FlowKind::PubSub,
                 &args.flow,
                 args.publishers,
                 args.subscribers,
             )?;
+            plan.subscriber_target = args
+                .subscriber_port
+                .map(|port| Arc::new(ctx.target.at_port(port)));
             emit(&flow::run(&ctx, &plan).await?)?;
         }
         Command::Fanout(args) => {

@@ -163,6 +163,18 @@ impl Target {
         })
     }
 
+    /// The same broker setup on another port (another node of a cluster).
+    pub fn at_port(&self, port: u16) -> Target {
+        Target {
+            addr: SocketAddr::new(self.addr.ip(), port),
+            tls: self.tls.as_ref().map(|tls| TlsTarget {
+                roots: tls.roots.clone(),
+                server_name: tls.server_name.clone(),
+            }),
+            next_source: AtomicUsize::new(0),
+        }
+    }
+
     /// Whether connections use TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()

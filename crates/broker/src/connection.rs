@@ -355,6 +355,7 @@ async fn run_session<S>(
         own_mailbox,
         stalled,
         busy: Vec::new(),
+        unforwarded: Vec::new(),
         shadow_requests: Vec::new(),
         retained_writes: Vec::new(),
         session_writes: SessionWrites {
@@ -746,6 +747,9 @@ struct Driver {
     stalled: Arc<AtomicBool>,
     /// Deliveries of this connection's publishes whose mailboxes were full.
     busy: Vec<Busy>,
+    /// In a cluster: messages published here that the way to the other nodes had no room for
+    /// yet; the publisher waits for it as for a full mailbox.
+    unforwarded: Vec<Message>,
     /// Shadow requests published since the last turn of the loop.
     shadow_requests: Vec<ShadowRequest>,
     /// Changes to the retained store made since the last turn of the loop, to write.
@@ -815,6 +819,13 @@ impl Driver {
             if !self.busy.is_empty() {
                 // Slow this publisher to its subscribers' pace rather than drop their messages.
                 self.wait_for_room(session, &grants.authorizer).await;
+            }
+            if !self.unforwarded.is_empty()
+                && let Some(interconnect) = self.core.router.interconnect()
+            {
+                for message in std::mem::take(&mut self.unforwarded) {
+                    interconnect.forward_when_room(message).await;
+                }
             }
             let idle = !self.writing();
             self.encode(session);
@@ -1176,6 +1187,7 @@ impl Driver {
                         .extend(routed.owed.iter().filter_map(|owed| {
                             crate::durable_sessions::message_record(&owed.client_id, &owed.delivery)
                         }));
+                    self.unforwarded.extend(routed.unforwarded);
                     if let Some(outcome) = routed.retained {
                         self.retained_writes.push((message, outcome));
                     }

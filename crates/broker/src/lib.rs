@@ -260,6 +260,12 @@ impl BrokerCore {
             let metrics = self.router.metrics.clone();
             tokio::spawn(async move { router::wait_for_room(&counters, &metrics, busy).await });
         }
+        if let (Some(message), Some(interconnect)) =
+            (routed.unforwarded.clone(), self.router.interconnect())
+        {
+            let interconnect = interconnect.clone();
+            tokio::spawn(async move { interconnect.forward_when_room(message).await });
+        }
         routed
     }
 

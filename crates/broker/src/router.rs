@@ -120,6 +120,9 @@ pub struct Routed {
     pub retained: Option<RetainOutcome>,
     /// Numbered deliveries queued for offline sessions.
     pub owed: Vec<Owed>,
+    /// In a cluster: the message, when the way to the other nodes was full (see
+    /// [`Interconnect::forward`]).
+    pub unforwarded: Option<Message>,
 }
 
 /// A disconnected session's durable copy.
@@ -187,8 +190,16 @@ impl std::fmt::Debug for RetainedRoom {
 /// from the other nodes only what someone here wants). Both are called on the routing path,
 /// the second under the trie's lock: they must only queue.
 pub trait Interconnect: Send + Sync {
-    /// A message published on this node, already delivered here.
-    fn forward(&self, message: &Message);
+    /// A message published on this node, already delivered here: `false` if the way out is
+    /// full, for the caller to wait with [`Interconnect::forward_when_room`] (publishers slow to
+    /// the cluster's pace as they slow to a full mailbox's).
+    fn forward(&self, message: &Message) -> bool;
+    /// Forwards `message` once there is room, or drops it (counted) after a bounded wait, as a
+    /// delivery to a stalled mailbox is.
+    fn forward_when_room(
+        &self,
+        message: Message,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
     /// Filters that gained their first subscriber on this node or lost their last, in order.
     fn interest_changed(&self, changes: Vec<InterestChange>);
     /// A connection took `client_id` on this node: the other nodes end theirs.
@@ -679,10 +690,14 @@ impl Router {
             Reach::Everyone
         };
         let owed = self.deliver(message, publisher, reach, scratch, busy, now);
-        if let Some(interconnect) = interconnect {
-            interconnect.forward(message);
+        let unforwarded = interconnect
+            .filter(|interconnect| !interconnect.forward(message))
+            .map(|_| message.clone());
+        Routed {
+            retained,
+            owed,
+            unforwarded,
         }
-        Routed { retained, owed }
     }
 
     /// Routes a message another node of the cluster published to the subscriptions `reach`
@@ -703,6 +718,7 @@ impl Router {
         Routed {
             retained: None,
             owed,
+            unforwarded: None,
         }
     }
 

@@ -15,15 +15,20 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::dedup::Dedup;
-use crate::envelope::{self, Stamp};
+use crate::envelope::{self, Batch};
 use crate::subject;
 
-/// Messages waiting to be published on the bus; beyond this, forwarding drops (and counts).
-const OUTBOUND_CAPACITY: usize = 65_536;
+/// Messages waiting to be published on the bus; beyond this, publishers wait for room.
+const OUTBOUND_CAPACITY: usize = 8_192;
 /// Messages received from the bus waiting for the router.
 const INBOUND_CAPACITY: usize = 4_096;
 /// Most messages the publisher task takes at once.
-const PUBLISH_BATCH: usize = 256;
+const PUBLISH_BATCH: usize = 1_024;
+/// An envelope is sent once it reaches this size (NATS's default maximum payload is 1 MiB).
+const MAX_ENVELOPE: usize = 64 * 1024;
+/// How long a publisher waits for room on the way to the other nodes before its message is
+/// dropped there (NATS unreachable, or far slower than the publishers).
+const FORWARD_WAIT: Duration = Duration::from_secs(1);
 /// How long a node waits for another to hand over a client's session.
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -212,16 +217,32 @@ impl ClusterLink {
 }
 
 impl Interconnect for ClusterLink {
-    fn forward(&self, message: &Message) {
+    fn forward(&self, message: &Message) -> bool {
         let sequence = self.inner.next_sequence.fetch_add(1, Ordering::Relaxed);
-        if self
-            .inner
-            .outbound
-            .try_send((sequence, message.clone()))
-            .is_err()
-        {
-            metrics::counter!("roost_cluster_forward_dropped_total").increment(1);
+        match self.inner.outbound.try_send((sequence, message.clone())) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // Numbered again when it is sent: a number is never used twice.
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                metrics::counter!("roost_cluster_forward_dropped_total").increment(1);
+                true
+            }
         }
+    }
+
+    fn forward_when_room(
+        &self,
+        message: Message,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let sequence = self.inner.next_sequence.fetch_add(1, Ordering::Relaxed);
+            let sent = self.inner.outbound.send((sequence, message));
+            if !matches!(tokio::time::timeout(FORWARD_WAIT, sent).await, Ok(Ok(()))) {
+                metrics::counter!("roost_cluster_forward_dropped_total").increment(1);
+            }
+        })
     }
 
     fn interest_changed(&self, changes: Vec<InterestChange>) {
@@ -337,34 +358,50 @@ async fn wait_connected(client: &async_nats::Client, url: &str) -> Result<(), Cl
     Ok(())
 }
 
-/// Publishes forwarded messages, in order.
+/// Publishes forwarded messages: what has gathered since the last wake-up goes as one
+/// envelope per subject (a topic's messages keep their order), retained ones also in one
+/// envelope on the retained subject.
 async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<(u64, Message)>) {
-    let mut batch = Vec::with_capacity(PUBLISH_BATCH);
-    while outbound.recv_many(&mut batch, PUBLISH_BATCH).await > 0 {
+    let mut taken = Vec::with_capacity(PUBLISH_BATCH);
+    // Envelopes by topic (a subject is computed once per topic and wake-up).
+    let mut slots: HashMap<roost_mqtt::TopicName, usize> = HashMap::new();
+    while outbound.recv_many(&mut taken, PUBLISH_BATCH).await > 0 {
         let now = Instant::now();
-        for (sequence, message) in batch.drain(..) {
-            let stamp = Stamp {
-                origin: inner.origin,
-                sequence,
-            };
-            let Some(bytes) = envelope::encode(stamp, &message, now) else {
-                continue;
-            };
-            let subject = subject::topic_subject(&inner.message_prefix, message.topic.as_str());
-            let mut sent = inner.plain.publish(subject, bytes.clone()).await;
-            if sent.is_ok() && message.retain {
-                sent = inner
-                    .plain
-                    .publish(inner.retain_subject.clone(), bytes)
-                    .await;
+        let mut envelopes: Vec<(String, Batch)> = Vec::new();
+        let mut retained = Batch::new(inner.origin);
+        slots.clear();
+        for (sequence, message) in taken.drain(..) {
+            let slot = *slots.entry(message.topic.clone()).or_insert_with(|| {
+                let subject = subject::topic_subject(&inner.message_prefix, message.topic.as_str());
+                envelopes.push((subject, Batch::new(inner.origin)));
+                envelopes.len() - 1
+            });
+            if envelopes[slot].1.size() >= MAX_ENVELOPE {
+                let full = std::mem::replace(&mut envelopes[slot].1, Batch::new(inner.origin));
+                send(&inner, envelopes[slot].0.clone(), full).await;
             }
-            match sent {
-                Ok(()) => metrics::counter!("roost_cluster_messages_sent_total").increment(1),
-                Err(error) => {
-                    metrics::counter!("roost_cluster_forward_dropped_total").increment(1);
-                    tracing::warn!(%error, topic = %message.topic.as_str(), "a message was not forwarded to the cluster");
-                }
+            if envelopes[slot].1.push(sequence, &message, now) && message.retain {
+                retained.push(sequence, &message, now);
             }
+        }
+        for (subject, batch) in envelopes {
+            send(&inner, subject, batch).await;
+        }
+        send(&inner, inner.retain_subject.clone(), retained).await;
+    }
+}
+
+/// Sends one envelope (nothing for an empty batch).
+async fn send(inner: &Inner, subject: String, batch: Batch) {
+    if batch.is_empty() {
+        return;
+    }
+    let count = batch.len() as u64;
+    match inner.plain.publish(subject, batch.finish()).await {
+        Ok(()) => metrics::counter!("roost_cluster_messages_sent_total").increment(count),
+        Err(error) => {
+            metrics::counter!("roost_cluster_forward_dropped_total").increment(count);
+            tracing::warn!(%error, "messages were not forwarded to the cluster");
         }
     }
 }
@@ -466,31 +503,33 @@ async fn route_inbound(core: Arc<BrokerCore>, origin: u64, mut inbound: mpsc::Re
             Inbound::Plain(b) | Inbound::Retained(b) => b,
             Inbound::Group { payload, .. } => payload,
         };
-        let (stamp, message) = match envelope::decode(bytes, Instant::now()) {
-            Ok(decoded) => decoded,
+        let messages = match envelope::decode(bytes, Instant::now()) {
+            Ok(messages) => messages,
             Err(error) => {
                 tracing::warn!(%error, "an unreadable message on the cluster bus was dropped");
                 continue;
             }
         };
-        metrics::counter!("roost_cluster_messages_received_total").increment(1);
-        match &item {
-            Inbound::Retained(_) => {
-                if stamp.origin != origin {
-                    core.router.retain_remote(&message);
+        metrics::counter!("roost_cluster_messages_received_total").increment(messages.len() as u64);
+        for (stamp, message) in messages {
+            match &item {
+                Inbound::Retained(_) => {
+                    if stamp.origin != origin {
+                        core.router.retain_remote(&message);
+                    }
                 }
-            }
-            Inbound::Plain(_) => {
-                if !dedup.first_time(stamp) {
-                    metrics::counter!("roost_cluster_duplicates_dropped_total").increment(1);
-                    continue;
+                Inbound::Plain(_) => {
+                    if !dedup.first_time(stamp) {
+                        metrics::counter!("roost_cluster_duplicates_dropped_total").increment(1);
+                        continue;
+                    }
+                    core.route_from_cluster(&message, RemoteReach::Subscribers, &mut scratch)
+                        .await;
                 }
-                core.route_from_cluster(&message, RemoteReach::Subscribers, &mut scratch)
-                    .await;
-            }
-            Inbound::Group { group, filter, .. } => {
-                let reach = RemoteReach::Group { group, filter };
-                core.route_from_cluster(&message, reach, &mut scratch).await;
+                Inbound::Group { group, filter, .. } => {
+                    let reach = RemoteReach::Group { group, filter };
+                    core.route_from_cluster(&message, reach, &mut scratch).await;
+                }
             }
         }
     }

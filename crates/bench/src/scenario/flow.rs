@@ -71,6 +71,9 @@ pub struct FlowPlan {
     pub inflight: usize,
     /// Topic prefix; publisher `p` publishes on `<prefix>/<p>`.
     pub topic_prefix: String,
+    /// Where subscribers connect when not where publishers do: another node of a cluster,
+    /// so every message crosses between nodes.
+    pub subscriber_target: Option<Arc<crate::transport::Target>>,
 }
 
 impl FlowPlan {
@@ -206,7 +209,14 @@ pub async fn run(ctx: &RunContext, plan: &FlowPlan) -> Result<FlowOutcome, Bench
             FlowKind::FanOut => vec![plan.topic_of(0)],
         })
         .collect();
-    let subscriber_sessions = open_sessions(ctx, sub_ids, &filters, plan.qos).await?;
+    let subscriber_ctx = match &plan.subscriber_target {
+        Some(target) => RunContext {
+            target: target.clone(),
+            ..ctx.clone()
+        },
+        None => ctx.clone(),
+    };
+    let subscriber_sessions = open_sessions(&subscriber_ctx, sub_ids, &filters, plan.qos).await?;
     let subscribers: Vec<_> = subscriber_sessions
         .into_iter()
         .map(|session| {
@@ -628,6 +638,7 @@ mod tests {
             rate: None,
             inflight: 10,
             topic_prefix: "rb/x".into(),
+            subscriber_target: None,
         }
     }
 

@@ -331,6 +331,19 @@ impl Config {
             .then(|| self.data_dir.join("registry.db"))
     }
 
+    /// This node's name in a cluster: the configured one, or the host name and process id.
+    pub(crate) fn node_id(&self) -> String {
+        if !self.cluster.node_id.is_empty() {
+            return self.cluster.node_id.clone();
+        }
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "roost".to_owned());
+        format!("{host}-{}", std::process::id())
+    }
+
     /// Whether this node joins a cluster (a NATS URL is configured).
     pub(crate) fn is_clustered(&self) -> bool {
         !self.cluster.nats_url.is_empty()

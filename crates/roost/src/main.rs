@@ -8,6 +8,7 @@ mod data_dir;
 mod device_https;
 mod env_command;
 mod https;
+mod logging;
 mod serve;
 mod websocket;
 
@@ -15,9 +16,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_CONFIG, Overrides};
+use crate::logging::LogFormat;
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
@@ -200,30 +202,11 @@ enum ConfigCommand {
     Default,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogFormat {
-    Text,
-    Json,
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            init_logging(args.log_format);
+            let format = args.log_format;
             let config = Config::load(
                 args.common.config.as_deref(),
                 &Overrides {
@@ -239,6 +222,7 @@ fn main() -> Result<()> {
                     node_id: args.node_id,
                 },
             )?;
+            logging::init(format, config.is_clustered().then(|| config.node_id()));
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?

@@ -27,24 +27,11 @@ const REGISTRY_READERS: u32 = 8;
 /// How often a cluster node checks that it reaches PostgreSQL and NATS.
 const DEPENDENCY_CHECK_PERIOD: Duration = Duration::from_millis(500);
 
-/// This node's name in a cluster: the configured one, or the host name and process id.
-fn node_id(config: &Config) -> String {
-    if !config.cluster.node_id.is_empty() {
-        return config.cluster.node_id.clone();
-    }
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "roost".to_owned());
-    format!("{host}-{}", std::process::id())
-}
-
 /// Joins the registry side of a cluster: follows the other nodes' commits, and shares the
 /// data directory's CAs and admin keys through the database (the first node's win; see
 /// `DataDir::adopt_cluster_secrets`).
 async fn join_cluster_registry(config: &Config, registry: &Registry, data: &DataDir) -> Result<()> {
-    let node = node_id(config);
+    let node = config.node_id();
     registry
         .join_cluster(
             &node,
@@ -127,7 +114,7 @@ pub(crate) async fn run(config: Config) -> Result<()> {
         let link = roost_cluster::ClusterLink::join(
             &roost_cluster::ClusterOptions {
                 nats_url: config.cluster.nats_url.clone(),
-                node_id: node_id(&config),
+                node_id: config.node_id(),
                 subject_prefix: config.cluster.subject_prefix.clone(),
             },
             broker.core().clone(),

@@ -1175,12 +1175,13 @@ impl Driver {
                     {
                         self.shadow_requests.push(request);
                     }
-                    let routed = self.core.router.route(
+                    let routed = self.core.router.route_behind(
                         &message,
                         Some(self.key),
                         &mut self.scratch,
                         &mut self.busy,
                         Instant::now(),
+                        !self.unforwarded.is_empty(),
                     );
                     self.session_writes
                         .owed

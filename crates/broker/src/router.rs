@@ -679,6 +679,22 @@ impl Router {
         busy: &mut Vec<Busy>,
         now: Instant,
     ) -> Routed {
+        self.route_behind(message, publisher, scratch, busy, now, false)
+    }
+
+    /// [`Router::route`] for a publisher that may already have messages waiting for room on
+    /// the way to the other nodes (`behind`): this one then waits behind them instead of
+    /// overtaking them (it comes back as [`Routed::unforwarded`]), so that a topic's messages
+    /// reach the other nodes in the order they were published.
+    pub fn route_behind(
+        &self,
+        message: &Message,
+        publisher: Option<SessionKey>,
+        scratch: &mut MatchSet,
+        busy: &mut Vec<Busy>,
+        now: Instant,
+        behind: bool,
+    ) -> Routed {
         let retained = message.retain.then(|| lock(&self.retained).retain(message));
         if retained == Some(RetainOutcome::Refused) {
             self.metrics.retained_refused.increment(1);
@@ -691,7 +707,7 @@ impl Router {
         };
         let owed = self.deliver(message, publisher, reach, scratch, busy, now);
         let unforwarded = interconnect
-            .filter(|interconnect| !interconnect.forward(message))
+            .filter(|interconnect| behind || !interconnect.forward(message))
             .map(|_| message.clone());
         Routed {
             retained,
@@ -947,5 +963,208 @@ pub async fn wait_for_room(counters: &RouteCounters, metrics: &BrokerMetrics, bu
                 drop_full(counters, metrics);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use roost_codec::{PublishProperties, QoS, TopicName};
+    use roost_mqtt::TopicLimits;
+
+    use super::*;
+
+    /// An interconnect whose way out holds `room` messages.
+    #[derive(Default)]
+    struct Recorded {
+        room: Mutex<usize>,
+        forwarded: Mutex<Vec<String>>,
+        interest: Mutex<Vec<(String, bool)>>,
+    }
+
+    impl Interconnect for Recorded {
+        fn forward(&self, message: &Message) -> bool {
+            let mut room = self.room.lock().unwrap();
+            if *room == 0 {
+                return false;
+            }
+            *room -= 1;
+            let payload = String::from_utf8_lossy(&message.payload).into_owned();
+            self.forwarded.lock().unwrap().push(payload);
+            true
+        }
+
+        fn forward_when_room(
+            &self,
+            message: Message,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+            let payload = String::from_utf8_lossy(&message.payload).into_owned();
+            self.forwarded.lock().unwrap().push(payload);
+            Box::pin(async {})
+        }
+
+        fn interest_changed(&self, changes: Vec<InterestChange>) {
+            let mut interest = self.interest.lock().unwrap();
+            for change in changes {
+                interest.push((change.filter.to_string(), change.added));
+            }
+        }
+
+        fn session_taken(&self, _client_id: &str) {}
+
+        fn claim_session<'a>(
+            &'a self,
+            _client_id: &'a str,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+            Box::pin(async {})
+        }
+    }
+
+    fn router() -> Router {
+        Router::new(
+            QueueLimit {
+                messages: 100,
+                bytes: 1 << 20,
+            },
+            false,
+            RetainedLimits::UNLIMITED,
+            false,
+        )
+    }
+
+    fn message(payload: &'static str) -> Message {
+        Message::new(
+            TopicName::new("a/b").unwrap(),
+            Bytes::from_static(payload.as_bytes()),
+            QoS::AtMostOnce,
+            false,
+            PublishProperties::default(),
+            Instant::now(),
+        )
+    }
+
+    fn filter(text: &str) -> SubscriptionFilter {
+        SubscriptionFilter::parse(text, &TopicLimits::MQTT).unwrap()
+    }
+
+    fn entry() -> SubscriptionEntry {
+        SubscriptionEntry {
+            qos: QoS::AtMostOnce,
+            no_local: false,
+            retain_as_published: false,
+            id: None,
+        }
+    }
+
+    #[test]
+    fn a_joined_router_reports_its_filters_and_a_publisher_behind_does_not_overtake() {
+        let router = router();
+        router.subscribe(SessionKey(1), &filter("a/#"), entry());
+        let link = Arc::new(Recorded::default());
+        router.connect(link.clone());
+        router.subscribe(SessionKey(2), &filter("a/#"), entry());
+        router.subscribe(SessionKey(2), &filter("$share/g/x"), entry());
+        router.forget_subscriptions(SessionKey(1));
+        router.forget_subscriptions(SessionKey(2));
+        let mut interest = link.interest.lock().unwrap().clone();
+        interest.sort();
+        assert_eq!(
+            interest,
+            [
+                ("$share/g/x".to_owned(), false),
+                ("$share/g/x".to_owned(), true),
+                ("a/#".to_owned(), false),
+                ("a/#".to_owned(), true),
+            ],
+            "held filters first, then each filter's first and last subscriber only"
+        );
+
+        // One message of room: the second comes back unforwarded, and the third, published
+        // behind it, waits too even though room came back meanwhile.
+        *link.room.lock().unwrap() = 1;
+        let (mut scratch, mut busy) = (MatchSet::new(), Vec::new());
+        let mut route = |payload, behind| {
+            let routed = router.route_behind(
+                &message(payload),
+                None,
+                &mut scratch,
+                &mut busy,
+                Instant::now(),
+                behind,
+            );
+            routed.unforwarded.is_some()
+        };
+        assert!(!route("m1", false));
+        assert!(route("m2", false));
+        *link.room.lock().unwrap() = 10;
+        assert!(route("m3", true));
+        assert_eq!(*link.forwarded.lock().unwrap(), ["m1"]);
+    }
+
+    #[tokio::test]
+    async fn a_clustered_router_leaves_shared_groups_to_the_cluster() {
+        let router = router();
+        router.connect(Arc::new(Recorded {
+            room: Mutex::new(10),
+            ..Recorded::default()
+        }));
+        let (sender, mut mailbox) = mpsc::channel(8);
+        let (control, _control) = mpsc::unbounded_channel();
+        let mailbox_of = Mailbox {
+            sender,
+            stalled: Arc::default(),
+        };
+        let key = router
+            .attach("member", 1, control, mailbox_of, true)
+            .await
+            .key;
+        router.subscribe(key, &filter("$share/g/a/+"), entry());
+        router.subscribe(key, &filter("a/b"), entry());
+        let (mut scratch, mut busy) = (MatchSet::new(), Vec::new());
+
+        let _ = router.route(
+            &message("local"),
+            None,
+            &mut scratch,
+            &mut busy,
+            Instant::now(),
+        );
+        let got = mailbox.try_recv().unwrap();
+        assert_eq!(
+            &got.message.payload[..],
+            b"local",
+            "the ordinary subscription"
+        );
+        assert!(
+            mailbox.try_recv().is_err(),
+            "the shared group is served through the cluster"
+        );
+
+        let remote = router.route_remote(
+            &message("remote"),
+            RemoteReach::Group {
+                group: "g",
+                filter: "a/+",
+            },
+            &mut scratch,
+            &mut busy,
+            Instant::now(),
+        );
+        let got = mailbox.try_recv().unwrap();
+        assert_eq!(
+            &got.message.payload[..],
+            b"remote",
+            "the group the cluster chose us for"
+        );
+        assert!(
+            mailbox.try_recv().is_err(),
+            "and not the ordinary subscription again"
+        );
+        assert!(
+            remote.unforwarded.is_none(),
+            "a remote message is not forwarded again"
+        );
     }
 }

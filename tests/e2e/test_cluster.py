@@ -11,10 +11,8 @@ NATS is back."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import queue
-import ssl
 import subprocess
 import threading
 import time
@@ -24,6 +22,7 @@ import urllib.request
 import paho.mqtt.client as paho
 import pytest
 
+from certs import certificate_id
 from cluster_servers import Nats, Postgres
 from conftest import ROOST_BIN, Roost, server_environment
 from test_shadow import device
@@ -232,11 +231,11 @@ def test_revoking_a_certificate_through_one_node_cuts_its_device_on_another_with
         cluster, tmp_path):
     node2, node3 = cluster.nodes[1], cluster.nodes[2]
     cert, key = device(node2, tmp_path, "revoked-later")
-    certificate_id = hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(cert).read())).hexdigest()
+    cert_id = certificate_id(open(cert).read())
     victim = Device(node3, cert, key, "victim").connect()
     try:
         started = time.monotonic()
-        node2.aws("update-certificate", "--certificate-id", certificate_id, "--new-status", "REVOKED",
+        node2.aws("update-certificate", "--certificate-id", cert_id, "--new-status", "REVOKED",
                   expect_json=False)
         assert victim.gone.wait(TIMEOUT), "the device on node 3 was not cut"
         elapsed = victim.disconnected_at - started
@@ -358,7 +357,7 @@ def test_a_restarted_node_catches_up_on_what_changed_while_it_was_down(cluster, 
         cert, key = device(node2, tmp_path, "made-while-away")
         revoked_cert, revoked_key = device(node2, tmp_path, "revoked-while-away")
         node2.aws("update-certificate", "--new-status", "REVOKED", "--certificate-id",
-                  hashlib.sha256(ssl.PEM_cert_to_DER_cert(open(revoked_cert).read())).hexdigest(),
+                  certificate_id(open(revoked_cert).read()),
                   expect_json=False)
     finally:
         node1.start()
@@ -386,6 +385,15 @@ def health(node: Roost) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
+def wait_health(node: Roost, status: int, why: str) -> dict:
+    """Waits until `/health` answers `status`; returns its body."""
+    deadline = time.monotonic() + TIMEOUT
+    while (answer := health(node))[0] != status:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.1)
+    return answer[1]
+
+
 def metric(node: Roost, name: str) -> float:
     with urllib.request.urlopen(node.api_url + "/metrics", timeout=5) as response:
         text = response.read().decode()
@@ -398,20 +406,14 @@ def test_a_node_that_loses_nats_refuses_new_connections_and_recovers(cluster, de
     assert health(node) == (200, {"status": "ok"})
     cluster.nats.stop()
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while health(node)[0] != 503:
-            assert time.monotonic() < deadline, "the node did not notice NATS was gone"
-            time.sleep(0.1)
-        assert "NATS" in health(node)[1]["reason"]
+        body = wait_health(node, 503, "the node did not notice NATS was gone")
+        assert "NATS" in body["reason"]
         refused = devices(1, "while-nats-down")
         rc = refused.try_connect()
         assert rc == "Server unavailable", rc
     finally:
         cluster.nats.start()
-    deadline = time.monotonic() + TIMEOUT
-    while health(node)[0] != 200:
-        assert time.monotonic() < deadline, "the node did not recover when NATS came back"
-        time.sleep(0.1)
+    wait_health(node, 200, "the node did not recover when NATS came back")
     devices(1, "after-nats-back").connect()
 
 
@@ -419,21 +421,16 @@ def test_a_node_that_loses_postgresql_refuses_new_connections_and_recovers(clust
     node = cluster.nodes[2]
     cluster.postgres.stop()
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while health(node)[0] != 503:
-            assert time.monotonic() < deadline, "the node did not notice PostgreSQL was gone"
-            time.sleep(0.1)
-        assert "PostgreSQL" in health(node)[1]["reason"]
+        body = wait_health(node, 503, "the node did not notice PostgreSQL was gone")
+        assert "PostgreSQL" in body["reason"]
         rc = devices(2, "while-postgres-down").try_connect()
         assert rc == "Server unavailable", rc
     finally:
         cluster.postgres.start()
-    deadline = time.monotonic() + TIMEOUT
-    while health(node)[0] != 200:
-        assert time.monotonic() < deadline, "the node did not recover when PostgreSQL came back"
-        time.sleep(0.1)
+    wait_health(node, 200, "the node did not recover when PostgreSQL came back")
     devices(2, "after-postgres-back").connect()
     # Writes work again: the registry's writer opens a new connection after the first failure.
+    deadline = time.monotonic() + TIMEOUT
     while True:
         created = node.aws_raw("create-thing", "--thing-name", "after-postgres-back")
         if created.returncode == 0:

@@ -335,11 +335,6 @@ impl Router {
         }
     }
 
-    /// Whether this node is part of a cluster.
-    pub fn is_clustered(&self) -> bool {
-        self.interconnect.get().is_some()
-    }
-
     /// The cluster's interconnect, if this node is part of one.
     pub fn interconnect(&self) -> Option<&Arc<dyn Interconnect>> {
         self.interconnect.get()

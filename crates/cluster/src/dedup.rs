@@ -4,7 +4,9 @@
 //!
 //! Per origin node, a sliding window of the last [`WINDOW`] sequence numbers remembers which
 //! were seen (as IPsec's anti-replay window does). Copies of one message arrive next to each
-//! other, far closer than the window; a number older than the window counts as seen.
+//! other, far closer than the window; a number older than the window counts as seen. A window
+//! takes 8 KiB; a node picks a new origin id at each start, so this grows by one window per
+//! restart of another node over the life of this one.
 
 use std::collections::HashMap;
 
@@ -41,11 +43,6 @@ impl Dedup {
             bits: Box::new([0; WORDS]),
         });
         window.first_time(stamp.sequence)
-    }
-
-    /// Forgets an origin (a node that left), so memory stays bounded by the live nodes.
-    pub fn forget(&mut self, origin: u64) {
-        self.origins.remove(&origin);
     }
 }
 

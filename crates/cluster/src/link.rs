@@ -368,7 +368,7 @@ async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<(u64, Message)>
     while outbound.recv_many(&mut taken, PUBLISH_BATCH).await > 0 {
         let now = Instant::now();
         let mut envelopes: Vec<(String, Batch)> = Vec::new();
-        let mut retained = Batch::new(inner.origin);
+        let mut retained: Option<Batch> = None;
         slots.clear();
         for (sequence, message) in taken.drain(..) {
             let slot = *slots.entry(message.topic.clone()).or_insert_with(|| {
@@ -381,13 +381,17 @@ async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<(u64, Message)>
                 send(&inner, envelopes[slot].0.clone(), full).await;
             }
             if envelopes[slot].1.push(sequence, &message, now) && message.retain {
-                retained.push(sequence, &message, now);
+                retained
+                    .get_or_insert_with(|| Batch::new(inner.origin))
+                    .push(sequence, &message, now);
             }
         }
         for (subject, batch) in envelopes {
             send(&inner, subject, batch).await;
         }
-        send(&inner, inner.retain_subject.clone(), retained).await;
+        if let Some(retained) = retained {
+            send(&inner, inner.retain_subject.clone(), retained).await;
+        }
     }
 }
 

@@ -188,6 +188,43 @@ def test_a_node_with_no_subscriber_receives_nothing_of_a_topic(cluster, devices)
     assert metric(cluster.nodes[2], "roost_cluster_messages_received_total") == before
 
 
+def test_a_node_sends_the_bus_only_what_another_node_wants(cluster, devices):
+    publisher = devices(0, "pub-lonely").connect()
+    local = devices(0, "sub-lonely-local").connect()
+    local.subscribe("lonely/#")
+    time.sleep(0.3)
+
+    def sent_by_publisher_node() -> float:
+        return metric(cluster.nodes[0], "roost_cluster_messages_sent_total")
+
+    before = sent_by_publisher_node()
+    for i in range(10):
+        publisher.publish("lonely/x", f"here{i}")
+    assert len(local.received()) == 10
+    assert sent_by_publisher_node() == before, "no other node wants lonely/#: nothing is sent"
+
+    remote = devices(2, "sub-lonely-remote").connect()
+    remote.subscribe("lonely/+")
+    wait_until_routed(publisher, "lonely/x", [remote])
+    local.received(settle=0.2)
+    before = sent_by_publisher_node()
+    for i in range(10):
+        publisher.publish("lonely/x", f"there{i}")
+    assert [p for (_, p, _) in remote.received()] == [f"there{i}" for i in range(10)]
+    assert sent_by_publisher_node() - before == 10
+
+    # Once the remote subscriber is gone, its node's interest goes with it.
+    remote.close()
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        before = sent_by_publisher_node()
+        publisher.publish("lonely/x", "after")
+        time.sleep(0.2)
+        if sent_by_publisher_node() == before:
+            break
+        assert time.monotonic() < deadline, "node 1 went on sending what nobody wants"
+
+
 def test_a_shared_subscription_across_nodes_gets_each_message_once(devices):
     publisher = devices(1, "pub-shared").connect()
     members = [devices(i, f"worker-{i}").connect() for i in (0, 1, 2)]

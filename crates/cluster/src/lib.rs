@@ -19,6 +19,7 @@
 
 pub mod dedup;
 pub mod envelope;
+pub mod interest;
 mod link;
 pub mod subject;
 

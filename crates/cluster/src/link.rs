@@ -1,8 +1,8 @@
 //! The link between this node's router and NATS: forwarding, interest, and what arrives.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State;
@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 
 use crate::dedup::Dedup;
 use crate::envelope::{self, Batch};
+use crate::interest::{self, InterestTrie, Notice, NoticeBody, PeerInterest};
 use crate::subject;
 
 /// Messages waiting to be published on the bus; beyond this, publishers wait for room.
@@ -67,8 +68,13 @@ struct Inner {
     queues: async_nats::Client,
     origin: u64,
     next_sequence: AtomicU64,
-    outbound: mpsc::Sender<(u64, Message)>,
+    outbound: mpsc::Sender<Outbound>,
     interest: mpsc::UnboundedSender<Vec<InterestChange>>,
+    /// The filters held on other nodes, and this node's shared ones (served through NATS):
+    /// a message no filter here matches is not sent to the bus at all.
+    wanted: RwLock<InterestTrie>,
+    /// Where nodes announce their filters ([`interest`]).
+    interest_subject: String,
     message_prefix: String,
     retain_subject: String,
     /// Where a connection that took a client id is announced (every node follows it).
@@ -85,6 +91,14 @@ impl std::fmt::Debug for ClusterLink {
             .field("origin", &self.inner.origin)
             .finish_non_exhaustive()
     }
+}
+
+/// A message on its way to the bus: its number, and whether a filter elsewhere matches it (a
+/// retained one is sent, to every node's store, even if none does).
+struct Outbound {
+    sequence: u64,
+    message: Message,
+    wanted: bool,
 }
 
 /// What arrived on the bus, by the subscription it came through.
@@ -140,6 +154,8 @@ impl ClusterLink {
             next_sequence: AtomicU64::new(1),
             outbound,
             interest,
+            wanted: RwLock::new(InterestTrie::new()),
+            interest_subject: format!("{prefix}.interest"),
             message_prefix: format!("{prefix}.m."),
             retain_subject: format!("{prefix}.retained"),
             taken_subject: format!("{prefix}.session.taken"),
@@ -148,6 +164,8 @@ impl ClusterLink {
             registry: core.registry.clone(),
         });
         serve_sessions(&inner, &core).await?;
+        let (snapshot_requests, snapshot_requests_rx) = mpsc::unbounded_channel();
+        follow_peers(&inner, snapshot_requests).await?;
 
         let retained = inner
             .plain
@@ -168,7 +186,12 @@ impl ClusterLink {
             }
         });
         tokio::spawn(publish(inner.clone(), outbound_rx));
-        tokio::spawn(follow_interest(inner.clone(), interest_rx, inbound));
+        tokio::spawn(follow_interest(
+            inner.clone(),
+            interest_rx,
+            snapshot_requests_rx,
+            inbound,
+        ));
         tokio::spawn(route_inbound(core.clone(), origin, inbound_rx));
 
         let link = ClusterLink { inner };
@@ -216,10 +239,30 @@ impl ClusterLink {
     }
 }
 
+impl Inner {
+    /// Whether `message` must go to the bus, and whether any node's filter wants it there.
+    fn must_send(&self, message: &Message) -> Option<bool> {
+        let wanted = self
+            .wanted
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .wants(message.topic.as_str());
+        (wanted || message.retain).then_some(wanted)
+    }
+}
+
 impl Interconnect for ClusterLink {
     fn forward(&self, message: &Message) -> bool {
+        let Some(wanted) = self.inner.must_send(message) else {
+            return true;
+        };
         let sequence = self.inner.next_sequence.fetch_add(1, Ordering::Relaxed);
-        match self.inner.outbound.try_send((sequence, message.clone())) {
+        let outbound = Outbound {
+            sequence,
+            message: message.clone(),
+            wanted,
+        };
+        match self.inner.outbound.try_send(outbound) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 // Numbered again when it is sent: a number is never used twice.
@@ -237,8 +280,15 @@ impl Interconnect for ClusterLink {
         message: Message,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
+            let Some(wanted) = self.inner.must_send(&message) else {
+                return;
+            };
             let sequence = self.inner.next_sequence.fetch_add(1, Ordering::Relaxed);
-            let sent = self.inner.outbound.send((sequence, message));
+            let sent = self.inner.outbound.send(Outbound {
+                sequence,
+                message,
+                wanted,
+            });
             if !matches!(tokio::time::timeout(FORWARD_WAIT, sent).await, Ok(Ok(()))) {
                 metrics::counter!("roost_cluster_forward_dropped_total").increment(1);
             }
@@ -361,7 +411,7 @@ async fn wait_connected(client: &async_nats::Client, url: &str) -> Result<(), Cl
 /// Publishes forwarded messages: what has gathered since the last wake-up goes as one
 /// envelope per subject (a topic's messages keep their order), retained ones also in one
 /// envelope on the retained subject.
-async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<(u64, Message)>) {
+async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<Outbound>) {
     let mut taken = Vec::with_capacity(PUBLISH_BATCH);
     // Envelopes by topic (a subject is computed once per topic and wake-up).
     let mut slots: HashMap<roost_mqtt::TopicName, usize> = HashMap::new();
@@ -370,7 +420,23 @@ async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<(u64, Message)>
         let mut envelopes: Vec<(String, Batch)> = Vec::new();
         let mut retained: Option<Batch> = None;
         slots.clear();
-        for (sequence, message) in taken.drain(..) {
+        for Outbound {
+            sequence,
+            message,
+            wanted,
+        } in taken.drain(..)
+        {
+            if message.retain {
+                let batch = retained.get_or_insert_with(|| Batch::new(inner.origin));
+                if batch.size() >= MAX_ENVELOPE {
+                    let full = std::mem::replace(batch, Batch::new(inner.origin));
+                    send(&inner, inner.retain_subject.clone(), full).await;
+                }
+                batch.push(sequence, &message, now);
+            }
+            if !wanted {
+                continue;
+            }
             let slot = *slots.entry(message.topic.clone()).or_insert_with(|| {
                 let subject = subject::topic_subject(&inner.message_prefix, message.topic.as_str());
                 envelopes.push((subject, Batch::new(inner.origin)));
@@ -380,11 +446,7 @@ async fn publish(inner: Arc<Inner>, mut outbound: mpsc::Receiver<(u64, Message)>
                 let full = std::mem::replace(&mut envelopes[slot].1, Batch::new(inner.origin));
                 send(&inner, envelopes[slot].0.clone(), full).await;
             }
-            if envelopes[slot].1.push(sequence, &message, now) && message.retain {
-                retained
-                    .get_or_insert_with(|| Batch::new(inner.origin))
-                    .push(sequence, &message, now);
-            }
+            envelopes[slot].1.push(sequence, &message, now);
         }
         for (subject, batch) in envelopes {
             send(&inner, subject, batch).await;
@@ -416,21 +478,137 @@ struct Held {
     reader: AbortHandle,
 }
 
-/// Keeps this node's NATS subscriptions to what its sessions' filters need.
+/// Follows the other nodes' announcements of their filters into [`Inner::wanted`], asks a
+/// node whose view here is incomplete for a snapshot, passes on requests for this node's
+/// snapshot, and forgets nodes gone silent. Asks every node for its snapshot once subscribed.
+async fn follow_peers(
+    inner: &Arc<Inner>,
+    snapshot_requests: mpsc::UnboundedSender<()>,
+) -> Result<(), ClusterError> {
+    let mut notices = inner
+        .plain
+        .subscribe(inner.interest_subject.clone())
+        .await
+        .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut peers = PeerInterest::new();
+        let mut ticker = tokio::time::interval(interest::HEARTBEAT);
+        announce(&inner, 0, NoticeBody::SyncRequest { target: 0 }).await;
+        loop {
+            let notice = tokio::select! {
+                received = notices.next() => match received {
+                    Some(received) => received,
+                    None => break,
+                },
+                _ = ticker.tick() => {
+                    let mut wanted = inner.wanted.write().unwrap_or_else(|p| p.into_inner());
+                    let forgotten = peers.forget_silent(&mut wanted, started.elapsed());
+                    if forgotten > 0 {
+                        tracing::info!(forgotten, "nodes silent on the bus are no longer sent messages");
+                    }
+                    continue;
+                }
+            };
+            let notice = match Notice::decode(&notice.payload) {
+                Ok(notice) => notice,
+                Err(error) => {
+                    tracing::warn!(%error, "an unreadable interest notice was dropped");
+                    continue;
+                }
+            };
+            if let NoticeBody::SyncRequest { target } = notice.body
+                && (target == 0 || target == inner.origin)
+            {
+                let _ = snapshot_requests.send(());
+            }
+            let ask = {
+                let mut wanted = inner.wanted.write().unwrap_or_else(|p| p.into_inner());
+                peers.apply(notice, &mut wanted, started.elapsed())
+            };
+            if let Some(target) = ask {
+                announce(&inner, 0, NoticeBody::SyncRequest { target }).await;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Publishes one interest notice of this node.
+async fn announce(inner: &Inner, sequence: u64, body: NoticeBody) {
+    let notice = Notice {
+        origin: inner.origin,
+        sequence,
+        body,
+    };
+    let payload = Bytes::from(notice.encode());
+    if let Err(error) = inner
+        .plain
+        .publish(inner.interest_subject.clone(), payload)
+        .await
+    {
+        // The others find the gap at the next heartbeat and ask for a snapshot.
+        tracing::debug!(%error, "an interest notice was not sent");
+    }
+}
+
+/// Keeps this node's NATS subscriptions to what its sessions' filters need, and tells the
+/// other nodes which filters it holds (changes as they come, a snapshot when asked, and a
+/// heartbeat).
 async fn follow_interest(
     inner: Arc<Inner>,
     mut changes: mpsc::UnboundedReceiver<Vec<InterestChange>>,
+    mut snapshot_requests: mpsc::UnboundedReceiver<()>,
     inbound: mpsc::Sender<Inbound>,
 ) {
     // Keyed by (queue group, subject); no queue group for ordinary subscriptions.
     let mut held: HashMap<(Option<String>, String), Held> = HashMap::new();
-    while let Some(list) = changes.recv().await {
+    // This node's filters as announced (a filter held plainly and in a group counts twice).
+    let mut announced: HashMap<String, u32> = HashMap::new();
+    let mut sequence = 0;
+    let mut heartbeat = tokio::time::interval(interest::HEARTBEAT);
+    loop {
+        let list = tokio::select! {
+            list = changes.recv() => match list {
+                Some(list) => list,
+                None => break,
+            },
+            Some(()) = snapshot_requests.recv() => {
+                for chunk in interest::snapshot(inner.origin, sequence, &announced) {
+                    announce(&inner, sequence, chunk.body).await;
+                }
+                continue;
+            }
+            _ = heartbeat.tick() => {
+                announce(&inner, sequence, NoticeBody::Heartbeat).await;
+                continue;
+            }
+        };
+        let mut notice = Vec::with_capacity(list.len());
         for change in list {
+            let filter = change.filter.filter().as_str().to_owned();
+            if change.added {
+                *announced.entry(filter.clone()).or_default() += 1;
+            } else if let Some(count) = announced.get_mut(&filter) {
+                *count -= 1;
+                if *count == 0 {
+                    announced.remove(&filter);
+                }
+            }
+            notice.push((change.added, filter));
             let (queue, target) = match &change.filter {
                 SubscriptionFilter::Plain(_) => (None, None),
                 SubscriptionFilter::Shared(shared) => {
                     let filter = &shared.filter;
                     let group = shared.group.as_str();
+                    // Shared groups are served through NATS, this node's own members too.
+                    let mut wanted = inner.wanted.write().unwrap_or_else(|p| p.into_inner());
+                    if change.added {
+                        wanted.add(filter.as_str());
+                    } else {
+                        wanted.remove(filter.as_str());
+                    }
                     (
                         Some(subject::queue_group(group, filter)),
                         Some((Arc::<str>::from(group), Arc::<str>::from(filter.as_str()))),
@@ -461,6 +639,10 @@ async fn follow_interest(
                     }
                 }
             }
+        }
+        if !notice.is_empty() {
+            sequence += 1;
+            announce(&inner, sequence, NoticeBody::Changes(notice)).await;
         }
     }
 }

@@ -25,6 +25,7 @@ import pytest
 from certs import certificate_id
 from cluster_servers import Nats, Postgres
 from conftest import ROOST_BIN, Roost, server_environment
+from test_iot_data import data_client
 from test_shadow import device
 
 TIMEOUT = 30
@@ -262,6 +263,45 @@ def test_a_retained_message_stored_through_one_node_is_served_by_the_others(devi
                 assert got == [("state/lamp", "on", True)]
                 break
             assert time.monotonic() < deadline, f"node {node + 1} never served the retained message"
+
+
+def test_a_shadow_updated_through_one_node_is_the_same_shadow_on_every_node(cluster, devices):
+    thing = f"lamp-{time.monotonic_ns()}"
+    cluster.nodes[0].aws("create-thing", "--thing-name", thing)
+    watcher = devices(1, "shadow-watcher").connect()
+    watcher.subscribe(f"$aws/things/{thing}/shadow/update/accepted")
+    lamp = devices(2, "shadow-lamp").connect()
+    # Updates until the watcher on node 2 hears one accepted on node 3 (its subscription
+    # reaches node 3 a moment after its SUBACK); each is a new version.
+    deadline = time.monotonic() + TIMEOUT
+    updates = 0
+    while watcher.messages.empty():
+        assert time.monotonic() < deadline, "no accepted update crossed to the watcher"
+        updates += 1
+        lamp.publish(f"$aws/things/{thing}/shadow/update",
+                     json.dumps({"state": {"reported": {"on": True, "n": updates}}}))
+        time.sleep(0.1)
+    watcher.received(settle=0.3)
+    lamp.publish(f"$aws/things/{thing}/shadow/update",
+                 json.dumps({"state": {"reported": {"brightness": 80}}}))
+    [(_, accepted, _)] = watcher.received()
+    assert json.loads(accepted)["state"]["reported"] == {"brightness": 80}
+
+    # Node 1 reads what node 3 wrote, from PostgreSQL, with the real iot-data client.
+    shadow = json.loads(data_client(cluster.nodes[0]).get_thing_shadow(thingName=thing)["payload"].read())
+    assert shadow["state"]["reported"] == {"on": True, "n": updates, "brightness": 80}
+    assert shadow["version"] == updates + 1
+    # And a desired state set through node 1's API reaches the lamp's node as a delta.
+    lamp.subscribe(f"$aws/things/{thing}/shadow/update/delta")
+    data = data_client(cluster.nodes[0])
+    deadline = time.monotonic() + TIMEOUT
+    while lamp.messages.empty():
+        assert time.monotonic() < deadline, "no delta crossed to the lamp"
+        data.update_thing_shadow(thingName=thing,
+                                 payload=json.dumps({"state": {"desired": {"brightness": 20}}}))
+        time.sleep(0.2)
+    (_, delta, _) = lamp.received()[0]
+    assert json.loads(delta)["state"] == {"brightness": 20}
 
 
 def test_revoking_a_certificate_through_one_node_cuts_its_device_on_another_within_a_second(

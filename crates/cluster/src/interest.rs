@@ -96,8 +96,7 @@ impl InterestTrie {
         if self.filters == 0 {
             return false;
         }
-        let parts: Vec<&str> = topic.split('/').collect();
-        wants_from(&self.root, &parts, topic.starts_with('$'))
+        wants_from(&self.root, Some(topic), topic.starts_with('$'))
     }
 }
 
@@ -117,16 +116,22 @@ fn remove_from(level: &mut Level, parts: &[&str], count: usize) -> usize {
     removed
 }
 
-fn wants_from(level: &Level, parts: &[&str], dollar: bool) -> bool {
+/// `topic` is what is left of the topic after this level (`None` once every level is matched);
+/// it is cut level by level rather than split up front, to allocate nothing per message.
+fn wants_from(level: &Level, topic: Option<&str>, dollar: bool) -> bool {
     if !dollar && level.children.get("#").is_some_and(|h| h.ending > 0) {
         return true;
     }
-    let Some((first, rest)) = parts.split_first() else {
+    let Some(topic) = topic else {
         return level.ending > 0;
+    };
+    let (first, rest) = match topic.split_once('/') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (topic, None),
     };
     if level
         .children
-        .get(*first)
+        .get(first)
         .is_some_and(|child| wants_from(child, rest, false))
     {
         return true;
@@ -497,6 +502,46 @@ mod tests {
         assert!(!t.wants("$x/shadow"));
         let t = trie(&["$aws/things/+/shadow/#"]);
         assert!(t.wants("$aws/things/x/shadow/update"));
+    }
+
+    #[test]
+    fn agrees_with_the_brokers_own_matching() {
+        use roost_mqtt::topic::topic_name;
+        use roost_mqtt::{TopicFilter, TopicLimits};
+        let levels = ["a", "b", "$s", ""];
+        let mut topics = Vec::new();
+        for first in levels {
+            topics.push(first.to_owned());
+            for second in levels {
+                topics.push(format!("{first}/{second}"));
+                for third in ["a", ""] {
+                    topics.push(format!("{first}/{second}/{third}"));
+                }
+            }
+        }
+        let filter_levels = ["a", "b", "+", "$s", ""];
+        let mut filters = vec!["#".to_owned()];
+        for first in filter_levels {
+            filters.push(first.to_owned());
+            filters.push(format!("{first}/#"));
+            for second in filter_levels {
+                filters.push(format!("{first}/{second}"));
+                filters.push(format!("{first}/{second}/#"));
+            }
+        }
+        for filter in &filters {
+            // An empty filter or topic is not MQTT: the broker never has one to match.
+            let Ok(parsed) = TopicFilter::new(filter, &TopicLimits::MQTT) else {
+                continue;
+            };
+            let t = trie(&[filter]);
+            for topic in &topics {
+                let Ok(name) = topic_name(topic, &TopicLimits::MQTT) else {
+                    continue;
+                };
+                assert_eq!(t.wants(topic), parsed.matches(&name), "{filter} on {topic}");
+            }
+        }
     }
 
     #[test]

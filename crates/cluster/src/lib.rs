@@ -4,9 +4,10 @@
 //! The registry side (a cluster-wide order of commits, followed by every node) lives in
 //! `roost-registry`; this crate carries MQTT messages. Each node:
 //!
-//! - publishes every message its clients (and its services) publish on the NATS subject of the
-//!   message's topic ([`subject`]), once; a retained one also on a subject every node follows,
-//!   so that each node's retained store holds it;
+//! - publishes each message its clients (and its services) publish that a filter held on
+//!   another node matches ([`interest`]: nodes announce their filters to each other) on the NATS
+//!   subject of the message's topic ([`subject`]), once; a retained one, wanted or not, on a
+//!   subject every node follows, so that each node's retained store holds it;
 //! - subscribes to the subjects of the filters its sessions hold, and only those: NATS itself
 //!   sends a node only what someone on it wants (interest-based routing);
 //! - serves shared subscriptions (`$share/<group>/<filter>`) through NATS queue groups, one per

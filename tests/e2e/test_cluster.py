@@ -332,6 +332,17 @@ def test_a_client_id_connecting_on_another_node_takes_over_the_first(devices):
     assert not second.gone.is_set()
 
 
+def test_a_clean_start_on_another_node_ends_the_session_the_first_node_held(devices):
+    first = devices(0, "wanderer", clean=False).connect()
+    first.subscribe("wanderer/#")
+    clean = devices(1, "wanderer", clean=True).connect()
+    assert first.gone.wait(TIMEOUT), "the connection on node 1 was not taken over"
+    clean.close()
+    time.sleep(0.5)  # node 1 closed, stored and then ended the session it held
+    later = devices(2, "wanderer", clean=False).connect()
+    assert later.session_present is False, "a session taken with Clean Start came back"
+
+
 def test_a_persistent_session_moves_to_another_node_with_its_queued_messages(devices):
     publisher = devices(1, "pub-queue").connect()
     sleeper = devices(0, "sleeper", clean=False).connect()

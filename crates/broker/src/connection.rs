@@ -415,12 +415,19 @@ async fn take_session(
     let (control_tx, control) = mpsc::unbounded_channel::<Control>();
     let cluster = core.router.interconnect();
     if let Some(cluster) = cluster
-        && !connect.clean_start
         && !core.router.holds(client_id)
     {
-        cluster.claim_session(client_id).await;
-        if core.config.durable_sessions {
-            core.adopt_stored_session(client_id).await;
+        if !connect.clean_start {
+            cluster.claim_session(client_id).await;
+            if core.config.durable_sessions {
+                core.adopt_stored_session(client_id).await;
+            }
+        } else if core.config.durable_sessions {
+            // A session a dead node left in the registry ends here; a live holder ends its
+            // own when it hears the announcement below.
+            if let Err(error) = core.registry.delete_session(client_id).await {
+                tracing::error!(%error, "deleting the stored session failed");
+            }
         }
     }
     let attachment = core
@@ -437,7 +444,7 @@ async fn take_session(
         )
         .await;
     if let Some(cluster) = cluster {
-        cluster.session_taken(client_id);
+        cluster.session_taken(client_id, connect.clean_start);
     }
     let key = attachment.key;
     let durable = core.config.durable_sessions;

@@ -297,6 +297,22 @@ impl BrokerCore {
     /// connection is closed (0x8E, as for a takeover) once its session is written to the
     /// registry, and the session is then forgotten here.
     pub async fn hand_over_session(&self, client_id: &str) {
+        self.end_session_here(client_id).await;
+    }
+
+    /// A client id this node holds was taken by a Clean Start connection on another node: its
+    /// connection here is closed and its session ends, in memory and in the registry (the
+    /// close writes it; the delete follows).
+    pub async fn end_taken_session(&self, client_id: &str) {
+        self.end_session_here(client_id).await;
+        if self.config.durable_sessions
+            && let Err(error) = self.registry.delete_session(client_id).await
+        {
+            tracing::error!(%error, "deleting a session taken with Clean Start failed");
+        }
+    }
+
+    async fn end_session_here(&self, client_id: &str) {
         if let Some(router::Located::Online(control)) = self.router.locate(client_id) {
             let (done, closed) = tokio::sync::oneshot::channel();
             let sent = control.send(router::Control::Close {

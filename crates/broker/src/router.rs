@@ -202,8 +202,9 @@ pub trait Interconnect: Send + Sync {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
     /// Filters that gained their first subscriber on this node or lost their last, in order.
     fn interest_changed(&self, changes: Vec<InterestChange>);
-    /// A connection took `client_id` on this node: the other nodes end theirs.
-    fn session_taken(&self, client_id: &str);
+    /// A connection took `client_id` on this node: the other nodes end theirs, and with
+    /// `clean_start` the session they held ends too (it is not stored for a later connection).
+    fn session_taken(&self, client_id: &str, clean_start: bool);
     /// Before a persistent session of `client_id` starts on this node, the node that holds it
     /// hands it over: its connection is closed (0x8E) and its state written to the registry,
     /// where this node reads it. Resolves once that is done, or could not be (that node is
@@ -1007,7 +1008,7 @@ mod tests {
             }
         }
 
-        fn session_taken(&self, _client_id: &str) {}
+        fn session_taken(&self, _client_id: &str, _clean_start: bool) {}
 
         fn claim_session<'a>(
             &'a self,

@@ -299,9 +299,12 @@ impl Interconnect for ClusterLink {
         let _ = self.inner.interest.send(changes);
     }
 
-    fn session_taken(&self, client_id: &str) {
+    fn session_taken(&self, client_id: &str, clean_start: bool) {
         let inner = self.inner.clone();
-        let payload = Bytes::copy_from_slice(client_id.as_bytes());
+        let mut payload = Vec::with_capacity(1 + client_id.len());
+        payload.push(u8::from(clean_start));
+        payload.extend_from_slice(client_id.as_bytes());
+        let payload = Bytes::from(payload);
         tokio::spawn(async move {
             if let Err(error) = inner
                 .plain
@@ -383,10 +386,18 @@ async fn serve_sessions(inner: &Arc<Inner>, core: &Arc<BrokerCore>) -> Result<()
         while let Some(announced) = taken.next().await {
             let core = core.clone();
             tokio::spawn(async move {
-                if let Ok(client_id) = std::str::from_utf8(&announced.payload)
+                // `clean start u8 | client id`.
+                let Some((&clean_start, client_id)) = announced.payload.split_first() else {
+                    return;
+                };
+                if let Ok(client_id) = std::str::from_utf8(client_id)
                     && core.router.holds(client_id)
                 {
-                    core.hand_over_session(client_id).await;
+                    if clean_start == 1 {
+                        core.end_taken_session(client_id).await;
+                    } else {
+                        core.hand_over_session(client_id).await;
+                    }
                 }
             });
         }

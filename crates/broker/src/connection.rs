@@ -805,6 +805,13 @@ impl Driver {
         let write_timeout = self.core.config.write_timeout;
         // When the socket last accepted bytes (or output began waiting).
         let mut progress_at = Instant::now();
+        // The session's next deadline (keep-alive, expiries), one timer for the connection's
+        // life, moved only when the deadline moves: a timer made anew for each wait would be
+        // registered and removed on every wake-up, which a subscriber in a fan-out pays per
+        // delivery.
+        let session_timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(session_timer);
+        let mut armed_at: Option<Instant> = None;
         loop {
             self.process_events(session, &grants.authorizer);
             // This connection's shadow requests are answered in the order it sent them; it
@@ -853,6 +860,12 @@ impl Driver {
             // but orders from outside (revocation, takeover, shutdown) are still obeyed.
             let writing = self.writing();
             let deadline = session.poll_timeout();
+            if let Some(at) = deadline
+                && armed_at != Some(at)
+            {
+                session_timer.as_mut().reset(at.into());
+                armed_at = Some(at);
+            }
             let room = if writing {
                 0
             } else {
@@ -945,7 +958,9 @@ impl Driver {
                         }
                     }
                 }
-                () = sleep_until(deadline), if !writing => {
+                () = &mut session_timer, if !writing && deadline.is_some() => {
+                    // Re-armed at the next turn even if the deadline stays where it was.
+                    armed_at = None;
                     session.handle_timeout(Instant::now());
                 }
             }
@@ -1314,13 +1329,6 @@ async fn push_output<W: AsyncWrite + Unpin>(
     }
     *unflushed = true;
     Ok(())
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// A lifecycle or registry event as a message from Roost itself.

@@ -443,13 +443,24 @@ def test_a_restarted_node_catches_up_on_what_changed_while_it_was_down(cluster, 
     assert node1.stop() == 0
     try:
         cert, key = device(node2, tmp_path, "made-while-away")
+        # A subscription made while node 1 is away: the restarted node learns of it from
+        # node 2's snapshot of its filters, not from a change it saw.
+        listener = Device(node2, cert, key, "listens-while-away").connect()
+        listener.subscribe("while-away/#")
         revoked_cert, revoked_key = device(node2, tmp_path, "revoked-while-away")
         node2.aws("update-certificate", "--new-status", "REVOKED", "--certificate-id",
                   certificate_id(open(revoked_cert).read()),
                   expect_json=False)
     finally:
         node1.start()
-    Device(node1, cert, key, "made-while-away").connect().close()
+    talker = Device(node1, cert, key, "made-while-away").connect()
+    deadline = time.monotonic() + TIMEOUT
+    while listener.messages.empty():
+        assert time.monotonic() < deadline, "the restarted node never sent node 2 what it wants"
+        talker.publish("while-away/x", "back", qos=0)
+        time.sleep(0.2)
+    talker.close()
+    listener.close()
     refused = Device(node1, revoked_cert, revoked_key, "revoked-while-away")
     rc = refused.try_connect()
     refused.client.loop_stop()

@@ -9,10 +9,11 @@
 //!
 //! Announcements are numbered per node. A receiver that sees a gap (a notice lost while NATS
 //! was unreachable), or hears from a node it does not know, asks that node for a snapshot of
-//! all its filters; a heartbeat every [`HEARTBEAT`] carries the last number, so a lost last
-//! change is found too; a node not heard from for [`FORGET_AFTER`] is forgotten. Until a
-//! change arrives, the other node may miss messages published here: a subscription reaches the
-//! other nodes within a NATS round trip of its SUBACK.
+//! all its filters (sent on `<prefix>.interest.to.<its origin>`, to it alone); a heartbeat
+//! every [`HEARTBEAT`] carries the last number, so a lost last change is found too; a node not
+//! heard from for [`FORGET_AFTER`] is forgotten. Until a change arrives, the other node may
+//! miss messages published here: a subscription reaches the other nodes within a NATS round
+//! trip of its SUBACK.
 //!
 //! Wire format (every integer big-endian):
 //! `0x01 | origin u64 | sequence u64 | kind u8 | body`, where the body is, by kind:

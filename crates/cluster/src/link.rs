@@ -489,18 +489,31 @@ struct Held {
     reader: AbortHandle,
 }
 
+/// The subject on which node `origin` receives the snapshots it asked for.
+fn snapshot_subject(interest_subject: &str, origin: u64) -> String {
+    format!("{interest_subject}.to.{origin:016x}")
+}
+
 /// Follows the other nodes' announcements of their filters into [`Inner::wanted`], asks a
 /// node whose view here is incomplete for a snapshot, passes on requests for this node's
 /// snapshot, and forgets nodes gone silent. Asks every node for its snapshot once subscribed.
 async fn follow_peers(
     inner: &Arc<Inner>,
-    snapshot_requests: mpsc::UnboundedSender<()>,
+    snapshot_requests: mpsc::UnboundedSender<u64>,
 ) -> Result<(), ClusterError> {
+    let subscribe_error = |e: async_nats::SubscribeError| ClusterError::Subscribe(e.to_string());
+    // Snapshots come to this node alone, on their own subject: a node that joins a cluster of
+    // N asks N snapshots, which the others need not receive.
+    let mut snapshots = inner
+        .plain
+        .subscribe(snapshot_subject(&inner.interest_subject, inner.origin))
+        .await
+        .map_err(subscribe_error)?;
     let mut notices = inner
         .plain
         .subscribe(inner.interest_subject.clone())
         .await
-        .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+        .map_err(subscribe_error)?;
     let inner = inner.clone();
     tokio::spawn(async move {
         let started = Instant::now();
@@ -509,6 +522,14 @@ async fn follow_peers(
         announce(&inner, 0, NoticeBody::SyncRequest { target: 0 }).await;
         loop {
             let notice = tokio::select! {
+                // Both subscriptions are filled in the order their messages came on the one
+                // connection: taking snapshots first keeps a snapshot before the changes its
+                // sender made after it.
+                biased;
+                received = snapshots.next() => match received {
+                    Some(received) => received,
+                    None => break,
+                },
                 received = notices.next() => match received {
                     Some(received) => received,
                     None => break,
@@ -532,7 +553,7 @@ async fn follow_peers(
             if let NoticeBody::SyncRequest { target } = notice.body
                 && (target == 0 || target == inner.origin)
             {
-                let _ = snapshot_requests.send(());
+                let _ = snapshot_requests.send(notice.origin);
             }
             let ask = {
                 let mut wanted = inner.wanted.write().unwrap_or_else(|p| p.into_inner());
@@ -546,19 +567,19 @@ async fn follow_peers(
     Ok(())
 }
 
-/// Publishes one interest notice of this node.
+/// Publishes one interest notice of this node to every node.
 async fn announce(inner: &Inner, sequence: u64, body: NoticeBody) {
+    announce_on(inner, inner.interest_subject.clone(), sequence, body).await;
+}
+
+async fn announce_on(inner: &Inner, subject: String, sequence: u64, body: NoticeBody) {
     let notice = Notice {
         origin: inner.origin,
         sequence,
         body,
     };
     let payload = Bytes::from(notice.encode());
-    if let Err(error) = inner
-        .plain
-        .publish(inner.interest_subject.clone(), payload)
-        .await
-    {
+    if let Err(error) = inner.plain.publish(subject, payload).await {
         // The others find the gap at the next heartbeat and ask for a snapshot.
         tracing::debug!(%error, "an interest notice was not sent");
     }
@@ -570,7 +591,7 @@ async fn announce(inner: &Inner, sequence: u64, body: NoticeBody) {
 async fn follow_interest(
     inner: Arc<Inner>,
     mut changes: mpsc::UnboundedReceiver<Vec<InterestChange>>,
-    mut snapshot_requests: mpsc::UnboundedReceiver<()>,
+    mut snapshot_requests: mpsc::UnboundedReceiver<u64>,
     inbound: mpsc::Sender<Inbound>,
 ) {
     // Keyed by (queue group, subject); no queue group for ordinary subscriptions.
@@ -585,9 +606,10 @@ async fn follow_interest(
                 Some(list) => list,
                 None => break,
             },
-            Some(()) = snapshot_requests.recv() => {
+            Some(requester) = snapshot_requests.recv() => {
+                let subject = snapshot_subject(&inner.interest_subject, requester);
                 for chunk in interest::snapshot(inner.origin, sequence, &announced) {
-                    announce(&inner, sequence, chunk.body).await;
+                    announce_on(&inner, subject.clone(), sequence, chunk.body).await;
                 }
                 continue;
             }

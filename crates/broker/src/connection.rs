@@ -422,9 +422,12 @@ async fn take_session(
             if core.config.durable_sessions {
                 core.adopt_stored_session(client_id).await;
             }
-        } else if core.config.durable_sessions {
+        } else if core.config.durable_sessions
+            && matches!(core.registry.session_holder(client_id).await, Ok(Some(_)))
+        {
             // A session a dead node left in the registry ends here; a live holder ends its
-            // own when it hears the announcement below.
+            // own when it hears the announcement below. Looked up first (a read) so that the
+            // common clean connect adds no write to the registry's one writer.
             if let Err(error) = core.registry.delete_session(client_id).await {
                 tracing::error!(%error, "deleting the stored session failed");
             }

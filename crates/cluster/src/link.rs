@@ -171,7 +171,7 @@ impl ClusterLink {
             .plain
             .subscribe(inner.retain_subject.clone())
             .await
-            .map_err(|e| ClusterError::Subscribe(e.to_string()))?;
+            .map_err(subscribe_error)?;
         let to_router = inbound.clone();
         tokio::spawn(async move {
             let mut retained = retained;
@@ -351,7 +351,6 @@ impl Interconnect for ClusterLink {
 /// reconnected elsewhere) is answered once the session is handed over; an announcement that
 /// a client id was taken elsewhere ends this node's connection and session of it.
 async fn serve_sessions(inner: &Arc<Inner>, core: &Arc<BrokerCore>) -> Result<(), ClusterError> {
-    let subscribe_error = |e: async_nats::SubscribeError| ClusterError::Subscribe(e.to_string());
     let claims_subject = format!(
         "{}{}.claim",
         inner.node_prefix,
@@ -403,6 +402,10 @@ async fn serve_sessions(inner: &Arc<Inner>, core: &Arc<BrokerCore>) -> Result<()
         }
     });
     Ok(())
+}
+
+fn subscribe_error(error: async_nats::SubscribeError) -> ClusterError {
+    ClusterError::Subscribe(error.to_string())
 }
 
 async fn wait_connected(client: &async_nats::Client, url: &str) -> Result<(), ClusterError> {
@@ -501,7 +504,6 @@ async fn follow_peers(
     inner: &Arc<Inner>,
     snapshot_requests: mpsc::UnboundedSender<u64>,
 ) -> Result<(), ClusterError> {
-    let subscribe_error = |e: async_nats::SubscribeError| ClusterError::Subscribe(e.to_string());
     // Snapshots come to this node alone, on their own subject: a node that joins a cluster of
     // N asks N snapshots, which the others need not receive.
     let mut snapshots = inner
